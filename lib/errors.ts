@@ -1,0 +1,260 @@
+/**
+ * Error classes of ringdump. Every error a user or a script can meet is one of
+ * these, with fields, so scripts can `catch` them by type and the CLI can map
+ * them to exit codes.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every ringdump error.
+ *
+ * @example
+ * ```ts
+ * import { RingdumpError } from "./errors.ts";
+ * try {
+ *   throw new RingdumpError("something went wrong");
+ * } catch (e) {
+ *   if (e instanceof RingdumpError) console.error(e.message);
+ * }
+ * ```
+ */
+export class RingdumpError extends Error {
+  /** Exit code the CLI uses for this error. */
+  readonly exitCode: number = 1;
+  /** Creates the error with a message that says what to do. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Bad input from the user or a script: a flag, a URL, a geometry value.
+ * Exit code 2.
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./errors.ts";
+ * const e = new UsageError("--pages must be a positive integer", { option: "--pages", value: "0" });
+ * console.log(e.option, e.exitCode); // "--pages" 2
+ * ```
+ */
+export class UsageError extends RingdumpError {
+  override readonly exitCode: number = 2;
+  /** The option, field or argument that was wrong, if known. */
+  readonly option?: string;
+  /** The value that was given. */
+  readonly value?: string;
+  /** Creates a usage error. */
+  constructor(message: string, options: { option?: string; value?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.option = options.option;
+    this.value = options.value;
+  }
+}
+
+/**
+ * A geometry value is invalid (zero pages, a counter wrap that does not exceed
+ * the ring, ...). Exit code 2.
+ *
+ * @example
+ * ```ts
+ * import { GeometryError } from "./errors.ts";
+ * const e = new GeometryError("pages", 0, "must be a positive integer");
+ * console.log(e.field, e.value); // "pages" 0
+ * ```
+ */
+export class GeometryError extends UsageError {
+  /** The geometry field that was wrong. */
+  readonly field: string;
+  /** Creates a geometry error for `field` holding `value`. */
+  constructor(field: string, value: unknown, reason: string) {
+    super(`ring geometry: ${field} ${reason} (got ${String(value)})`, {
+      option: field,
+      value: String(value),
+    });
+    this.field = field;
+  }
+}
+
+/**
+ * Data was lost: the writer lapped the reader between two counter reads.
+ * Carries the page counts. Exit code 1.
+ *
+ * @example
+ * ```ts
+ * import { OverrunError } from "./errors.ts";
+ * const e = new OverrunError({ lastPage: 10, currentPage: 300, pages: 256, capturedPages: 10 });
+ * console.log(e.lostPages); // 34
+ * ```
+ */
+export class OverrunError extends RingdumpError {
+  override readonly exitCode: number = 1;
+  /** Logical page count up to which everything was captured. */
+  readonly lastPage: number;
+  /** Logical page count the writer had reached. */
+  readonly currentPage: number;
+  /** Number of pages in the ring. */
+  readonly pages: number;
+  /** Pages written to the output before the overrun. */
+  readonly capturedPages: number;
+  /** Pages that were certainly overwritten before they could be read. */
+  readonly lostPages: number;
+  /** Creates an overrun error from the page counts. */
+  constructor(
+    counts: { lastPage: number; currentPage: number; pages: number; capturedPages: number },
+    message?: string,
+  ) {
+    const lost = counts.currentPage - counts.lastPage - counts.pages;
+    super(
+      message ??
+        `overrun: the writer lapped the reader: ${
+            counts.currentPage - counts.lastPage
+          } new pages since the last read (logical page ${counts.lastPage} -> ${counts.currentPage}) ` +
+          `but the ring holds only ${counts.pages}; ${lost} pages lost. ` +
+          `${counts.capturedPages} pages captured before it are on disk. ` +
+          `Use a shorter --period or a larger ring.`,
+    );
+    this.lastPage = counts.lastPage;
+    this.currentPage = counts.currentPage;
+    this.pages = counts.pages;
+    this.capturedPages = counts.capturedPages;
+    this.lostPages = Math.max(0, lost);
+  }
+}
+
+/**
+ * A range was overwritten while it was being read (detected by re-reading the
+ * counter after the read). Exit code 1.
+ *
+ * @example
+ * ```ts
+ * import { TornReadError } from "./errors.ts";
+ * const e = new TornReadError({ firstPage: 100, endPage: 164, counterAfter: 400, pages: 256, capturedPages: 100 });
+ * console.log(e.tornPages); // 44
+ * ```
+ */
+export class TornReadError extends OverrunError {
+  /** First logical page of the range that was read. */
+  readonly firstPage: number;
+  /** One past the last logical page of the range. */
+  readonly endPage: number;
+  /** Counter (logical) read right after the read. */
+  readonly counterAfter: number;
+  /** Pages of the range that may have been overwritten during the read. */
+  readonly tornPages: number;
+  /** Creates a torn-read error. */
+  constructor(
+    counts: {
+      firstPage: number;
+      endPage: number;
+      counterAfter: number;
+      pages: number;
+      capturedPages: number;
+    },
+  ) {
+    const torn = Math.min(
+      counts.endPage - counts.firstPage,
+      counts.counterAfter - counts.pages - counts.firstPage,
+    );
+    super(
+      {
+        lastPage: counts.firstPage,
+        currentPage: counts.counterAfter,
+        pages: counts.pages,
+        capturedPages: counts.capturedPages,
+      },
+      `torn read: pages ${counts.firstPage}..${counts.endPage} were being overwritten while read ` +
+        `(counter reached ${counts.counterAfter} during the read, ring holds ${counts.pages}); ` +
+        `${torn} pages lost. ${counts.capturedPages} pages captured before it are on disk. ` +
+        `Use a shorter --period or a larger ring.`,
+    );
+    this.firstPage = counts.firstPage;
+    this.endPage = counts.endPage;
+    this.counterAfter = counts.counterAfter;
+    this.tornPages = torn;
+  }
+}
+
+/**
+ * The backend or device failed (a read error, a subprocess that exited
+ * non-zero, a dropped connection). Exit code 3.
+ *
+ * @example
+ * ```ts
+ * import { BackendError } from "./errors.ts";
+ * const e = new BackendError("pixeldump exited with 1", { backend: "pixeldump", command: ["pixeldump", "-a", "0x0"], stderr: "boom" });
+ * console.log(e.backend, e.exitCode); // "pixeldump" 3
+ * ```
+ */
+export class BackendError extends RingdumpError {
+  override readonly exitCode: number = 3;
+  /** Name of the backend. */
+  readonly backend: string;
+  /** The command that ran, for subprocess backends. */
+  readonly command?: string[];
+  /** What the command wrote to stderr. */
+  readonly stderr?: string;
+  /** The address involved, if any. */
+  readonly address?: bigint;
+  /** Creates a backend error. */
+  constructor(
+    message: string,
+    options: {
+      backend: string;
+      command?: string[];
+      stderr?: string;
+      address?: bigint;
+      cause?: unknown;
+    },
+  ) {
+    super(message, { cause: options.cause });
+    this.backend = options.backend;
+    this.command = options.command;
+    this.stderr = options.stderr;
+    this.address = options.address;
+  }
+}
+
+/**
+ * The device returned something impossible, e.g. a counter register value
+ * that is not below the counter wrap. Exit code 3.
+ *
+ * @example
+ * ```ts
+ * import { DeviceError } from "./errors.ts";
+ * const e = new DeviceError("counter 0x20000 is not below the wrap 0x10000");
+ * console.log(e.exitCode); // 3
+ * ```
+ */
+export class DeviceError extends RingdumpError {
+  override readonly exitCode: number = 3;
+}
+
+/**
+ * A capture file failed verification. Exit code 1.
+ *
+ * @example
+ * ```ts
+ * import { VerifyError } from "./errors.ts";
+ * const e = new VerifyError("gap", { offset: 4096, expected: 4096n, found: 8192n });
+ * console.log(e.offset); // 4096
+ * ```
+ */
+export class VerifyError extends RingdumpError {
+  override readonly exitCode: number = 1;
+  /** Byte offset in the file of the first bad word. */
+  readonly offset: number;
+  /** The value the word should have held. */
+  readonly expected: bigint;
+  /** The value found. */
+  readonly found: bigint;
+  /** Creates a verify error. */
+  constructor(message: string, fields: { offset: number; expected: bigint; found: bigint }) {
+    super(message);
+    this.offset = fields.offset;
+    this.expected = fields.expected;
+    this.found = fields.found;
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * Ring geometry and the pure arithmetic of a ring-buffer capture: validation,
+ * counter unwrap, ring index, and the split of a logical page range into at
+ * most two physical reads. No I/O lives here, so all of it can be tested
+ * exhaustively.
+ *
+ * Terms (see DESIGN.md): the *physical* count is the register value, which
+ * wraps at `counterWrap`; the *logical* count never wraps (safe to 2^53); the
+ * ring index of a logical page is `logical % pages`.
+ *
+ * @module
+ */
+import { GeometryError } from "./errors.ts";
+
+/** What {@linkcode ringGeometry} accepts. */
+export interface RingGeometryInit {
+  /** Physical address of the first byte of the ring. */
+  base: bigint | number;
+  /** Bytes per page. */
+  pageSize: number;
+  /** Pages in the ring. */
+  pages: number;
+  /** Physical address of the page counter register; default: right after the ring. */
+  counterAddress?: bigint | number;
+  /** Value at which the counter wraps to 0; default 0x10000. */
+  counterWrap?: number;
+}
+
+/** A validated ring geometry. */
+export interface RingGeometry {
+  /** Physical address of the first byte of the ring. */
+  readonly base: bigint;
+  /** Bytes per page. */
+  readonly pageSize: number;
+  /** Pages in the ring. */
+  readonly pages: number;
+  /** Bytes in the ring (`pageSize * pages`). */
+  readonly ringBytes: number;
+  /** Physical address of the page counter register (a little-endian u32). */
+  readonly counterAddress: bigint;
+  /** Value at which the counter wraps to 0. */
+  readonly counterWrap: number;
+}
+
+/** The default counter wrap, as in the reference hardware. */
+export const DEFAULT_COUNTER_WRAP = 0x10000;
+
+/** Largest counter wrap a 32-bit counter register can express. */
+export const MAX_COUNTER_WRAP = 2 ** 32;
+
+/**
+ * Validates a geometry and fills in its defaults.
+ *
+ * Rejects zero or negative sizes, a ring larger than memory can index, and a
+ * `counterWrap` that does not exceed `pages` (then a full lap could not be
+ * told from no progress).
+ *
+ * @example
+ * ```ts
+ * import { ringGeometry } from "./ring.ts";
+ * const g = ringGeometry({ base: 0x1000_0000n, pageSize: 4096, pages: 256 });
+ * console.log(g.ringBytes, g.counterAddress); // 1048576 269484032n
+ * ```
+ */
+export function ringGeometry(init: RingGeometryInit): RingGeometry {
+  const { pageSize, pages } = init;
+  if (!Number.isSafeInteger(pageSize) || pageSize <= 0) {
+    throw new GeometryError("pageSize", pageSize, "must be a positive integer");
+  }
+  if (!Number.isSafeInteger(pages) || pages <= 0) {
+    throw new GeometryError("pages", pages, "must be a positive integer");
+  }
+  const base = typeof init.base === "bigint" ? init.base : toBigInt("base", init.base);
+  if (base < 0n) throw new GeometryError("base", base, "must not be negative");
+  const ringBytes = pageSize * pages;
+  if (!Number.isSafeInteger(ringBytes) || ringBytes > 2 ** 40) {
+    throw new GeometryError("pages", pages, `times pageSize ${pageSize} is too large a ring`);
+  }
+  const counterWrap = init.counterWrap ?? DEFAULT_COUNTER_WRAP;
+  if (!Number.isSafeInteger(counterWrap) || counterWrap <= 0) {
+    throw new GeometryError("counterWrap", counterWrap, "must be a positive integer");
+  }
+  if (counterWrap > MAX_COUNTER_WRAP) {
+    throw new GeometryError(
+      "counterWrap",
+      counterWrap,
+      "is larger than a 32-bit counter register can count (max 0x100000000)",
+    );
+  }
+  if (counterWrap <= pages) {
+    throw new GeometryError(
+      "counterWrap",
+      counterWrap,
+      `must exceed the ring's page count ${pages}, or a full lap could not be told from no progress`,
+    );
+  }
+  const counterAddress = init.counterAddress === undefined
+    ? base + BigInt(ringBytes)
+    : typeof init.counterAddress === "bigint"
+    ? init.counterAddress
+    : toBigInt("counterAddress", init.counterAddress);
+  if (counterAddress < 0n) {
+    throw new GeometryError("counterAddress", counterAddress, "must not be negative");
+  }
+  if (counterAddress + 4n > base && counterAddress < base + BigInt(ringBytes)) {
+    throw new GeometryError(
+      "counterAddress",
+      "0x" + counterAddress.toString(16),
+      "lies inside the ring; the counter register must be outside it",
+    );
+  }
+  return Object.freeze({ base, pageSize, pages, ringBytes, counterAddress, counterWrap });
+}
+
+function toBigInt(field: string, v: number): bigint {
+  if (!Number.isSafeInteger(v)) throw new GeometryError(field, v, "must be an integer");
+  return BigInt(v);
+}
+
+/**
+ * How many pages the counter advanced since `lastLogical`, given the new
+ * physical register value (DESIGN.md rule 1): `phys - (last % wrap)`, plus
+ * `wrap` when negative.
+ *
+ * @example
+ * ```ts
+ * import { counterDelta } from "./ring.ts";
+ * // the reference's own example
+ * console.log(counterDelta(0x1f000, 0x0010, { counterWrap: 0x10000 }).toString(16)); // "1010"
+ * ```
+ */
+export function counterDelta(
+  lastLogical: number,
+  physical: number,
+  options: { counterWrap: number },
+): number {
+  const wrap = options.counterWrap;
+  const d = physical - (lastLogical % wrap);
+  return d < 0 ? d + wrap : d;
+}
+
+/**
+ * Unwraps a physical counter value into a logical count, given the last
+ * logical count.
+ *
+ * @example
+ * ```ts
+ * import { unwrapCounter } from "./ring.ts";
+ * console.log(unwrapCounter(0xfff0, 0x0005, { counterWrap: 0x10000 })); // 65541
+ * ```
+ */
+export function unwrapCounter(
+  lastLogical: number,
+  physical: number,
+  options: { counterWrap: number },
+): number {
+  return lastLogical + counterDelta(lastLogical, physical, options);
+}
+
+/**
+ * The ring index (slot) of a logical page: `logical % pages`.
+ *
+ * @example
+ * ```ts
+ * import { ringIndex } from "./ring.ts";
+ * console.log(ringIndex(300, 256)); // 44
+ * ```
+ */
+export function ringIndex(logical: number, pages: number): number {
+  return logical % pages;
+}
+
+/** One physical read of a split range. */
+export interface ReadSpan {
+  /** Physical address to read from. */
+  readonly address: bigint;
+  /** Ring index of the first page. */
+  readonly index: number;
+  /** Logical number of the first page. */
+  readonly firstPage: number;
+  /** Pages in this span. */
+  readonly pages: number;
+  /** Bytes in this span. */
+  readonly bytes: number;
+}
+
+/**
+ * Splits the logical page range `[from, to)` into at most two physical reads:
+ * one up to the ring's end and one from its start. A full lap
+ * (`to - from == pages`, start index == end index) gives two reads covering
+ * the whole ring from the start index (one when that index is 0). An empty
+ * range gives none. A range longer than the ring is an error: those pages are
+ * no longer in it.
+ *
+ * @example
+ * ```ts
+ * import { ringGeometry, splitRange } from "./ring.ts";
+ * const g = ringGeometry({ base: 0n, pageSize: 4096, pages: 8 });
+ * const spans = splitRange(g, { from: 6, to: 10 });
+ * console.log(spans.map((s) => [s.index, s.pages])); // [[6, 2], [0, 2]]
+ * ```
+ */
+export function splitRange(
+  geometry: RingGeometry,
+  range: { from: number; to: number },
+): ReadSpan[] {
+  const { from, to } = range;
+  const n = to - from;
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || n < 0) {
+    throw new RangeError(`invalid page range [${from}, ${to})`);
+  }
+  if (n > geometry.pages) {
+    throw new RangeError(
+      `page range [${from}, ${to}) is longer than the ring (${geometry.pages} pages)`,
+    );
+  }
+  if (n === 0) return [];
+  const start = ringIndex(from, geometry.pages);
+  const first = Math.min(n, geometry.pages - start);
+  const spans: ReadSpan[] = [span(geometry, start, from, first)];
+  if (first < n) spans.push(span(geometry, 0, from + first, n - first));
+  return spans;
+}
+
+function span(g: RingGeometry, index: number, firstPage: number, pages: number): ReadSpan {
+  return {
+    address: g.base + BigInt(index) * BigInt(g.pageSize),
+    index,
+    firstPage,
+    pages,
+    bytes: pages * g.pageSize,
+  };
+}
+
+/**
+ * The first logical page that is still intact after a read, given the logical
+ * counter read right after it (DESIGN.md rule 4): a page `p` may have been
+ * overwritten once the writer got more than `pages` past it, so pages below
+ * `counterAfter - pages` are torn.
+ *
+ * @example
+ * ```ts
+ * import { firstIntactPage } from "./ring.ts";
+ * console.log(firstIntactPage(300, { pages: 256 })); // 44
+ * ```
+ */
+export function firstIntactPage(counterAfter: number, options: { pages: number }): number {
+  return counterAfter - options.pages;
+}

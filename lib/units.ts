@@ -1,0 +1,170 @@
+/**
+ * Parsing of the numbers, sizes and durations users type: hex (`0x1000`),
+ * size suffixes (`64KiB`, `8MiB`, `1G`), durations (`50ms`, `1s`, `2m`).
+ * Pure functions; every error is a {@linkcode UsageError} that names the
+ * option and says what is accepted.
+ *
+ * @module
+ */
+import { UsageError } from "./errors.ts";
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  "": 1000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * Parses an unsigned integer that may be decimal, hex (`0x`), octal (`0o`)
+ * or binary (`0b`), with optional `_` separators, into a bigint.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "./units.ts";
+ * console.log(parseAddress("0x1000_0000")); // 268435456n
+ * ```
+ */
+export function parseAddress(text: string, options: { option?: string } = {}): bigint {
+  const t = text.trim().replaceAll("_", "");
+  if (!/^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|[0-9]+)$/i.test(t)) {
+    throw new UsageError(
+      `${options.option ?? "value"}: '${text}' is not a number; use decimal or hex like 0x10000000`,
+      { option: options.option, value: text },
+    );
+  }
+  return BigInt(t.toLowerCase());
+}
+
+/**
+ * Parses an unsigned integer (decimal or hex) into a safe JavaScript number.
+ *
+ * @example
+ * ```ts
+ * import { parseInteger } from "./units.ts";
+ * console.log(parseInteger("0x10000")); // 65536
+ * ```
+ */
+export function parseInteger(text: string, options: { option?: string } = {}): number {
+  const v = parseAddress(text, options);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new UsageError(`${options.option ?? "value"}: '${text}' is too large`, {
+      option: options.option,
+      value: text,
+    });
+  }
+  return Number(v);
+}
+
+/**
+ * Parses a byte size: a number (decimal or hex) with an optional suffix
+ * `K`/`KiB` (1024), `KB` (1000), `M`/`MiB`, `MB`, `G`/`GiB`, `GB`, `T`...
+ * Fractions are allowed with a suffix (`1.5MiB`) and must give whole bytes.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./units.ts";
+ * console.log(parseSize("64KiB")); // 65536
+ * console.log(parseSize("0x1000")); // 4096
+ * ```
+ */
+export function parseSize(text: string, options: { option?: string } = {}): number {
+  const t = text.trim().replaceAll("_", "");
+  const what = options.option ?? "size";
+  const bad = () =>
+    new UsageError(
+      `${what}: '${text}' is not a size; use bytes or a suffix, like 4096, 0x1000, 64KiB, 8MiB, 1GiB`,
+      { option: options.option, value: text },
+    );
+  if (/^0x[0-9a-f]+$/i.test(t)) return parseInteger(t, options);
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(t);
+  if (!m) throw bad();
+  const unit = SIZE_UNITS[m[2].toLowerCase()];
+  if (unit === undefined) throw bad();
+  const v = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(v)) {
+    throw new UsageError(`${what}: '${text}' is not a whole number of bytes`, {
+      option: options.option,
+      value: text,
+    });
+  }
+  return v;
+}
+
+/**
+ * Parses a duration into milliseconds: `50ms`, `1s`, `1.5s`, `2m`, `250us`;
+ * a bare number is seconds.
+ *
+ * @example
+ * ```ts
+ * import { parseDuration } from "./units.ts";
+ * console.log(parseDuration("50ms")); // 50
+ * console.log(parseDuration("2")); // 2000
+ * ```
+ */
+export function parseDuration(text: string, options: { option?: string } = {}): number {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zµ]*)\s*$/i.exec(text);
+  const unit = m ? DURATION_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new UsageError(
+      `${options.option ?? "duration"}: '${text}' is not a duration; use e.g. 50ms, 1s, 1.5s, 2m`,
+      { option: options.option, value: text },
+    );
+  }
+  return Number(m[1]) * unit;
+}
+
+/**
+ * Formats a byte count for humans with binary units.
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./units.ts";
+ * console.log(formatBytes(1536)); // "1.50 KiB"
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(2)} ${units[i]}`;
+}
+
+/**
+ * Formats an address as `0x` hex.
+ *
+ * @example
+ * ```ts
+ * import { hex } from "./units.ts";
+ * console.log(hex(4096n)); // "0x1000"
+ * ```
+ */
+export function hex(value: bigint | number): string {
+  return "0x" + value.toString(16);
+}
