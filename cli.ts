@@ -1,0 +1,352 @@
+/**
+ * `ringdump`: the command line. Flags become a backend and a sink; the
+ * capture shows progress on a terminal, prints a summary, and exits with a
+ * code scripts can trust:
+ *
+ * - 0: success (also after Ctrl-C or SIGTERM when nothing was lost)
+ * - 1: data lost (overrun, torn read, pages skipped with `--overrun gap`) or verify failed
+ * - 2: usage error (bad flag, bad URL, bad geometry, unwritable output)
+ * - 3: backend or device error
+ * - 70: internal error (a bug; please report it with the message)
+ *
+ * @module
+ */
+import { $ } from "@david/dax";
+import { Command, CommanderError, Option } from "commander";
+import { getLogger } from "@logtape/logtape";
+import denoJson from "./deno.json" with { type: "json" };
+import { findBackend, loadBackendModule, openBackend } from "./backends/mod.ts";
+import { Dumper, type DumpStats } from "./lib/dumper.ts";
+import { RingdumpError, UsageError } from "./lib/errors.ts";
+import { configureLogging, LOG_LEVELS } from "./lib/logging.ts";
+import { openSink, type Sink } from "./lib/sink.ts";
+import { formatBytes, hex, parseDuration, parseInteger } from "./lib/units.ts";
+import { verifyCounterFile } from "./lib/verify.ts";
+import {
+  addGeometryOptions,
+  durationFlag,
+  type GeometryFlags,
+  geometryFromFlags,
+  sizeFlag,
+} from "./lib/cli_options.ts";
+
+/** The version printed by `ringdump --version`. */
+export const VERSION: string = denoJson.version;
+
+const EXIT_CODES = `
+Exit codes:
+  0   success (also after Ctrl-C/SIGTERM when nothing was lost)
+  1   data lost (overrun, torn read, or pages skipped with --overrun gap), or verify failed
+  2   usage error (bad flag, URL, geometry, or output path); nothing was captured
+  3   backend or device error; what was captured before it is on disk
+  70  internal error (a bug: please report it)`;
+
+const log = getLogger(["ringdump", "cli"]);
+
+interface CaptureFlags extends GeometryFlags {
+  backend: string;
+  backendModule: string[];
+  period: string;
+  out: string;
+  format?: "raw" | "wav";
+  rate: string;
+  channels: string;
+  bits: string;
+  duration?: string;
+  maxBytes?: string;
+  overrun: "fail" | "gap";
+  append: boolean;
+  logLevel: string;
+  progress: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * Builds the `ringdump` command tree (without running it).
+ *
+ * @example
+ * ```ts
+ * import { buildProgram } from "./cli.ts";
+ * const program = buildProgram();
+ * console.log(program.commands.map((c) => c.name()).includes("capture")); // true
+ * ```
+ */
+export function buildProgram(): Command {
+  const program = new Command("ringdump")
+    .description(
+      "Stream what capture hardware writes into a ring buffer in physical memory to a file,\n" +
+        "without losing a byte.",
+    )
+    .version(VERSION, "-V, --version")
+    .exitOverride()
+    .showHelpAfterError("(add --help for usage)")
+    .configureHelp({ sortSubcommands: false })
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ringdump capture --duration 3s --out capture.wav      a tone from the simulated device
+  ringdump capture --backend devmem:/dev/mem --base 0x30000000 --pages 1024 \\
+      --counter 0x43c00010 --period 50ms --out dump.bin
+  ringdump verify dump.bin                               check a counter-pattern capture
+${EXIT_CODES}`,
+    );
+
+  const capture = program
+    .command("capture")
+    .description(
+      "Capture the ring to a file until --duration, --max-bytes, or Ctrl-C.\n" +
+        "Every period it reads the page counter, reads the new pages (in two parts at the\n" +
+        "ring's end), checks they were not overwritten while read, and appends them.",
+    )
+    .addOption(
+      new Option(
+        "-b, --backend <url>",
+        "where to read: sim:, devmem:[PATH], pixeldump:, ssh://HOST",
+      )
+        .default("sim:"),
+    )
+    .option(
+      "--backend-module <path>",
+      "load a backend plugin module first (repeatable)",
+      collect,
+      [] as string[],
+    );
+  addGeometryOptions(capture)
+    .option("-p, --period <dur>", "time between counter reads (50ms, 1s)", "100ms")
+    .option("-o, --out <file>", "output file, or - for stdout", "capture.wav")
+    .addOption(
+      new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
+        .choices(["raw", "wav"]),
+    )
+    .option("--rate <hz>", "WAV sample rate", "48000")
+    .option("--channels <n>", "WAV channels", "2")
+    .option("--bits <n>", "WAV bits per sample (8, 16, 24, 32)", "16")
+    .option("-d, --duration <dur>", "stop after this long (3s, 500ms, 2m)")
+    .option("--max-bytes <size>", "stop after this many bytes (64KiB, 1GiB)")
+    .addOption(
+      new Option(
+        "--overrun <policy>",
+        "when the writer laps the reader: fail, or gap (count and go on)",
+      )
+        .choices(["fail", "gap"]).default("fail"),
+    )
+    .option("--append", "append to the output file instead of truncating it", false)
+    .option("--no-progress", "no progress line, even on a terminal")
+    .addOption(
+      new Option("--log-level <level>", "log detail on stderr (debug shows every period)")
+        .choices(LOG_LEVELS as string[]).default("info"),
+    )
+    .addHelpText(
+      "after",
+      `
+Numbers take hex (0x...), sizes take suffixes (4096, 64KiB, 8MiB), durations units (50ms, 1s).
+
+Examples:
+  ringdump capture --duration 3s --out tone.wav
+  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' --page-size 16KiB --pages 16 \\
+      --counter-wrap 0x100 --period 5ms --duration 2s --out c.bin && ringdump verify c.bin
+  ringdump capture --backend devmem:/dev/mem --base 0x30000000 --counter 0x43c00010 --out - | xxd
+${EXIT_CODES}`,
+    )
+    .action((flags: CaptureFlags) => runCapture(flags));
+
+  program
+    .command("verify")
+    .description(
+      "Check a capture of the 'counter' test pattern: contiguous (exit 0, prints the byte\n" +
+        "range covered) or not (exit 1, names the first gap or mismatch).",
+    )
+    .argument("<file>", "raw capture file")
+    .option("--json", "print the result as JSON", false)
+    .addHelpText("after", `\nExample:\n  ringdump verify c.bin\n${EXIT_CODES}`)
+    .action((file: string, flags: { json: boolean }) => runVerify(file, flags));
+
+  return program;
+}
+
+/** The exit code set by the last action. */
+let actionExit = 0;
+
+async function runVerify(file: string, flags: { json: boolean }): Promise<void> {
+  try {
+    const r = await verifyCounterFile(file);
+    if (flags.json) {
+      console.log(JSON.stringify({
+        ok: true,
+        file,
+        bytes: r.bytes,
+        firstOffset: Number(r.firstOffset),
+        endOffset: Number(r.endOffset),
+      }));
+    } else {
+      console.log(
+        `${file}: contiguous, ${r.bytes} bytes (${formatBytes(r.bytes)}), stream offsets ${
+          hex(r.firstOffset)
+        }..${hex(r.endOffset)}`,
+      );
+    }
+  } catch (e) {
+    if (flags.json && e instanceof RingdumpError && e.exitCode === 1) {
+      console.log(JSON.stringify({ ok: false, file, error: e.message }));
+      actionExit = 1;
+      return;
+    }
+    throw e;
+  }
+}
+
+function summaryLine(stats: DumpStats, out: string): string {
+  const secs = stats.elapsedMs / 1000;
+  const rate = secs > 0 ? stats.bytes / secs : 0;
+  return `captured ${formatBytes(stats.bytes)} (${stats.pages} pages) in ${secs.toFixed(2)} s ` +
+    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty), ` +
+    `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${stats.lostPages} pages lost ` +
+    `-> ${out === "-" ? "stdout" : out}`;
+}
+
+async function runCapture(flags: CaptureFlags): Promise<void> {
+  configureLogging(flags.logLevel);
+  for (const path of flags.backendModule) await loadBackendModule(path);
+  const geometry = geometryFromFlags(flags);
+  const period = parseDuration(flags.period, { option: "--period" });
+  if (!(period > 0)) {
+    throw new UsageError(`--period must be greater than 0 (got '${flags.period}')`, {
+      option: "--period",
+      value: flags.period,
+    });
+  }
+  const duration = durationFlag(flags.duration, "--duration");
+  const maxBytes = sizeFlag(flags.maxBytes, "--max-bytes");
+  if (maxBytes === 0) {
+    throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
+  }
+  findBackend(flags.backend); // an unknown scheme is a usage error before anything opens
+  const sinkOptions = {
+    format: flags.format,
+    append: flags.append,
+    rate: parseInteger(flags.rate, { option: "--rate" }),
+    channels: parseInteger(flags.channels, { option: "--channels" }),
+    bits: parseInteger(flags.bits, { option: "--bits" }),
+  };
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) {
+      log.info("stopping: finishing the period in flight, then a final drain");
+      controller.abort();
+    } else {
+      console.error("ringdump: second interrupt: exiting without the final drain");
+      Deno.exit(130);
+    }
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  let sink: Sink | undefined;
+  let backend: Awaited<ReturnType<typeof openBackend>> | undefined;
+  let progress: ReturnType<typeof $.progress> | undefined;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  try {
+    sink = await openSink(flags.out, sinkOptions);
+    backend = await openBackend(flags.backend, { geometry, signal: controller.signal });
+    log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
+      name: backend.name,
+      ring: formatBytes(geometry.ringBytes),
+      base: hex(geometry.base),
+      counter: hex(geometry.counterAddress),
+    });
+    const dumper = new Dumper(backend, sink, {
+      geometry,
+      period,
+      duration,
+      maxBytes,
+      overrun: flags.overrun,
+      signal: controller.signal,
+    });
+    if (
+      flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
+    ) {
+      const t0 = performance.now();
+      progress = $.progress({ prefix: "Capturing", length: duration });
+      const update = () => {
+        const s = dumper.stats;
+        const secs = (performance.now() - t0) / 1000;
+        progress!.message(
+          `${formatBytes(s.bytes)}  ${formatBytes(secs > 0 ? s.bytes / secs : 0)}/s  ` +
+            `headroom ${(s.headroom * 100).toFixed(0)}%` +
+            (s.lostPages ? `  lost ${s.lostPages} pages` : ""),
+        );
+        if (duration !== undefined) progress!.position(Math.min(duration, secs * 1000));
+      };
+      ticker = setInterval(update, 200);
+    }
+    const stats = await dumper.run();
+    if (ticker !== undefined) clearInterval(ticker);
+    progress?.finish();
+    progress = undefined;
+    await sink.close();
+    console.error(summaryLine(stats, flags.out));
+    if (stats.lostPages > 0) {
+      console.error(
+        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads); ` +
+          `the output has gaps. Use a shorter --period or a larger ring.`,
+      );
+      actionExit = 1;
+    }
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    progress?.finish();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    try {
+      await sink?.close();
+    } finally {
+      await backend?.close();
+    }
+  }
+}
+
+/**
+ * Runs the CLI with `args` and returns the exit code (it never calls
+ * `Deno.exit` itself, except on a second Ctrl-C).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const code = await main(["verify", "/nonexistent"]);
+ * console.log(code); // 2
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  actionExit = 0;
+  const program = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return actionExit;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander has printed the message (or the help) already.
+      if (
+        e.code === "commander.helpDisplayed" || e.code === "commander.version" ||
+        e.code === "commander.help"
+      ) return 0;
+      return 2;
+    }
+    if (e instanceof RingdumpError) {
+      console.error(`ringdump: ${e.message}`);
+      return e.exitCode;
+    }
+    console.error(`ringdump: internal error: ${(e as Error)?.stack ?? e}`);
+    return 70;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,179 @@
+/**
+ * Whole captures for scripts: {@linkcode capture} opens a backend and a sink,
+ * runs a {@linkcode Dumper}, and closes both; {@linkcode dump} is the same as
+ * a small fluent API that reads like the command line it replaces.
+ *
+ * @module
+ */
+import { type Backend, openBackend } from "../backends/mod.ts";
+import type { Clock } from "./clock.ts";
+import { Dumper, type DumperOptions, type DumpStats, type OverrunPolicy } from "./dumper.ts";
+import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
+import { openSink, type OpenSinkOptions, type Sink } from "./sink.ts";
+import { parseDuration, parseSize } from "./units.ts";
+
+/** Options of {@linkcode capture}. */
+export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSinkOptions {
+  /** Backend URL or an open backend (left open); default `sim:`. */
+  backend?: string | URL | Backend;
+  /** The ring. */
+  geometry: RingGeometry | RingGeometryInit;
+  /** Output path (`-` for stdout) or an open sink (left open). */
+  out: string | Sink;
+}
+
+function isBackend(b: unknown): b is Backend {
+  return typeof b === "object" && b !== null && "readRegister" in b && "read" in b;
+}
+
+/**
+ * Runs one capture from start to end.
+ *
+ * @example
+ * ```ts
+ * import { capture } from "./capture.ts";
+ * const out = await Deno.makeTempFile();
+ * const stats = await capture({
+ *   backend: "sim:?pattern=counter&rate=1MiB",
+ *   geometry: { base: 0n, pageSize: 4096, pages: 64 },
+ *   out,
+ *   period: 20,
+ *   duration: 200,
+ * });
+ * console.log(stats.bytes > 0); // true
+ * ```
+ */
+export async function capture(options: CaptureOptions): Promise<DumpStats> {
+  const geometry = "ringBytes" in options.geometry
+    ? options.geometry as RingGeometry
+    : ringGeometry(options.geometry);
+  const ownBackend = !isBackend(options.backend);
+  const backend = isBackend(options.backend)
+    ? options.backend
+    : await openBackend(options.backend ?? "sim:", { geometry, clock: options.clock });
+  let sink: Sink | undefined;
+  try {
+    sink = typeof options.out === "string" ? await openSink(options.out, options) : options.out;
+    return await new Dumper(backend, sink, { ...options, geometry }).run();
+  } finally {
+    try {
+      if (sink && typeof options.out === "string") await sink.close();
+    } finally {
+      if (ownBackend) await backend.close();
+    }
+  }
+}
+
+/**
+ * A capture being described, fluently; `to(out)` runs it. Each method returns
+ * a new builder, so a half-built one can be reused.
+ *
+ * @example
+ * ```ts
+ * import { dump } from "./capture.ts";
+ * const out = await Deno.makeTempFile();
+ * const stats = await dump("sim:?pattern=counter")
+ *   .pageSize("4KiB").pages(64).period("20ms").duration("200ms")
+ *   .to(out);
+ * console.log(stats.periods > 0); // true
+ * ```
+ */
+export class CaptureBuilder {
+  readonly #backend: string | URL | Backend;
+  readonly #geometry: RingGeometryInit;
+  readonly #options: Omit<CaptureOptions, "geometry" | "out" | "backend">;
+
+  /** Use {@linkcode dump} to start one. */
+  constructor(
+    backend: string | URL | Backend,
+    state: {
+      geometry?: RingGeometryInit;
+      options?: Omit<CaptureOptions, "geometry" | "out" | "backend">;
+    } = {},
+  ) {
+    this.#backend = backend;
+    this.#geometry = state.geometry ?? { base: 0n, pageSize: 4096, pages: 256 };
+    this.#options = state.options ?? {};
+  }
+  #with(
+    geometry: Partial<RingGeometryInit>,
+    options: Omit<CaptureOptions, "geometry" | "out" | "backend"> = {},
+  ): CaptureBuilder {
+    return new CaptureBuilder(this.#backend, {
+      geometry: { ...this.#geometry, ...geometry },
+      options: { ...this.#options, ...options },
+    });
+  }
+  /** Physical address of the ring. */
+  base(address: bigint | number): CaptureBuilder {
+    return this.#with({ base: address });
+  }
+  /** Bytes per page (`4096` or `"4KiB"`). */
+  pageSize(size: number | string): CaptureBuilder {
+    return this.#with({ pageSize: typeof size === "string" ? parseSize(size) : size });
+  }
+  /** Pages in the ring. */
+  pages(n: number): CaptureBuilder {
+    return this.#with({ pages: n });
+  }
+  /** Address of the counter register. */
+  counter(address: bigint | number): CaptureBuilder {
+    return this.#with({ counterAddress: address });
+  }
+  /** Counter wrap value. */
+  counterWrap(n: number): CaptureBuilder {
+    return this.#with({ counterWrap: n });
+  }
+  /** Time between counter reads (`50` ms or `"50ms"`). */
+  period(ms: number | string): CaptureBuilder {
+    return this.#with({}, { period: typeof ms === "string" ? parseDuration(ms) : ms });
+  }
+  /** Stop after this long (`2000` ms or `"2s"`). */
+  duration(ms: number | string): CaptureBuilder {
+    return this.#with({}, { duration: typeof ms === "string" ? parseDuration(ms) : ms });
+  }
+  /** Stop after this many bytes (`1048576` or `"1MiB"`). */
+  maxBytes(size: number | string): CaptureBuilder {
+    return this.#with({}, { maxBytes: typeof size === "string" ? parseSize(size) : size });
+  }
+  /** Overrun policy. */
+  overrun(policy: OverrunPolicy): CaptureBuilder {
+    return this.#with({}, { overrun: policy });
+  }
+  /** Stop on this signal. */
+  signal(signal: AbortSignal): CaptureBuilder {
+    return this.#with({}, { signal });
+  }
+  /** Clock (a VirtualClock in tests). */
+  clock(clock: Clock): CaptureBuilder {
+    return this.#with({}, { clock });
+  }
+  /** Callback after each append. */
+  onDump(callback: NonNullable<DumperOptions["onDump"]>): CaptureBuilder {
+    return this.#with({}, { onDump: callback });
+  }
+  /** Runs the capture into `out` (a path, `-`, or a sink). */
+  to(out: string | Sink, options: OpenSinkOptions = {}): Promise<DumpStats> {
+    return capture({
+      ...this.#options,
+      ...options,
+      backend: this.#backend,
+      geometry: this.#geometry,
+      out,
+    });
+  }
+}
+
+/**
+ * Starts describing a capture from a backend URL.
+ *
+ * @example
+ * ```ts
+ * import { dump } from "./capture.ts";
+ * const out = await Deno.makeTempFile();
+ * await dump("sim:?pattern=counter").pages(32).duration("100ms").to(out);
+ * ```
+ */
+export function dump(backend: string | URL | Backend = "sim:"): CaptureBuilder {
+  return new CaptureBuilder(backend);
+}
