@@ -1,0 +1,32 @@
+/**
+ * ringdump: stream what capture hardware writes into a ring buffer in
+ * physical memory to a file, without losing a byte.
+ *
+ * The library behind the `ringdump` command, for ad-hoc scripts:
+ *
+ * ```ts
+ * import { dump } from "./mod.ts";
+ * const out = await Deno.makeTempFile();
+ * const stats = await dump("sim:?pattern=counter&rate=1MiB")
+ *   .pageSize("4KiB").pages(64).period("20ms").duration("300ms")
+ *   .to(out);
+ * console.log(`${stats.bytes} bytes, headroom ${stats.headroom}`);
+ * ```
+ *
+ * Lower level: {@linkcode ringGeometry}, {@linkcode openBackend},
+ * {@linkcode openSink} and {@linkcode Dumper}; {@linkcode verifyCounterFile}
+ * checks a capture of the `counter` test pattern.
+ *
+ * @module
+ */
+export * from "./lib/ring.ts";
+export * from "./lib/errors.ts";
+export * from "./lib/clock.ts";
+export * from "./lib/units.ts";
+export * from "./lib/pattern.ts";
+export * from "./lib/sink.ts";
+export * from "./lib/dumper.ts";
+export * from "./lib/capture.ts";
+export * from "./lib/verify.ts";
+export * from "./backends/mod.ts";
+export { MemoryRing, openSim, SimDevice, type SimMemory, type SimOptions } from "./backends/sim.ts";

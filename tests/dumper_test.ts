@@ -1,0 +1,332 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Dumper, type DumpEvent } from "../lib/dumper.ts";
+import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
+import { MemorySink } from "../lib/sink.ts";
+import { VirtualClock } from "../lib/clock.ts";
+import { openSim } from "../backends/sim.ts";
+import { checkCounter } from "../lib/pattern.ts";
+import type { Backend } from "../backends/mod.ts";
+import {
+  BackendError,
+  DeviceError,
+  OverrunError,
+  TornReadError,
+  UsageError,
+} from "../lib/errors.ts";
+
+/** Splits a counter-pattern capture into contiguous runs: [[firstOffset, bytes], ...]. */
+function runsOf(data: Uint8Array, pageSize: number): [number, number][] {
+  const runs: [number, number][] = [];
+  let off = 0;
+  while (off < data.length) {
+    const r = checkCounter(data.subarray(off));
+    if (r.ok) {
+      runs.push([Number(r.firstOffset), data.length - off]);
+      break;
+    }
+    assert.equal(r.badAt! % pageSize, 0, "a run may only break at a page boundary");
+    runs.push([Number(r.firstOffset), r.badAt!]);
+    off += r.badAt!;
+  }
+  return runs;
+}
+
+interface Scenario {
+  pageSize: number;
+  pages: number;
+  wrapExtra: number;
+  start: number;
+  pagesPerSecond: number;
+  burst: number;
+  period: number;
+  latency: number;
+  periods: number;
+  maxReadPages: number;
+}
+
+const scenario = fc.record({
+  pageSize: fc.integer({ min: 1, max: 64 }).map((n) => n * 8),
+  pages: fc.integer({ min: 1, max: 40 }),
+  wrapExtra: fc.integer({ min: 1, max: 200 }),
+  start: fc.nat(),
+  pagesPerSecond: fc.integer({ min: 1, max: 20_000 }),
+  burst: fc.integer({ min: 1, max: 8 }),
+  period: fc.integer({ min: 1, max: 40 }),
+  latency: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 })),
+  periods: fc.integer({ min: 1, max: 40 }),
+  maxReadPages: fc.integer({ min: 1, max: 50 }),
+});
+
+/**
+ * A counter that advances by a whole wrap or more between two reads cannot be
+ * told from one that advanced less: no reader can detect that (see README,
+ * "Limits"). Such scenarios are outside what any dumper can handle.
+ */
+function observable(s: Scenario): boolean {
+  const interval = Math.max(s.period, s.latency);
+  return Math.ceil((s.pagesPerSecond * interval) / 1000) + s.burst < s.pages + s.wrapExtra;
+}
+
+function setUp(s: Scenario) {
+  fc.pre(observable(s));
+  const geometry = ringGeometry({
+    base: 0x4000_0000n,
+    pageSize: s.pageSize,
+    pages: s.pages,
+    counterWrap: s.pages + s.wrapExtra,
+  });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, {
+    pattern: "counter",
+    rate: s.pagesPerSecond * s.pageSize,
+    burst: s.burst,
+    start: s.start % geometry.counterWrap,
+    clock,
+    latency: s.latency,
+  });
+  return { geometry, clock, sim, sink: new MemorySink() };
+}
+
+Deno.test("dumper, fail policy: output is the device's stream exactly, or an overrun with every byte before it correct (property)", async () => {
+  let clean = 0, overruns = 0, torn = 0;
+  await fc.assert(
+    fc.asyncProperty(scenario, async (s) => {
+      const { geometry, clock, sim, sink } = setUp(s);
+      const duration = s.period * s.periods;
+      const dumper = new Dumper(sim, sink, {
+        geometry,
+        period: s.period,
+        duration,
+        clock,
+        maxReadBytes: s.maxReadPages * s.pageSize,
+      });
+      const out = () => sink.bytes();
+      try {
+        const stats = await dumper.run();
+        clean++;
+        const data = out();
+        assert.equal(data.length, stats.bytes);
+        assert.equal(stats.bytes, (stats.endPage - stats.firstPage) * s.pageSize);
+        assert.equal(stats.lostPages, 0);
+        // Nothing the hardware wrote before the stop is lost (final drain).
+        assert.ok(stats.endPage - stats.firstPage >= sim.device.due(duration));
+        if (data.length > 0) {
+          const r = checkCounter(data);
+          assert.ok(r.ok, `not contiguous at ${r.badAt}`);
+          assert.equal(r.firstOffset, 0n); // baseline at t=0
+        }
+      } catch (e) {
+        if (!(e instanceof OverrunError)) throw e;
+        if (e instanceof TornReadError) torn++;
+        else overruns++;
+        const data = out();
+        assert.equal(data.length, e.capturedPages * s.pageSize);
+        if (data.length > 0) {
+          const r = checkCounter(data);
+          assert.ok(r.ok, `bytes before the overrun are not contiguous at ${r.badAt}`);
+          assert.equal(r.firstOffset, 0n);
+        }
+      }
+    }),
+    { numRuns: 600, seed: 20261122 },
+  );
+  // The generator must exercise every outcome, or the property proves little.
+  assert.ok(
+    clean > 50 && overruns > 20 && torn > 5,
+    `clean ${clean} overrun ${overruns} torn ${torn}`,
+  );
+});
+
+Deno.test("dumper, gap policy: output is contiguous runs whose gaps add up to the lost pages (property)", async () => {
+  let lossy = 0;
+  await fc.assert(
+    fc.asyncProperty(scenario, async (s) => {
+      const { geometry, clock, sim, sink } = setUp(s);
+      const events: DumpEvent[] = [];
+      const duration = s.period * s.periods;
+      const stats = await new Dumper(sim, sink, {
+        geometry,
+        period: s.period,
+        duration,
+        clock,
+        overrun: "gap",
+        maxReadBytes: s.maxReadPages * s.pageSize,
+        onDump: (e) => void events.push(e),
+      }).run();
+      const data = sink.bytes();
+      assert.equal(data.length, stats.bytes);
+      assert.equal(
+        stats.bytes / s.pageSize + stats.lostPages,
+        stats.endPage - stats.firstPage,
+      );
+      assert.ok(stats.endPage - stats.firstPage >= sim.device.due(duration));
+      const runs = runsOf(data, s.pageSize);
+      let expected = 0;
+      let lost = 0;
+      for (const [first, bytes] of runs) {
+        assert.ok(first >= expected, "data never goes backwards");
+        lost += (first - expected) / s.pageSize;
+        expected = first + bytes;
+      }
+      lost += (stats.endPage - stats.firstPage) - expected / s.pageSize;
+      assert.equal(lost, stats.lostPages);
+      assert.equal(events.reduce((a, e) => a + e.lostPages, 0), stats.lostPages);
+      assert.equal(events.reduce((a, e) => a + e.bytes, 0), stats.bytes);
+      if (stats.lostPages > 0) lossy++;
+    }),
+    { numRuns: 400, seed: 1122 },
+  );
+  assert.ok(lossy > 20, `only ${lossy} runs lost data`);
+});
+
+Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", async () => {
+  // 8 pages of 64 bytes, exactly 8 pages per 10 ms period, starting mid-ring.
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 8, counterWrap: 0x100 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 800 * 64, start: 3, clock });
+  const reads: [bigint, number][] = [];
+  const spy: Backend = {
+    name: "spy",
+    readRegister: (a, w) => sim.readRegister(a, w),
+    read: (a, d) => {
+      reads.push([a, d.length]);
+      return sim.read(a, d);
+    },
+    close: () => sim.close(),
+  };
+  const sink = new MemorySink();
+  const stats = await new Dumper(spy, sink, { geometry, period: 10, duration: 30, clock }).run();
+  assert.equal(stats.maxPagesPerPeriod, 8);
+  assert.equal(stats.headroom, 1);
+  assert.equal(stats.bytes, 24 * 64);
+  assert.ok(checkCounter(sink.bytes()).ok);
+  // first period: start index 3 -> [3..8) then [0..3)
+  assert.deepEqual(reads.slice(0, 2), [[3n * 64n, 5 * 64], [0n, 3 * 64]]);
+});
+
+Deno.test("dumper: the first counter read is the baseline, not 0", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16, counterWrap: 0x40 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 100 * 64, start: 0x3e, clock });
+  clock.advance(50); // 5 pages written before the capture starts
+  const sink = new MemorySink();
+  const stats = await new Dumper(sim, sink, { geometry, period: 20, duration: 200, clock }).run();
+  assert.equal(stats.firstPage, (0x3e + 5) % 0x40);
+  const r = checkCounter(sink.bytes());
+  assert.ok(r.ok);
+  assert.equal(r.firstOffset, 5n * 64n); // starts where the capture started
+  assert.equal(stats.pages, 20);
+});
+
+Deno.test("dumper: stop by signal drains what was written before the stop", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 1000 * 64, clock });
+  const controller = new AbortController();
+  const sink = new MemorySink();
+  const stats = await new Dumper(sim, sink, {
+    geometry,
+    period: 10,
+    clock,
+    signal: controller.signal,
+    onDump: (e) => {
+      if (e.totalBytes >= 50 * 64) controller.abort();
+    },
+  }).run();
+  assert.equal(stats.stopReason, "signal");
+  assert.equal(stats.pages, sim.device.written);
+  assert.ok(checkCounter(sink.bytes()).ok);
+});
+
+Deno.test("dumper: max bytes cuts the last append to fit", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 1000 * 64, clock });
+  const sink = new MemorySink();
+  const stats = await new Dumper(sim, sink, { geometry, period: 10, clock, maxBytes: 1000 })
+    .run();
+  assert.equal(stats.stopReason, "max-bytes");
+  assert.equal(sink.bytes().length, 1000);
+  assert.equal(stats.bytes, 1000);
+});
+
+Deno.test("dumper: a counter beyond the wrap is a device error", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16, counterWrap: 0x20 });
+  const bad: Backend = {
+    name: "bad",
+    readRegister: () => Promise.resolve(0x20n),
+    read: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  await assert.rejects(
+    new Dumper(bad, new MemorySink(), { geometry, period: 10, clock: new VirtualClock() }).run(),
+    (e: unknown) => e instanceof DeviceError && /not below the counter wrap 0x20/.test(e.message),
+  );
+});
+
+Deno.test("dumper: a backend failing mid-capture is a BackendError and the data before it is kept", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 500 * 64, clock, failAfter: 25 });
+  const sink = new MemorySink();
+  let flushed = false;
+  const origFlush = sink.flush.bind(sink);
+  sink.flush = () => {
+    flushed = true;
+    return origFlush();
+  };
+  await assert.rejects(
+    new Dumper(sim, sink, { geometry, period: 10, clock, duration: 10_000 }).run(),
+    (e: unknown) => e instanceof BackendError && e.exitCode === 3,
+  );
+  assert.ok(flushed, "the sink was flushed after the error");
+  const data = sink.bytes();
+  assert.ok(data.length > 0);
+  assert.ok(checkCounter(data).ok);
+});
+
+Deno.test("dumper: a plain exception from a backend becomes a BackendError naming the operation", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
+  const broken: Backend = {
+    name: "broken",
+    readRegister: () => Promise.reject(new Error("bus error")),
+    read: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  await assert.rejects(
+    new Dumper(broken, new MemorySink(), { geometry, period: 10, clock: new VirtualClock() }).run(),
+    (e: unknown) =>
+      e instanceof BackendError && /broken: reading the counter register failed: bus error/.test(
+        e.message,
+      ),
+  );
+});
+
+Deno.test("dumper: invalid options are usage errors", () => {
+  const geometry: RingGeometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
+  const sim = openSim(geometry, {});
+  for (const bad of [{ period: 0 }, { period: -5 }, { overrun: "skip" }, { maxBytes: 0 }]) {
+    assert.throws(
+      // deno-lint-ignore no-explicit-any
+      () => new Dumper(sim, new MemorySink(), { geometry, ...(bad as any) }),
+      UsageError,
+    );
+  }
+});
+
+Deno.test("dumper: overrun error carries the page counts", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 100 * 64, burst: 20, clock });
+  const sink = new MemorySink();
+  const err = await new Dumper(sim, sink, { geometry, period: 50, clock, duration: 1000 }).run()
+    .then(() => undefined, (e) => e);
+  assert.ok(err instanceof OverrunError && !(err instanceof TornReadError));
+  assert.equal(err.pages, 16);
+  assert.equal(err.lastPage, 0);
+  assert.equal(err.currentPage, 20);
+  assert.equal(err.lostPages, 4);
+  assert.equal(err.capturedPages, 0);
+  assert.match(err.message, /20 new pages since the last read .* ring holds only 16; 4 pages lost/);
+});
