@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import {
+  DiscardSink,
+  FileSink,
+  MemorySink,
+  openSink,
+  WAV_HEADER_BYTES,
+  wavHeader,
+  WavSink,
+} from "../lib/sink.ts";
+import { UsageError } from "../lib/errors.ts";
+
+Deno.test("FileSink truncates by default and appends on request", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/out.bin`;
+  await Deno.writeFile(path, new Uint8Array([9, 9, 9, 9]));
+  let s = await FileSink.open(path);
+  await s.write(new Uint8Array([1, 2]));
+  await s.close();
+  assert.deepEqual(await Deno.readFile(path), new Uint8Array([1, 2]));
+  s = await FileSink.open(path, { append: true });
+  await s.write(new Uint8Array([3]));
+  assert.equal(s.bytesWritten, 1);
+  await s.flush();
+  assert.deepEqual(await Deno.readFile(path), new Uint8Array([1, 2, 3]));
+  await s.close();
+  await s.close(); // idempotent
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("openSink: a missing directory is a usage error that says so", async () => {
+  await assert.rejects(
+    openSink("/nonexistent-dir/x/out.bin"),
+    (e: unknown) =>
+      e instanceof UsageError && /directory does not exist/.test(e.message) && e.option === "--out",
+  );
+  const dir = await Deno.makeTempDir();
+  await assert.rejects(openSink(dir), /is a directory/);
+  await Deno.remove(dir);
+});
+
+Deno.test("openSink: format from the extension, wav options validated, no wav to stdout", async () => {
+  const dir = await Deno.makeTempDir();
+  const wav = await openSink(`${dir}/a.WAV`);
+  assert.ok(wav instanceof WavSink);
+  await wav.close();
+  const raw = await openSink(`${dir}/a.wav`, { format: "raw" });
+  assert.ok(raw instanceof FileSink);
+  await raw.close();
+  await assert.rejects(openSink("-", { format: "wav" }), UsageError);
+  await assert.rejects(openSink(`${dir}/b.wav`, { bits: 12 }), /--bits: 12/);
+  await assert.rejects(openSink(`${dir}/b.wav`, { channels: 0 }), /--channels/);
+  await assert.rejects(openSink(`${dir}/b.wav`, { rate: 0 }), /--rate/);
+  await assert.rejects(openSink(`${dir}/b.wav`, { append: true }), /--append works only/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+function parseWav(bytes: Uint8Array) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  const tag = (o: number) => new TextDecoder().decode(bytes.subarray(o, o + 4));
+  return {
+    riff: tag(0),
+    riffSize: v.getUint32(4, true),
+    wave: tag(8),
+    fmt: tag(12),
+    format: v.getUint16(20, true),
+    channels: v.getUint16(22, true),
+    rate: v.getUint32(24, true),
+    byteRate: v.getUint32(28, true),
+    block: v.getUint16(32, true),
+    bits: v.getUint16(34, true),
+    data: tag(36),
+    dataSize: v.getUint32(40, true),
+  };
+}
+
+Deno.test("WavSink: header patched on flush and close, valid at every flush", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".wav" });
+  const s = await WavSink.open(path, { rate: 44100, channels: 1, bits: 16 });
+  assert.equal(parseWav(await Deno.readFile(path)).dataSize, 0);
+  await s.write(new Uint8Array(1000));
+  await s.flush();
+  let h = parseWav(await Deno.readFile(path));
+  assert.deepEqual([h.riffSize, h.dataSize], [1036, 1000]);
+  await s.write(new Uint8Array(24));
+  await s.close();
+  const bytes = await Deno.readFile(path);
+  h = parseWav(bytes);
+  assert.equal(bytes.length, WAV_HEADER_BYTES + 1024);
+  assert.deepEqual(h, {
+    riff: "RIFF",
+    riffSize: 36 + 1024,
+    wave: "WAVE",
+    fmt: "fmt ",
+    format: 1,
+    channels: 1,
+    rate: 44100,
+    byteRate: 88200,
+    block: 2,
+    bits: 16,
+    data: "data",
+    dataSize: 1024,
+  });
+  await Deno.remove(path);
+});
+
+Deno.test("wavHeader caps sizes for captures past 4 GiB", () => {
+  const h = parseWav(wavHeader(2 ** 33, { rate: 8000, channels: 1, bits: 8 }));
+  assert.equal(h.dataSize, 0xffff_ffff - 36);
+  assert.equal(h.riffSize, 0xffff_ffff);
+});
+
+Deno.test("MemorySink copies, DiscardSink counts", async () => {
+  const m = new MemorySink();
+  const chunk = new Uint8Array([1, 2, 3]);
+  await m.write(chunk);
+  chunk[0] = 7; // the caller may reuse its buffer
+  await m.write(chunk.subarray(0, 1));
+  assert.deepEqual(m.bytes(), new Uint8Array([1, 2, 3, 7]));
+  const d = new DiscardSink();
+  await d.write(new Uint8Array(5));
+  await d.flush();
+  await d.close();
+  assert.equal(d.bytesWritten, 5);
+});
