@@ -1,0 +1,57 @@
+/**
+ * Runs `cli.ts` as a subprocess exactly as `deno task ringdump` does: the
+ * permission flags are read from deno.json's `ringdump` task, so the tests run
+ * with the permissions the compiled binary gets.
+ */
+const root = new URL("../../", import.meta.url);
+const denoJson = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+const task: string = denoJson.tasks.ringdump;
+
+/** `deno run <flags> /abs/cli.ts`, as an argv (without the program). */
+export const RINGDUMP_ARGS: string[] = task.split(/\s+/).slice(1).map((a) =>
+  a === "cli.ts" ? new URL("cli.ts", root).pathname : a
+);
+
+/** Output of a finished run. */
+export interface CliResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Runs `ringdump ARGS` to completion. */
+export async function ringdump(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...RINGDUMP_ARGS, ...args],
+    cwd: options.cwd,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Starts `ringdump ARGS` and returns the child (stdout and stderr piped). */
+export function spawnRingdump(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...RINGDUMP_ARGS, ...args],
+    cwd: options.cwd,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Waits for a child and collects its output. */
+export async function finish(child: Deno.ChildProcess): Promise<CliResult> {
+  const out = await child.output();
+  return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
