@@ -41,6 +41,7 @@ export class RingdumpError extends Error {
  * ```
  */
 export class UsageError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
   override readonly exitCode: number = 2;
   /** The option, field or argument that was wrong, if known. */
   readonly option?: string;
@@ -90,6 +91,7 @@ export class GeometryError extends UsageError {
  * ```
  */
 export class OverrunError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
   override readonly exitCode: number = 1;
   /** Logical page count up to which everything was captured. */
   readonly lastPage: number;
@@ -189,6 +191,7 @@ export class TornReadError extends OverrunError {
  * ```
  */
 export class BackendError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
   override readonly exitCode: number = 3;
   /** Name of the backend. */
   readonly backend: string;
@@ -229,6 +232,7 @@ export class BackendError extends RingdumpError {
  * ```
  */
 export class DeviceError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
   override readonly exitCode: number = 3;
 }
 
@@ -243,6 +247,7 @@ export class DeviceError extends RingdumpError {
  * ```
  */
 export class VerifyError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
   override readonly exitCode: number = 1;
   /** Byte offset in the file of the first bad word. */
   readonly offset: number;
