@@ -273,16 +273,23 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
       flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
     ) {
       const t0 = performance.now();
-      progress = $.progress({ prefix: "Capturing", length: duration });
+      progress = $.progress({
+        prefix: "Capturing",
+        length: duration === undefined ? undefined : Math.ceil(duration / 1000),
+      });
       const update = () => {
         const s = dumper.stats;
         const secs = (performance.now() - t0) / 1000;
         progress!.message(
-          `${formatBytes(s.bytes)}  ${formatBytes(secs > 0 ? s.bytes / secs : 0)}/s  ` +
+          `${secs.toFixed(1)} s  ${formatBytes(s.bytes)}  ${
+            formatBytes(secs > 0 ? s.bytes / secs : 0)
+          }/s  ` +
             `headroom ${(s.headroom * 100).toFixed(0)}%` +
             (s.lostPages ? `  lost ${s.lostPages} pages` : ""),
         );
-        if (duration !== undefined) progress!.position(Math.min(duration, secs * 1000));
+        if (duration !== undefined) {
+          progress!.position(Math.min(Math.ceil(duration / 1000), Math.floor(secs)));
+        }
       };
       ticker = setInterval(update, 200);
     }
