@@ -408,6 +408,12 @@ export async function openSink(target: string, options: OpenSinkOptions = {}): P
         value: "wav",
       });
     }
+    if (Deno.stdout.isTerminal()) {
+      throw new UsageError(
+        "--out -: refusing to write binary data to a terminal; pipe or redirect it (| xxd, > file)",
+        { option: "--out", value: "-" },
+      );
+    }
     return new StdoutSink();
   }
   if (format === "wav") {
