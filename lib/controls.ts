@@ -720,10 +720,15 @@ function checkedValue(value: ControlValue): ControlValue {
   return freezeValue(value);
 }
 
+/** A frozen copy; Float elements rounded to float32, as they are stored. */
 function freezeValue(value: ControlValue): ControlValue {
   const values = Object.freeze(
     value.values.map((v: unknown) =>
-      typeof v === "object" && v !== null ? Object.freeze({ ...v }) : v
+      typeof v === "object" && v !== null
+        ? Object.freeze({ ...v })
+        : value.type === ControlType.Float
+        ? Math.fround(v as number)
+        : v
     ),
   );
   return Object.freeze({ type: value.type, isArray: value.isArray, values }) as ControlValue;
@@ -1153,6 +1158,9 @@ function align8(n: number): number {
 }
 
 function viewOf(buffer: Uint8Array): DataView {
+  if (!(buffer instanceof Uint8Array)) {
+    throw new ControlValidationError(undefined, "buffer must be a Uint8Array");
+  }
   return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
@@ -1227,9 +1235,7 @@ export class ControlSerializer {
    * whose map this serializer does not know; in both cases nothing changes.
    */
   serialize(mapOrList: ControlInfoMap | ControlList, buffer: Uint8Array): number {
-    if (!(buffer instanceof Uint8Array)) {
-      throw new ControlValidationError(undefined, "buffer must be a Uint8Array");
-    }
+    const view = viewOf(buffer);
     const plan = this.#plan(mapOrList);
     let handle: number;
     let newHandle = false;
@@ -1260,7 +1266,6 @@ export class ControlSerializer {
     }
     if (buffer.length < plan.size) throw new NoSpaceError(plan.size, buffer.length);
 
-    const view = viewOf(buffer);
     buffer.fill(0, 0, plan.size);
     view.setUint32(H.version, IPA_CONTROLS_FORMAT_VERSION, true);
     view.setUint32(H.handle, handle, true);
@@ -1506,9 +1511,6 @@ function writeValue(buffer: Uint8Array, view: DataView, pos: number, value: Cont
 
 /** Validates the header against the buffer before anything is allocated. */
 function readHeader(buffer: Uint8Array, view: DataView, entrySize: number): Header {
-  if (!(buffer instanceof Uint8Array)) {
-    throw new ControlValidationError(undefined, "buffer must be a Uint8Array");
-  }
   const hsize = IPA_CONTROLS_HEADER_LAYOUT.size;
   if (buffer.length < hsize) {
     throw new MalformedControlsError(

@@ -430,6 +430,13 @@ Deno.test("value helpers: float rounding, int64 from numbers, frozen copies", ()
   values[0] = 100;
   assert.deepEqual(list.get(ids.lut)?.values, [1, 2, 3]);
   assert.ok(Object.isFrozen(list.get(ids.lut)?.values));
+  list.set(ids.ev, { type: ControlType.Float, isArray: false, values: [0.1] });
+  assert.deepEqual(list.get(ids.ev)?.values, [Math.fround(0.1)]);
+  const s = new ControlSerializer();
+  assert.throws(
+    () => s.deserializeList([1, 2, 3] as unknown as Uint8Array),
+    ControlValidationError,
+  );
 });
 
 // ---------------------------------------------------------------------------
