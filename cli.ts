@@ -22,6 +22,7 @@ import { configureLogging, LOG_LEVELS } from "./lib/logging.ts";
 import { openSink, type Sink } from "./lib/sink.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "./lib/units.ts";
 import { verifyCounterFile } from "./lib/verify.ts";
+import { addBackendsCommand, addSimCommand } from "./lib/sim_cli.ts";
 import {
   addGeometryOptions,
   durationFlag,
@@ -165,6 +166,8 @@ ${EXIT_CODES}`,
     .addHelpText("after", `\nExample:\n  ringdump verify c.bin\n${EXIT_CODES}`)
     .action((file: string, flags: { json: boolean }) => runVerify(file, flags));
 
+  addSimCommand(program);
+  addBackendsCommand(program);
   return program;
 }
 

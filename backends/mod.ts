@@ -14,6 +14,7 @@ import { UsageError } from "../lib/errors.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 import type { Clock } from "../lib/clock.ts";
 import { simBackend } from "./sim.ts";
+import { devmemBackend } from "./devmem.ts";
 
 /** Widths of a register read, in bits. */
 export type RegisterWidth = 8 | 16 | 32 | 64;
@@ -212,3 +213,4 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
 }
 
 registerBackend(simBackend);
+registerBackend(devmemBackend);

@@ -1,0 +1,318 @@
+/**
+ * The `devmem:` backend: physical memory through `/dev/mem` (or a memory
+ * image standing for it), mapped read-only with libc `mmap` via Deno FFI.
+ *
+ * URL: `devmem:[PATH][?origin=ADDR]`. PATH defaults to `/dev/mem`; `origin`
+ * is the physical address PATH's first byte stands for (default 0, right for
+ * /dev/mem). The ring window is mapped once for the whole capture and copied
+ * out with `Deno.UnsafePointerView`; each register gets its own small
+ * mapping, read fresh on every call. Descriptors and mappings are read-only:
+ * this backend never writes memory. A regular file's size is checked before
+ * every access, so reading past its end is a clear error, never a SIGBUS.
+ *
+ * @module
+ */
+import type {
+  Backend,
+  BackendFactory,
+  BackendOpenOptions,
+  BackendProbe,
+  RegisterWidth,
+} from "./mod.ts";
+import { UrlOptions } from "./options.ts";
+import { closeFd, type Errno, Mapping, openReadOnly } from "./libc_util.ts";
+import { BackendError, UsageError } from "../lib/errors.ts";
+import type { RingGeometry } from "../lib/ring.ts";
+import { hex } from "../lib/units.ts";
+
+/** The default device. */
+export const DEV_MEM = "/dev/mem";
+
+/** Options of {@linkcode openDevmem}. */
+export interface DevmemOptions {
+  /** Physical address the first byte of the file stands for; default 0. */
+  origin?: bigint;
+  /** The ring, mapped once at open; without it every read maps its own range. */
+  geometry?: RingGeometry;
+}
+
+function ffiAllowed(): boolean {
+  return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+}
+
+function openError(path: string, errno: Errno): BackendError {
+  let msg: string;
+  if (errno.name === "ENOENT") {
+    msg = path === DEV_MEM
+      ? `devmem: no ${DEV_MEM} on this system; use pixeldump: (the board's tool), ssh:// to a board, or a memory image: devmem:/path/to/image?origin=ADDR`
+      : `devmem: ${path} does not exist; give an existing memory image or device (devmem:/path/to/image?origin=ADDR)`;
+  } else if (errno.name === "EACCES" || errno.name === "EPERM") {
+    msg = path === DEV_MEM || path.startsWith("/dev/")
+      ? `devmem: permission denied opening ${path}: root is needed (run as root or with CAP_SYS_RAWIO); CONFIG_STRICT_DEVMEM may still forbid the range`
+      : `devmem: permission denied opening ${path}: make it readable by this user`;
+  } else {
+    msg = `devmem: cannot open ${path}: ${errno.message} (${errno.name})`;
+  }
+  return new BackendError(msg, { backend: "devmem" });
+}
+
+function mapError(path: string, offset: bigint, length: number, errno: Errno): BackendError {
+  const hint = errno.name === "EPERM" || errno.name === "EACCES"
+    ? `: the kernel refused the range (CONFIG_STRICT_DEVMEM forbids RAM outside reserved regions; root is needed)`
+    : errno.name === "EINVAL" || errno.name === "ENXIO" || errno.name === "EOVERFLOW"
+    ? ": the range is not mappable (check --base, --pages, --counter and origin)"
+    : errno.name === "ENODEV"
+    ? `: ${path} cannot be memory-mapped`
+    : "";
+  return new BackendError(
+    `devmem: mmap of ${length} bytes at offset ${
+      hex(offset)
+    } of ${path} failed: ${errno.message} (${errno.name})${hint}`,
+    { backend: "devmem" },
+  );
+}
+
+class DevmemBackend implements Backend {
+  readonly name = "devmem";
+  readonly #path: string;
+  readonly #fd: number;
+  readonly #origin: bigint;
+  /** For a regular file: a Deno handle on the same file, to fstat it before each access. */
+  readonly #file: Deno.FsFile | undefined;
+  #ring: Mapping | undefined;
+  readonly #registers = new Map<bigint, Mapping>();
+  #closed = false;
+
+  constructor(path: string, fd: number, origin: bigint, file: Deno.FsFile | undefined) {
+    this.#path = path;
+    this.#fd = fd;
+    this.#origin = origin;
+    this.#file = file;
+  }
+
+  /** Maps the ring window once (called by openDevmem). */
+  mapRing(geometry: RingGeometry): void {
+    this.#ring = this.#map(geometry.base, geometry.ringBytes, "the ring");
+  }
+
+  #check(what: string): void {
+    if (this.#closed) throw new BackendError(`devmem: ${what} after close`, { backend: "devmem" });
+  }
+
+  #imageRange(): string {
+    const size = this.#file!.statSync().size;
+    return `${hex(this.#origin)}..${hex(this.#origin + BigInt(size))} (${size} bytes from origin ${
+      hex(this.#origin)
+    })`;
+  }
+
+  /** File offset of `address`, after checking `length` bytes there lie in the file. */
+  #offset(address: bigint, length: number, what: string): bigint {
+    const off = address - this.#origin;
+    if (off < 0n) {
+      throw new BackendError(
+        `devmem: ${what} at ${hex(address)} is below ${this.#path}'s origin ${
+          hex(this.#origin)
+        }; the address is outside the image (set ?origin= to the physical address its first byte stands for)`,
+        { backend: "devmem", address },
+      );
+    }
+    if (this.#file !== undefined) {
+      const size = BigInt(this.#file.statSync().size);
+      if (off + BigInt(length) > size) {
+        throw new BackendError(
+          `devmem: ${what} (${length} bytes at ${
+            hex(address)
+          }) is past the end of the image ${this.#path}, ` +
+            `which covers ${this.#imageRange()}; the address is outside the image: check --base, --pages, --counter and ?origin=, or let 'ringdump sim' size the image`,
+          { backend: "devmem", address },
+        );
+      }
+    }
+    return off;
+  }
+
+  #map(address: bigint, length: number, what: string): Mapping {
+    const off = this.#offset(address, length, what);
+    const m = Mapping.map(this.#fd, off, length);
+    if (!(m instanceof Mapping)) throw mapError(this.#path, off, length, m.errno);
+    return m;
+  }
+
+  // deno-lint-ignore require-await
+  async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+    this.#check("readRegister");
+    const bytes = width / 8;
+    if (![8, 16, 32, 64].includes(width)) {
+      throw new BackendError(`devmem: no ${width}-bit register access`, { backend: "devmem" });
+    }
+    if (address % BigInt(bytes) !== 0n) {
+      throw new BackendError(
+        `devmem: ${width}-bit register address ${hex(address)} is not ${bytes}-byte aligned`,
+        { backend: "devmem", address },
+      );
+    }
+    // Checks the file still covers it (no SIGBUS), then reads through the
+    // register's own mapping: a fresh load from memory every call.
+    this.#offset(address, bytes, `${width}-bit register`);
+    const key = address;
+    let m = this.#registers.get(key);
+    if (m === undefined) {
+      m = this.#map(address, bytes, `${width}-bit register`);
+      this.#registers.set(key, m);
+    }
+    return m.scalar(0, width);
+  }
+
+  // deno-lint-ignore require-await
+  async read(address: bigint, dest: Uint8Array): Promise<void> {
+    this.#check("read");
+    this.#offset(address, dest.length, "read");
+    const ring = this.#ring;
+    if (ring !== undefined) {
+      const at = address - this.#origin - ring.offset;
+      if (at >= 0n && at + BigInt(dest.length) <= BigInt(ring.length)) {
+        ring.copy(Number(at), dest);
+        return;
+      }
+    }
+    // Outside the ring window: a mapping for this read only.
+    const m = this.#map(address, dest.length, "read");
+    try {
+      m.copy(0, dest);
+    } finally {
+      m.unmap();
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#ring?.unmap();
+    for (const m of this.#registers.values()) m.unmap();
+    this.#registers.clear();
+    closeFd(this.#fd);
+    this.#file?.close();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Opens `path` (`/dev/mem` or a memory image) read-only and, given the ring's
+ * geometry, maps the ring window once.
+ *
+ * @example
+ * ```ts
+ * import { openDevmem } from "./devmem.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeFile(path, new Uint8Array([1, 0, 0, 0, 7, 7, 7, 7]));
+ * const mem = await openDevmem(path, { origin: 0x1000n });
+ * console.log(await mem.readRegister(0x1000n, 32)); // 1n
+ * await mem.close();
+ * await Deno.remove(path);
+ * ```
+ */
+export async function openDevmem(path: string, options: DevmemOptions = {}): Promise<Backend> {
+  const origin = options.origin ?? 0n;
+  if (!ffiAllowed()) {
+    throw new BackendError(
+      "devmem: needs FFI permission to call mmap; run with --allow-ffi (the ringdump executable has it)",
+      { backend: "devmem" },
+    );
+  }
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (info?.isDirectory) {
+    throw new BackendError(`devmem: ${path} is a directory; give /dev/mem or a memory image`, {
+      backend: "devmem",
+    });
+  }
+  const isFile = info?.isFile ?? false;
+  // O_SYNC on a device, as board tools do: device memory is mapped uncached.
+  const r = openReadOnly(path, { sync: !isFile });
+  if ("errno" in r) throw openError(path, r.errno);
+  let file: Deno.FsFile | undefined;
+  try {
+    if (isFile) file = await Deno.open(path, { read: true });
+  } catch (e) {
+    closeFd(r.fd);
+    throw new BackendError(`devmem: cannot open ${path}: ${(e as Error).message}`, {
+      backend: "devmem",
+      cause: e,
+    });
+  }
+  const backend = new DevmemBackend(path, r.fd, origin, file);
+  if (options.geometry !== undefined) {
+    try {
+      backend.mapRing(options.geometry);
+    } catch (e) {
+      await backend.close();
+      throw e;
+    }
+  }
+  return backend;
+}
+
+async function probe(): Promise<BackendProbe> {
+  if (!ffiAllowed()) {
+    return { usable: false, detail: "no FFI permission (run with --allow-ffi)" };
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(DEV_MEM);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return { usable: false, detail: `${DEV_MEM}: absent (memory images still work)` };
+    }
+    return { usable: false, detail: `${DEV_MEM}: ${(e as Error).message}` };
+  }
+  if (!info.isCharDevice) return { usable: false, detail: `${DEV_MEM}: not a device` };
+  const r = openReadOnly(DEV_MEM, { sync: true });
+  if ("errno" in r) {
+    return {
+      usable: false,
+      detail: `${DEV_MEM}: present but ${
+        r.errno.name === "EACCES" || r.errno.name === "EPERM"
+          ? "not readable (root needed)"
+          : r.errno.message
+      }`,
+    };
+  }
+  closeFd(r.fd);
+  return {
+    usable: true,
+    detail: `${DEV_MEM}: readable (CONFIG_STRICT_DEVMEM may still forbid some ranges)`,
+  };
+}
+
+/**
+ * The `devmem:` backend factory.
+ *
+ * @example
+ * ```ts
+ * import { devmemBackend } from "./devmem.ts";
+ * console.log(devmemBackend.usage); // "devmem:[PATH][?origin=ADDR]"
+ * ```
+ */
+export const devmemBackend: BackendFactory = {
+  scheme: "devmem",
+  description: "physical memory via /dev/mem (or a memory image), mmap through Deno FFI",
+  usage: "devmem:[PATH][?origin=ADDR]",
+  needs: "read access to /dev/mem (root) and --allow-ffi; or a memory image file",
+  probe,
+  open(url: URL, options: BackendOpenOptions): Promise<Backend> {
+    const o = new UrlOptions(url, ["origin"]);
+    if (url.host !== "") {
+      throw new UsageError(
+        `backend URL '${url.href}': devmem takes a path (devmem:/path), not a host`,
+        { option: "--backend", value: url.href },
+      );
+    }
+    const path = decodeURIComponent(url.pathname) || DEV_MEM;
+    return openDevmem(path, { origin: o.address("origin", 0n), geometry: options.geometry });
+  },
+};

@@ -1,0 +1,250 @@
+/**
+ * The few libc calls the `devmem:` backend needs (`open`, `mmap`, `munmap`,
+ * `close`, `errno`), through Deno FFI, and read-only mappings of a file
+ * descriptor built on them. Linux only (x86_64 and aarch64 share these
+ * constants).
+ *
+ * @module
+ */
+
+/** `open` flag: read only. */
+export const O_RDONLY = 0;
+/** `open` flag: synchronous I/O; on /dev/mem it makes the kernel map device memory uncached. */
+export const O_SYNC = 0o4010000;
+/** `open` flag: close on exec, so a spawned child never inherits the descriptor. */
+export const O_CLOEXEC = 0o2000000;
+/** `mmap` protection: readable. */
+export const PROT_READ = 1;
+/** `mmap` flag: shared with the file (and the device). */
+export const MAP_SHARED = 1;
+
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  getpagesize: { parameters: [], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let lib: Libc | undefined;
+
+/**
+ * The libc symbols, opened once (needs `--allow-ffi`).
+ *
+ * @example
+ * ```ts ignore
+ * import { libc } from "./libc_util.ts";
+ * console.log(libc().getpagesize()); // 4096
+ * ```
+ */
+export function libc(): Libc {
+  if (lib === undefined) {
+    let last: unknown;
+    for (
+      const name of ["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]
+    ) {
+      try {
+        lib = Deno.dlopen(name, SYMBOLS).symbols;
+        break;
+      } catch (e) {
+        last = e;
+      }
+    }
+    if (lib === undefined) throw last;
+  }
+  return lib;
+}
+
+/** An errno value with its name and message. */
+export interface Errno {
+  /** The number, e.g. 2. */
+  readonly code: number;
+  /** The symbolic name when known, e.g. `ENOENT`. */
+  readonly name: string;
+  /** libc's message, e.g. "No such file or directory". */
+  readonly message: string;
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  6: "ENXIO",
+  9: "EBADF",
+  12: "ENOMEM",
+  13: "EACCES",
+  19: "ENODEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  23: "ENFILE",
+  24: "EMFILE",
+  75: "EOVERFLOW",
+};
+
+/**
+ * The calling thread's `errno` right after a failed libc call.
+ *
+ * @example
+ * ```ts ignore
+ * import { lastErrno, libc } from "./libc_util.ts";
+ * if (libc().open(new TextEncoder().encode("/nope\0"), 0, 0) < 0) console.log(lastErrno().name); // "ENOENT"
+ * ```
+ */
+export function lastErrno(): Errno {
+  const c = libc();
+  const code = new Deno.UnsafePointerView(c.__errno_location()!).getInt32(0);
+  const msg = c.strerror(code);
+  return {
+    code,
+    name: ERRNO_NAMES[code] ?? `errno ${code}`,
+    message: msg === null ? `errno ${code}` : Deno.UnsafePointerView.getCString(msg),
+  };
+}
+
+/**
+ * The system's memory page size, to which mapping offsets are aligned.
+ *
+ * @example
+ * ```ts ignore
+ * import { systemPageSize } from "./libc_util.ts";
+ * console.log(systemPageSize()); // 4096
+ * ```
+ */
+export function systemPageSize(): number {
+  return libc().getpagesize();
+}
+
+/**
+ * Opens `path` read-only with libc `open` (and `O_SYNC` when asked).
+ * Returns the descriptor, or the errno when it fails.
+ *
+ * @example
+ * ```ts ignore
+ * import { openReadOnly } from "./libc_util.ts";
+ * const r = openReadOnly("/dev/mem", { sync: true });
+ * console.log("fd" in r ? r.fd : r.errno.name);
+ * ```
+ */
+export function openReadOnly(path: string, options: { sync?: boolean } = {}): {
+  fd: number;
+} | { errno: Errno } {
+  const flags = O_RDONLY | O_CLOEXEC | (options.sync ? O_SYNC : 0);
+  const fd = libc().open(new TextEncoder().encode(path + "\0"), flags, 0);
+  return fd < 0 ? { errno: lastErrno() } : { fd };
+}
+
+/**
+ * Closes a descriptor from {@linkcode openReadOnly}.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeFd, openReadOnly } from "./libc_util.ts";
+ * const r = openReadOnly("/etc/hostname");
+ * if ("fd" in r) closeFd(r.fd);
+ * ```
+ */
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/**
+ * A read-only shared mapping of `length` bytes of a descriptor from byte
+ * `offset` (any offset: the mapping itself starts at the system page below
+ * it). Copy out with {@linkcode Mapping.copy}, read scalars with
+ * {@linkcode Mapping.view}; {@linkcode Mapping.unmap} releases it.
+ *
+ * @example
+ * ```ts ignore
+ * import { Mapping, openReadOnly } from "./libc_util.ts";
+ * const r = openReadOnly("/dev/shm/img");
+ * if ("fd" in r) {
+ *   const m = Mapping.map(r.fd, 4096n, 64);
+ *   if (m instanceof Mapping) {
+ *     const dest = new Uint8Array(64);
+ *     m.copy(0, dest);
+ *     m.unmap();
+ *   }
+ * }
+ * ```
+ */
+export class Mapping {
+  /** Byte offset in the descriptor of the first byte asked for. */
+  readonly offset: bigint;
+  /** Bytes asked for. */
+  readonly length: number;
+  readonly #base: Deno.PointerObject;
+  readonly #mapLength: number;
+  readonly #delta: number;
+  readonly #view: Deno.UnsafePointerView;
+  #mapped = true;
+
+  private constructor(base: Deno.PointerObject, offset: bigint, length: number, delta: number) {
+    this.#base = base;
+    this.offset = offset;
+    this.length = length;
+    this.#delta = delta;
+    this.#mapLength = delta + length;
+    this.#view = new Deno.UnsafePointerView(base);
+  }
+
+  /** Maps `length` bytes at `offset` read-only and shared; the errno when mmap fails. */
+  static map(fd: number, offset: bigint, length: number): Mapping | { errno: Errno } {
+    const page = BigInt(systemPageSize());
+    const aligned = offset - (offset % page);
+    const delta = Number(offset - aligned);
+    const p = libc().mmap(null, BigInt(delta + length), PROT_READ, MAP_SHARED, fd, aligned);
+    const v = p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
+    if (p === null || v === 0xffff_ffff_ffff_ffffn || v === -1n) return { errno: lastErrno() };
+    return new Mapping(p, offset, length, delta);
+  }
+
+  /** True while mapped. */
+  get mapped(): boolean {
+    return this.#mapped;
+  }
+
+  /** Copies `dest.length` bytes from byte `at` of the mapped range into `dest`. */
+  copy(at: number, dest: Uint8Array): void {
+    if (!this.#mapped) throw new Error("mapping used after unmap");
+    if (at < 0 || at + dest.length > this.length) {
+      throw new RangeError(`copy of ${dest.length} bytes at ${at} is outside a ${this.length}`);
+    }
+    this.#view.copyInto(dest, this.#delta + at);
+  }
+
+  /** Reads a little-endian unsigned scalar of `width` bits at byte `at`, fresh from memory. */
+  scalar(at: number, width: 8 | 16 | 32 | 64): bigint {
+    if (!this.#mapped) throw new Error("mapping used after unmap");
+    if (at < 0 || at + width / 8 > this.length) {
+      throw new RangeError(`register read at ${at} is outside a ${this.length}-byte mapping`);
+    }
+    const o = this.#delta + at;
+    switch (width) {
+      case 8:
+        return BigInt(this.#view.getUint8(o));
+      case 16:
+        return BigInt(this.#view.getUint16(o));
+      case 32:
+        return BigInt(this.#view.getUint32(o));
+      case 64:
+        return this.#view.getBigUint64(o);
+    }
+  }
+
+  /** The pointer view, for callers that read in place. */
+  get view(): Deno.UnsafePointerView {
+    return this.#view;
+  }
+
+  /** Unmaps (idempotent). */
+  unmap(): void {
+    if (!this.#mapped) return;
+    this.#mapped = false;
+    libc().munmap(this.#base, BigInt(this.#mapLength));
+  }
+}

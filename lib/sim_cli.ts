@@ -1,0 +1,274 @@
+/**
+ * Two commands of the `ringdump` CLI:
+ *
+ * - `ringdump sim`: a live device to read. It creates or grows a memory
+ *   image (a file standing for physical memory from `--origin`) and then
+ *   behaves like capture hardware: it writes ring pages, then advances the
+ *   little-endian u32 counter register, at `--rate`, until `--duration` ends
+ *   or it gets SIGINT/SIGTERM. Every backend can read the image.
+ * - `ringdump backends`: every backend scheme, what it needs, and whether it
+ *   is usable on this machine right now.
+ *
+ * @module
+ */
+import { type Command, Option } from "commander";
+import { listBackends, loadBackendModule } from "../backends/mod.ts";
+import { SimDevice } from "../backends/sim.ts";
+import {
+  addGeometryOptions,
+  durationFlag,
+  type GeometryFlags,
+  geometryFromFlags,
+} from "./cli_options.ts";
+import { systemClock } from "./clock.ts";
+import { UsageError } from "./errors.ts";
+import { ImageMemory } from "./image.ts";
+import type { PatternName } from "./pattern.ts";
+import { formatBytes, hex, parseAddress, parseDuration, parseInteger, parseSize } from "./units.ts";
+
+interface SimFlags extends GeometryFlags {
+  image: string;
+  origin?: string;
+  rate?: string;
+  pattern: PatternName;
+  duration?: string;
+  burst: string;
+  start: string;
+  tick: string;
+  quiet: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * Adds `ringdump sim` to a commander program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addSimCommand } from "./sim_cli.ts";
+ * const program = new Command("ringdump");
+ * addSimCommand(program);
+ * console.log(program.commands.map((c) => c.name())); // ["sim"]
+ * ```
+ */
+export function addSimCommand(program: Command): Command {
+  const sim = program
+    .command("sim")
+    .description(
+      "Be the capture hardware: write a ring and its page counter into a memory image\n" +
+        "(a file standing for physical memory from --origin) at --rate, until --duration\n" +
+        "or Ctrl-C/SIGTERM. Any backend can then capture from the image.",
+    )
+    .requiredOption("--image <file>", "the memory image to create or grow (e.g. /dev/shm/ring.img)")
+    .option(
+      "--origin <addr>",
+      "physical address of the image's first byte (default: the lower of --base and --counter)",
+    );
+  addGeometryOptions(sim)
+    .option(
+      "--rate <size>",
+      "bytes written per second (2MiB); default 1MiB, or real-time audio for sine",
+    )
+    .addOption(
+      new Option("--pattern <name>", "data written: counter (self-checking) or sine (a tone)")
+        .choices(["counter", "sine"]).default("counter"),
+    )
+    .option("-d, --duration <dur>", "stop after this long (default: until Ctrl-C or SIGTERM)")
+    .option(
+      "--burst <n>",
+      "pages per hardware write (the counter advances by this much at once)",
+      "1",
+    )
+    .option("--start <n>", "counter value when the device starts", "0")
+    .option("--tick <dur>", "how often the device wakes to write what is due", "1ms")
+    .option("-q, --quiet", "no start and summary lines on stderr", false)
+    .addHelpText(
+      "after",
+      `
+The image holds physical address A at byte A - origin. Pages are written first, then the
+counter register (a little-endian u32 at --counter), as hardware does.
+
+Example:
+  ringdump sim --image /dev/shm/ring.img --origin 0 --pages 64 --counter-wrap 0x100 \\
+      --rate 2MiB --duration 10s &
+  ringdump capture --backend 'devmem:/dev/shm/ring.img?origin=0' --pages 64 \\
+      --counter-wrap 0x100 --period 20ms --duration 5s --out c.bin && ringdump verify c.bin`,
+    )
+    .action((flags: SimFlags) => runSim(flags));
+  return sim;
+}
+
+async function runSim(flags: SimFlags): Promise<void> {
+  const geometry = geometryFromFlags(flags);
+  const origin = flags.origin === undefined
+    ? undefined
+    : parseAddress(flags.origin, { option: "--origin" });
+  const rate = flags.rate === undefined ? undefined : parseSize(flags.rate, { option: "--rate" });
+  if (rate !== undefined && rate <= 0) {
+    throw new UsageError("--rate must be greater than 0", { option: "--rate", value: flags.rate });
+  }
+  const duration = durationFlag(flags.duration, "--duration");
+  const tick = parseDuration(flags.tick, { option: "--tick" });
+  const burst = parseInteger(flags.burst, { option: "--burst" });
+  const start = parseInteger(flags.start, { option: "--start" });
+  const memory = await ImageMemory.open(flags.image, geometry, { origin });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    const clock = systemClock;
+    const device = new SimDevice(geometry, {
+      memory,
+      rate,
+      pattern: flags.pattern,
+      burst,
+      start,
+      clock,
+    });
+    const t0 = clock.now();
+    if (!flags.quiet) {
+      console.error(
+        `ringdump sim: writing the ${device.pattern} pattern at ${
+          formatBytes(device.rate)
+        }/s into ${flags.image} (origin ${hex(memory.layout.origin)}, ${
+          formatBytes(memory.layout.size)
+        }): ring ${hex(geometry.base)}..${hex(geometry.base + BigInt(geometry.ringBytes))}, ` +
+          `${geometry.pages} pages of ${geometry.pageSize} bytes, counter at ${
+            hex(geometry.counterAddress)
+          } wrapping at ${hex(geometry.counterWrap)}`,
+      );
+    }
+    while (!controller.signal.aborted) {
+      device.step();
+      const elapsed = clock.now() - t0;
+      if (duration !== undefined && elapsed >= duration) break;
+      const wait = duration === undefined ? tick : Math.min(tick, duration - elapsed);
+      await clock.sleep(Math.max(wait, 0.1), controller.signal);
+    }
+    device.step();
+    if (!flags.quiet) {
+      const secs = (clock.now() - t0) / 1000;
+      console.error(
+        `ringdump sim: wrote ${device.written} pages (${
+          formatBytes(device.written * geometry.pageSize)
+        }) in ${secs.toFixed(2)} s; counter at ${hex(device.counter)}, wrapped ${
+          Math.floor((start + device.written) / geometry.counterWrap)
+        } times; the ring lapped ${Math.floor(device.written / geometry.pages)} times`,
+      );
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    memory.close();
+  }
+}
+
+/** One row of `ringdump backends`. */
+export interface BackendReport {
+  /** URL scheme, e.g. `devmem`. */
+  readonly scheme: string;
+  /** One-line description. */
+  readonly description: string;
+  /** URL form with its options. */
+  readonly usage: string;
+  /** What it needs. */
+  readonly needs: string;
+  /** Whether it can be used here right now. */
+  readonly usable: boolean;
+  /** What the probe found. */
+  readonly detail: string;
+}
+
+/**
+ * Probes every registered backend (in parallel) and reports what it found.
+ *
+ * @example
+ * ```ts
+ * import { backendReports } from "./sim_cli.ts";
+ * const reports = await backendReports();
+ * console.log(reports.find((r) => r.scheme === "sim")?.usable); // true
+ * ```
+ */
+export function backendReports(): Promise<BackendReport[]> {
+  return Promise.all(
+    listBackends().map(async (f) => {
+      let usable = false;
+      let detail: string;
+      try {
+        ({ usable, detail } = await f.probe());
+      } catch (e) {
+        detail = `probe failed: ${(e as Error)?.message ?? e}`;
+      }
+      return {
+        scheme: f.scheme,
+        description: f.description,
+        usage: f.usage,
+        needs: f.needs,
+        usable,
+        detail,
+      };
+    }),
+  );
+}
+
+/**
+ * Formats reports as `ringdump backends` prints them.
+ *
+ * @example
+ * ```ts
+ * import { formatBackendReports } from "./sim_cli.ts";
+ * console.log(formatBackendReports([
+ *   { scheme: "sim", description: "simulated", usage: "sim:", needs: "nothing", usable: true, detail: "built in" },
+ * ]));
+ * ```
+ */
+export function formatBackendReports(reports: readonly BackendReport[]): string {
+  const width = Math.max(...reports.map((r) => r.scheme.length + 1), 7) + 2;
+  const pad = " ".repeat(width);
+  return reports.map((r) =>
+    [
+      `${(r.scheme + ":").padEnd(width)}${r.description}`,
+      `${pad}url:    ${r.usage}`,
+      `${pad}needs:  ${r.needs}`,
+      `${pad}here:   ${r.usable ? "usable" : "NOT usable"}: ${r.detail}`,
+    ].join("\n")
+  ).join("\n");
+}
+
+/**
+ * Adds `ringdump backends` to a commander program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addBackendsCommand } from "./sim_cli.ts";
+ * const program = new Command("ringdump");
+ * addBackendsCommand(program);
+ * console.log(program.commands.map((c) => c.name())); // ["backends"]
+ * ```
+ */
+export function addBackendsCommand(program: Command): Command {
+  return program
+    .command("backends")
+    .description(
+      "List every backend scheme, what it needs, and whether it is usable on this machine now.",
+    )
+    .option("--json", "print the list as JSON", false)
+    .option(
+      "--backend-module <path>",
+      "load a backend plugin module first (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .action(async (flags: { json: boolean; backendModule: string[] }) => {
+      for (const path of flags.backendModule) await loadBackendModule(path);
+      const reports = await backendReports();
+      console.log(
+        flags.json ? JSON.stringify(reports, null, 2) : formatBackendReports(reports),
+      );
+    });
+}
