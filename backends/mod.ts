@@ -15,6 +15,7 @@ import type { RingGeometry } from "../lib/ring.ts";
 import type { Clock } from "../lib/clock.ts";
 import { simBackend } from "./sim.ts";
 import { devmemBackend } from "./devmem.ts";
+import { pixeldumpBackend } from "./pixeldump.ts";
 
 /** Widths of a register read, in bits. */
 export type RegisterWidth = 8 | 16 | 32 | 64;
@@ -214,3 +215,4 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
 
 registerBackend(simBackend);
 registerBackend(devmemBackend);
+registerBackend(pixeldumpBackend);

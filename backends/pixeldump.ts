@@ -1,0 +1,257 @@
+/**
+ * The `pixeldump:` backend: the board's own tools as subprocesses, exactly as
+ * the reference runs them. Every read is one
+ * `pixeldump -a ADDR - PAGE_SIZE COUNT 1` whose stdout is the bytes; every
+ * register read is one `devmem ADDR WIDTH` (busybox) that prints the value in
+ * hex. Both are spawned with dax from an argv array, never a shell string.
+ *
+ * URL: `pixeldump:[?bin=PATH&reg=PATH]`: `bin` is the pixeldump program
+ * (default `pixeldump` on PATH), `reg` the devmem program (default `devmem`).
+ *
+ * @module
+ */
+import { CommandBuilder } from "@david/dax";
+import type {
+  Backend,
+  BackendFactory,
+  BackendOpenOptions,
+  BackendProbe,
+  RegisterWidth,
+} from "./mod.ts";
+import { UrlOptions } from "./options.ts";
+import { BackendError } from "../lib/errors.ts";
+import { hex } from "../lib/units.ts";
+
+/** Options of {@linkcode openPixeldump}. */
+export interface PixeldumpOptions {
+  /** The pixeldump program; default `pixeldump` (looked up on PATH). */
+  bin?: string;
+  /** The register reader, busybox `devmem` or compatible; default `devmem`. */
+  reg?: string;
+  /** Page size: a read of whole pages is `PAGE_SIZE COUNT`; default 4096. */
+  pageSize?: number;
+  /** Extra environment for the commands (tests point emulators at an image). */
+  env?: Record<string, string>;
+}
+
+/** Result of one subprocess. */
+export interface CommandOutput {
+  /** Exit code (127 when the program was not found). */
+  readonly code: number;
+  /** Standard output, as bytes. */
+  readonly stdout: Uint8Array;
+  /** Standard error, as text. */
+  readonly stderr: string;
+}
+
+/**
+ * Runs `argv` (no shell) with dax and collects its output as bytes; never
+ * throws for a non-zero exit.
+ *
+ * @example
+ * ```ts
+ * import { runCommand } from "./pixeldump.ts";
+ * const r = await runCommand(["printf", "%s", "a b"]);
+ * console.log(r.code, new TextDecoder().decode(r.stdout)); // 0 "a b"
+ * ```
+ */
+export async function runCommand(
+  argv: readonly string[],
+  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<CommandOutput> {
+  let b = new CommandBuilder()
+    .command([...argv])
+    .stdin("null")
+    .stdout("piped")
+    .stderr("piped")
+    .noThrow();
+  if (options.env !== undefined) b = b.env(options.env);
+  if (options.signal !== undefined) b = b.signal(options.signal);
+  const r = await b;
+  return { code: r.code, stdout: r.stdoutBytes, stderr: r.stderr };
+}
+
+/**
+ * Shows an argv as one line a user can paste into a shell.
+ *
+ * @example
+ * ```ts
+ * import { showCommand } from "./pixeldump.ts";
+ * console.log(showCommand(["pixeldump", "-a", "0x1000", "-", "4096", "2", "1"]));
+ * ```
+ */
+export function showCommand(argv: readonly string[]): string {
+  return argv.map((a) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)
+    .join(" ");
+}
+
+function notFound(r: CommandOutput): boolean {
+  return r.code === 127 && /command not found|No such file/i.test(r.stderr);
+}
+
+/**
+ * Parses a register value as `devmem` prints it (`0x0000002A`).
+ *
+ * @example
+ * ```ts
+ * import { parseRegisterOutput } from "./pixeldump.ts";
+ * console.log(parseRegisterOutput("0x0000002A\n")); // 42n
+ * ```
+ */
+export function parseRegisterOutput(text: string): bigint | undefined {
+  const t = text.trim();
+  return /^0x[0-9a-f]+$/i.test(t) ? BigInt(t) : /^[0-9]+$/.test(t) ? BigInt(t) : undefined;
+}
+
+class PixeldumpBackend implements Backend {
+  readonly name = "pixeldump";
+  readonly #bin: string;
+  readonly #reg: string;
+  readonly #pageSize: number;
+  readonly #env?: Record<string, string>;
+  #closed = false;
+
+  constructor(options: PixeldumpOptions) {
+    this.#bin = options.bin ?? "pixeldump";
+    this.#reg = options.reg ?? "devmem";
+    this.#pageSize = options.pageSize ?? 4096;
+    this.#env = options.env;
+  }
+
+  #check(what: string): void {
+    if (this.#closed) {
+      throw new BackendError(`pixeldump: ${what} after close`, { backend: "pixeldump" });
+    }
+  }
+
+  async #run(argv: string[], option: "bin" | "reg"): Promise<CommandOutput> {
+    const r = await runCommand(argv, { env: this.#env });
+    if (notFound(r)) {
+      throw new BackendError(
+        `pixeldump: cannot run '${
+          argv[0]
+        }': not found; install it or point ${option}= at it (pixeldump:?${option}=/path/to/${
+          option === "bin" ? "pixeldump" : "devmem"
+        })`,
+        { backend: "pixeldump", command: argv, stderr: r.stderr },
+      );
+    }
+    if (r.code !== 0) {
+      throw new BackendError(
+        `pixeldump: '${showCommand(argv)}' exited with ${r.code}: ${
+          r.stderr.trim() || "(no message on stderr)"
+        }`,
+        { backend: "pixeldump", command: argv, stderr: r.stderr },
+      );
+    }
+    return r;
+  }
+
+  async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+    this.#check("readRegister");
+    const argv = [this.#reg, hex(address), String(width)];
+    const r = await this.#run(argv, "reg");
+    const text = new TextDecoder().decode(r.stdout);
+    const v = parseRegisterOutput(text);
+    if (v === undefined) {
+      throw new BackendError(
+        `pixeldump: '${
+          showCommand(argv)
+        }' printed '${text.trim()}', not a hex value like 0x0000002A`,
+        { backend: "pixeldump", command: argv, stderr: r.stderr, address },
+      );
+    }
+    return v;
+  }
+
+  async read(address: bigint, dest: Uint8Array): Promise<void> {
+    this.#check("read");
+    if (dest.length === 0) return;
+    // The reference's form: width = page size, height = pages, 1 byte per pixel.
+    const [width, height] = dest.length % this.#pageSize === 0
+      ? [this.#pageSize, dest.length / this.#pageSize]
+      : [dest.length, 1];
+    const argv = [this.#bin, "-a", hex(address), "-", String(width), String(height), "1"];
+    const r = await this.#run(argv, "bin");
+    if (r.stdout.length !== dest.length) {
+      throw new BackendError(
+        `pixeldump: '${showCommand(argv)}' wrote ${r.stdout.length} bytes, ${
+          r.stdout.length < dest.length ? "fewer than" : "more than"
+        } the ${dest.length} asked for${r.stderr.trim() ? `: ${r.stderr.trim()}` : ""}`,
+        { backend: "pixeldump", command: argv, stderr: r.stderr, address },
+      );
+    }
+    dest.set(r.stdout);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Opens the pixeldump backend. Nothing runs until the first read.
+ *
+ * @example
+ * ```ts ignore
+ * import { openPixeldump } from "./pixeldump.ts";
+ * const board = openPixeldump({ pageSize: 4096 });
+ * console.log(await board.readRegister(0x43c00010n, 32));
+ * await board.close();
+ * ```
+ */
+export function openPixeldump(options: PixeldumpOptions = {}): Backend {
+  return new PixeldumpBackend(options);
+}
+
+async function which(program: string): Promise<string | undefined> {
+  if (program.includes("/")) {
+    try {
+      const info = await Deno.stat(program);
+      return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0 ? program : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir === "") continue;
+    const found = await which(`${dir}/${program}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+async function probe(): Promise<BackendProbe> {
+  const [pd, dm] = await Promise.all([which("pixeldump"), which("devmem")]);
+  const parts = [
+    pd ? `pixeldump: ${pd}` : "pixeldump: not on PATH",
+    dm ? `devmem: ${dm}` : "devmem: not on PATH",
+  ];
+  return { usable: pd !== undefined && dm !== undefined, detail: parts.join(", ") };
+}
+
+/**
+ * The `pixeldump:` backend factory.
+ *
+ * @example
+ * ```ts
+ * import { pixeldumpBackend } from "./pixeldump.ts";
+ * console.log(pixeldumpBackend.usage); // "pixeldump:[?bin=PATH&reg=PATH]"
+ * ```
+ */
+export const pixeldumpBackend: BackendFactory = {
+  scheme: "pixeldump",
+  description: "the board's pixeldump (reads) and devmem (registers) tools, one process per read",
+  usage: "pixeldump:[?bin=PATH&reg=PATH]",
+  needs: "pixeldump and busybox devmem (or bin=/reg= paths) on this machine, usually root",
+  probe,
+  open(url: URL, options: BackendOpenOptions): Promise<Backend> {
+    const o = new UrlOptions(url, ["bin", "reg"]);
+    return Promise.resolve(openPixeldump({
+      bin: o.string("bin", "pixeldump"),
+      reg: o.string("reg", "devmem"),
+      pageSize: options.geometry.pageSize,
+    }));
+  },
+};
