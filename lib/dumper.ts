@@ -20,6 +20,7 @@ import {
 import { counterDelta, firstIntactPage, type RingGeometry, splitRange } from "./ring.ts";
 import type { Sink } from "./sink.ts";
 import { hex } from "./units.ts";
+import { dumperTrace, traceBackend, traceSink, tracing } from "./trace.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
 
@@ -145,6 +146,8 @@ export class Dumper {
   #prevStart = 0;
   #t0 = 0;
   #done = false;
+  /** Worst headroom seen in the period in flight (for the period_end tracepoint). */
+  #periodHeadroom = 0;
   readonly #stats: DumpStats = {
     bytes: 0,
     pages: 0,
@@ -165,8 +168,9 @@ export class Dumper {
 
   /** Creates a dumper; nothing happens until {@linkcode Dumper.run}. */
   constructor(backend: Backend, sink: Sink, options: DumperOptions) {
-    this.#backend = backend;
-    this.#sink = sink;
+    // Traced wrappers only when tracing is on: no cost otherwise.
+    this.#backend = tracing.enabled ? traceBackend(backend) : backend;
+    this.#sink = tracing.enabled ? traceSink(sink) : sink;
     this.#g = options.geometry;
     this.#period = options.period ?? 100;
     this.#policy = options.overrun ?? "fail";
@@ -218,6 +222,16 @@ export class Dumper {
       const phys = await this.#readCounter();
       this.#next = this.#latest = this.#prevStart = phys;
       this.#stats.firstPage = this.#stats.endPage = phys;
+      if (tracing.enabled) {
+        const g = this.#g;
+        dumperTrace.captureBegin(
+          g.pages,
+          g.pageSize,
+          g.counterWrap,
+          Math.round(this.#period * 1e6),
+          phys,
+        );
+      }
       log.debug("baseline counter {phys} ({hex})", { phys, hex: hex(phys) });
       let deadline = this.#t0 + this.#period;
       for (;;) {
@@ -241,6 +255,10 @@ export class Dumper {
     } finally {
       this.#stats.elapsedMs = clock.now() - this.#t0;
       await this.#sink.flush();
+      if (tracing.enabled) {
+        const s = this.#stats;
+        dumperTrace.captureEnd(s.bytes, s.pages, s.periods, s.lostPages);
+      }
     }
     return this.#stats;
   }
@@ -277,7 +295,40 @@ export class Dumper {
     return this.#latest;
   }
 
+  /** One period, framed by the dumper_period_begin/end tracepoints when tracing. */
   async #runPeriod(): Promise<void> {
+    if (!tracing.enabled) return await this.#period1();
+    const s = this.#stats;
+    const latest0 = this.#latest, bytes0 = s.bytes, pages0 = s.pages, reads0 = s.reads;
+    const counterReads0 = s.counterReads, lost0 = s.lostPages;
+    this.#periodHeadroom = 0;
+    dumperTrace.periodBegin(s.periods + 1);
+    try {
+      await this.#period1();
+    } finally {
+      if (tracing.enabled) {
+        dumperTrace.periodEnd(
+          s.periods,
+          this.#latest,
+          this.#latest - latest0,
+          s.pages - pages0,
+          s.bytes - bytes0,
+          s.reads - reads0,
+          s.counterReads - counterReads0,
+          s.lostPages - lost0,
+          Math.round(this.#periodHeadroom * 1e6),
+          this.#g.pages,
+        );
+      }
+    }
+  }
+
+  #seeHeadroom(h: number): void {
+    if (h > this.#stats.headroom) this.#stats.headroom = h;
+    if (h > this.#periodHeadroom) this.#periodHeadroom = h;
+  }
+
+  async #period1(): Promise<void> {
     const s = this.#stats;
     const pages = this.#g.pages;
     s.periods++;
@@ -295,7 +346,7 @@ export class Dumper {
       });
     }
     this.#prevStart = from;
-    s.headroom = Math.max(s.headroom, delta / pages);
+    this.#seeHeadroom(delta / pages);
     s.maxPagesPerPeriod = Math.max(s.maxPagesPerPeriod, delta);
     log.debug("period {n}: counter {current}, {delta} new pages, headroom {headroom}", {
       n: s.periods,
@@ -357,7 +408,7 @@ export class Dumper {
     // DESIGN rule 4: read the counter again; pages the writer got more than a
     // ring past may have been overwritten while we read them.
     const after = await this.#readLogical();
-    s.headroom = Math.max(s.headroom, (after - first) / pages);
+    this.#seeHeadroom((after - first) / pages);
     const intact = firstIntactPage(after, { pages });
     let skip = 0;
     if (first < intact) {
