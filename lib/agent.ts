@@ -191,6 +191,13 @@ export const AgentErrno: {
   } as const,
 );
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    Deno.unrefTimer(t);
+  });
+}
+
 function errnoName(code: number): string {
   for (const [name, value] of Object.entries(AgentErrno)) if (value === code) return name;
   return `error ${code}`;
@@ -845,10 +852,30 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
       .set(C.MaxRead, int32Value(maxRead))
       .set(C.MemoryDevice, stringValue(options.memory))
       .set(C.Origin, toWire(options.origin ?? 0n));
+    // One chunk, so a client that refuses the map has no half-written hello to wait for.
+    const mapFrame = serializeFrame(serializer, map, 0);
+    const helloFrame = serializeFrame(serializer, hello, 0);
+    const both = new Uint8Array(mapFrame.length + helloFrame.length);
+    both.set(mapFrame);
+    both.set(helloFrame, mapFrame.length);
     try {
-      await writer.write(serializeFrame(serializer, map, 0), serializeFrame(serializer, hello, 0));
+      await writer.write(both);
     } catch (e) {
-      throw new ProtocolError(`cannot send the hello: ${(e as Error).message}`, { cause: e });
+      // The client stopped listening; it may have said why before it went.
+      const said = await Promise.race([
+        reader.read().catch(() => null),
+        new Promise<null>((r) => setTimeout(() => r(null), 1000)),
+      ]);
+      if (said?.kind === FrameKind.Error) {
+        const { code, message } = decodeErrorPayload(said.payload);
+        throw new ProtocolError(`the client gave up: ${message}`, { code });
+      }
+      throw new ProtocolError(
+        `cannot send the hello: the client went away (${(e as Error).message})`,
+        {
+          cause: e,
+        },
+      );
     }
 
     // 2. The client's hello.
@@ -1154,8 +1181,18 @@ export class AgentClient implements Backend {
       return s ? `; the agent said: ${s}` : "";
     };
     const closeAll = async () => {
+      // End our side first and let the agent end its own (after reading an
+      // error frame we sent), so it exits with its own clear message.
+      await Promise.race([writer.close(), sleep(1000)]);
+      await Promise.race([
+        (async () => {
+          try {
+            while (await reader.read() !== null) { /* drain */ }
+          } catch { /* broken frames: it is going away anyway */ }
+        })(),
+        sleep(1000),
+      ]);
       await reader.cancel();
-      await writer.close();
       await options.onClose?.();
     };
 
@@ -1212,8 +1249,11 @@ export class AgentClient implements Backend {
       return frame;
     };
     const refuse = async (error: ProtocolError): Promise<never> => {
-      await writer.write(encodeErrorFrame(0, { code: error.code, message: error.message }))
-        .catch(() => {});
+      await Promise.race([
+        writer.write(encodeErrorFrame(0, { code: error.code, message: error.message }))
+          .catch(() => {}),
+        sleep(1000),
+      ]);
       throw error;
     };
 
