@@ -24,6 +24,8 @@ import { formatBytes, hex, parseDuration, parseInteger } from "./lib/units.ts";
 import { verifyCounterFile } from "./lib/verify.ts";
 import { addAgentCommand } from "./lib/agent_cli.ts";
 import { addBackendsCommand, addSimCommand } from "./lib/sim_cli.ts";
+import { traceBackend, type TraceSession } from "./lib/trace.ts";
+import { addTraceCommand, startCaptureTrace } from "./lib/trace_cli.ts";
 import {
   addGeometryOptions,
   durationFlag,
@@ -60,6 +62,8 @@ interface CaptureFlags extends GeometryFlags {
   append: boolean;
   logLevel: string;
   progress: boolean;
+  trace: string[];
+  traceFormat?: string;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -138,6 +142,20 @@ ${EXIT_CODES}`,
     )
     .option("--append", "append to the output file instead of truncating it", false)
     .option("--no-progress", "no progress line, even on a terminal")
+    .option(
+      "--trace <path>",
+      "trace where each period's time goes: FILE.json (Perfetto, chrome://tracing) or a CTF\n" +
+        "directory (babeltrace2); repeatable, e.g. both formats of one run",
+      collect,
+      [] as string[],
+    )
+    .addOption(
+      new Option(
+        "--trace-format <fmt>",
+        "format of every --trace (default: json for *.json, else ctf)",
+      )
+        .choices(["json", "ctf"]),
+    )
     .addOption(
       new Option("--log-level <level>", "log detail on stderr (debug shows every period)")
         .choices(LOG_LEVELS as string[]).default("info"),
@@ -170,6 +188,7 @@ ${EXIT_CODES}`,
   addSimCommand(program);
   addBackendsCommand(program);
   addAgentCommand(program);
+  addTraceCommand(program);
   return program;
 }
 
@@ -247,6 +266,9 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
       controller.abort();
     } else {
       console.error("ringdump: second interrupt: exiting without the final drain");
+      try {
+        traceSession?.stop(); // leave a readable trace behind
+      } catch { /* exiting anyway */ }
       Deno.exit(130);
     }
   };
@@ -257,9 +279,14 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
   let backend: Awaited<ReturnType<typeof openBackend>> | undefined;
   let progress: ReturnType<typeof $.progress> | undefined;
   let ticker: ReturnType<typeof setInterval> | undefined;
+  let traceSession: TraceSession | undefined;
+  let ok = false;
+  let traceError: unknown;
   try {
+    traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
     sink = await openSink(flags.out, sinkOptions);
     backend = await openBackend(flags.backend, { geometry, signal: controller.signal });
+    if (traceSession) backend = traceBackend(backend);
     log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
       name: backend.name,
       ring: formatBytes(geometry.ringBytes),
@@ -311,6 +338,7 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
       );
       actionExit = 1;
     }
+    ok = true;
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
     progress?.finish();
@@ -319,9 +347,20 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
     try {
       await sink?.close();
     } finally {
-      await backend?.close();
+      try {
+        await backend?.close();
+      } finally {
+        try {
+          traceSession?.stop();
+        } catch (e) {
+          traceError = e;
+          // After a failed capture, its own error is the one to report.
+          if (!ok) console.error(`ringdump: ${(e as Error).message}`);
+        }
+      }
     }
   }
+  if (traceError !== undefined) throw traceError;
 }
 
 /**
