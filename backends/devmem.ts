@@ -304,7 +304,8 @@ export const devmemBackend: BackendFactory = {
   usage: "devmem:[PATH][?origin=ADDR]",
   needs: "read access to /dev/mem (root) and --allow-ffi; or a memory image file",
   probe,
-  open(url: URL, options: BackendOpenOptions): Promise<Backend> {
+  // deno-lint-ignore require-await
+  async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
     const o = new UrlOptions(url, ["origin"]);
     if (url.host !== "") {
       throw new UsageError(

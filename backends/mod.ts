@@ -16,6 +16,7 @@ import type { Clock } from "../lib/clock.ts";
 import { simBackend } from "./sim.ts";
 import { devmemBackend } from "./devmem.ts";
 import { pixeldumpBackend } from "./pixeldump.ts";
+import { sshBackend } from "./ssh.ts";
 
 /** Widths of a register read, in bits. */
 export type RegisterWidth = 8 | 16 | 32 | 64;
@@ -216,3 +217,4 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
 registerBackend(simBackend);
 registerBackend(devmemBackend);
 registerBackend(pixeldumpBackend);
+registerBackend(sshBackend);

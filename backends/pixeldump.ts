@@ -246,12 +246,13 @@ export const pixeldumpBackend: BackendFactory = {
   usage: "pixeldump:[?bin=PATH&reg=PATH]",
   needs: "pixeldump and busybox devmem (or bin=/reg= paths) on this machine, usually root",
   probe,
-  open(url: URL, options: BackendOpenOptions): Promise<Backend> {
+  // deno-lint-ignore require-await
+  async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
     const o = new UrlOptions(url, ["bin", "reg"]);
-    return Promise.resolve(openPixeldump({
+    return openPixeldump({
       bin: o.string("bin", "pixeldump"),
       reg: o.string("reg", "devmem"),
       pageSize: options.geometry.pageSize,
-    }));
+    });
   },
 };

@@ -1,0 +1,646 @@
+/**
+ * The `ssh://` backend: a remote board through the system OpenSSH client,
+ * spawned with dax.
+ *
+ * URL: `ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]`
+ *
+ * - One multiplexed master connection (ControlMaster, its ControlPath in a
+ *   private temporary directory that is removed on close) is opened at the
+ *   start, so a read costs a channel, not a handshake. `BatchMode=yes`: it
+ *   never waits on a prompt.
+ * - Host keys are always verified against known_hosts (`known_hosts=` points
+ *   at a lab's own file). The only relaxation is the explicit opt-in
+ *   `host_keys=accept-new`, which trusts a host never seen before (and still
+ *   refuses a changed key).
+ * - `via=dd` (default): the remote `dd` reads `mem` (default /dev/mem, or an
+ *   image standing for physical memory from `origin`), page-aligned, with
+ *   operands busybox dd has. Registers through the remote `devmem`
+ *   (`reg=devmem`, the default when `mem` is /dev/mem: a true 32-bit access)
+ *   or `dd` (`reg=dd`, the default for an image). `via=pixeldump`: the remote
+ *   `pixeldump -a ADDR - PAGE_SIZE COUNT 1` and `devmem ADDR WIDTH`.
+ *   Every number put into a remote command line is formatted here from an
+ *   integer; every path is shell-quoted.
+ * - A dropped connection is re-established with bounded retries and
+ *   exponential backoff, and the command that failed is run again; if the
+ *   ring did not lap during the outage, nothing is lost (the dumper's
+ *   overrun and torn-read checks decide). When every retry fails, the read
+ *   fails with a BackendError (exit 3) and what was captured stays on disk.
+ *
+ * @module
+ */
+import { CommandBuilder } from "@david/dax";
+import { getLogger } from "@logtape/logtape";
+import type {
+  Backend,
+  BackendFactory,
+  BackendOpenOptions,
+  BackendProbe,
+  RegisterWidth,
+} from "./mod.ts";
+import { UrlOptions } from "./options.ts";
+import { type CommandOutput, parseRegisterOutput, runCommand, showCommand } from "./pixeldump.ts";
+import { BackendError, UsageError } from "../lib/errors.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { hex } from "../lib/units.ts";
+
+const log = getLogger(["ringdump", "ssh"]);
+
+/** How the remote side reads memory. */
+export type SshVia = "dd" | "pixeldump";
+
+/** Options of {@linkcode openSsh}. */
+export interface SshOptions {
+  /** Remote user; default: ssh's own choice (ssh_config, then the local user). */
+  user?: string;
+  /** TCP port; default: ssh's own choice (22). */
+  port?: number;
+  /** Private key file (`-i`, with IdentitiesOnly). */
+  identity?: string;
+  /** known_hosts file to verify the host key against. */
+  knownHosts?: string;
+  /** ssh_config file (`-F`). */
+  sshConfig?: string;
+  /** `strict` (default): the host key must be known; `accept-new`: trust a new host once. */
+  hostKeys?: "strict" | "accept-new";
+  /** How the remote side reads: `dd` (default) or `pixeldump`. */
+  via?: SshVia;
+  /** Remote memory device or image for `via=dd`; default /dev/mem. */
+  mem?: string;
+  /** Physical address `mem`'s first byte stands for; default 0. */
+  origin?: bigint;
+  /** Registers through remote `devmem` or `dd`; default devmem for /dev/mem, dd otherwise. */
+  reg?: "dd" | "devmem";
+  /** Remote pixeldump program; default `pixeldump`. */
+  pixeldump?: string;
+  /** Remote devmem program; default `devmem`. */
+  devmem?: string;
+  /** Page size: `via=pixeldump` reads `PAGE_SIZE COUNT`; default 4096. */
+  pageSize?: number;
+  /** Reconnection attempts after a drop before giving up; default 5. */
+  retries?: number;
+  /** First backoff between attempts, ms (doubling, at most 2 s); default 200. */
+  backoff?: number;
+  /** TCP connect timeout, ms; default 5000. */
+  connectTimeout?: number;
+  /** Local ssh program; default `ssh`. */
+  ssh?: string;
+  /** Clock for the backoff between reconnection attempts; default the system clock. */
+  clock?: Clock;
+  /** Aborts the initial connection. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Quotes a string for a POSIX shell: `'...'` with every `'` as `'\''`.
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "./ssh.ts";
+ * console.log(shellQuote("/dev/shm/a 'b'.img")); // '/dev/shm/a '\''b'\''.img'
+ * ```
+ */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Quotes a path for an ssh `-o Key=value` option (which splits on spaces and expands `%`). */
+function sshOptionPath(option: string, path: string): string {
+  if (/["\n\r]/.test(path)) {
+    throw new UsageError(
+      `ssh: ${option} path '${path}' must not contain double quotes or newlines`,
+      {
+        option,
+        value: path,
+      },
+    );
+  }
+  return `"${path.replaceAll("%", "%%")}"`;
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * The `dd` block size for reading `length` bytes at byte `offset`: a common
+ * divisor of both (so `skip` and `count` are whole blocks, as busybox dd
+ * needs), at most 1 MiB when a power of two allows.
+ *
+ * @example
+ * ```ts
+ * import { ddBlockSize } from "./ssh.ts";
+ * console.log(ddBlockSize(0x30000n, 0x8000)); // 32768
+ * ```
+ */
+export function ddBlockSize(offset: bigint, length: number): number {
+  let bs = gcd(offset, BigInt(length));
+  while (bs > 1n << 20n && bs % 2n === 0n) bs /= 2n;
+  return Number(bs);
+}
+
+const CONNECTION_LOST = 255;
+
+class SshBackend implements Backend {
+  readonly name = "ssh";
+  readonly #target: string;
+  readonly #o:
+    & Required<
+      Omit<SshOptions, "user" | "port" | "identity" | "knownHosts" | "sshConfig" | "signal">
+    >
+    & SshOptions;
+  readonly #dir: string;
+  readonly #controlPath: string;
+  #master: ReturnType<CommandBuilder["spawn"]> | undefined;
+  #masterDone: Promise<CommandOutput> | undefined;
+  #masterExited = true;
+  #closed = false;
+  /** Reconnections so far. */
+  reconnects = 0;
+
+  constructor(host: string, dir: string, options: SshOptions) {
+    this.#target = options.user === undefined ? host : `${options.user}@${host}`;
+    this.#dir = dir;
+    this.#controlPath = `${dir}/master.sock`;
+    const mem = options.mem ?? "/dev/mem";
+    this.#o = {
+      ...options,
+      hostKeys: options.hostKeys ?? "strict",
+      via: options.via ?? "dd",
+      mem,
+      origin: options.origin ?? 0n,
+      reg: options.reg ?? (mem === "/dev/mem" ? "devmem" : "dd"),
+      pixeldump: options.pixeldump ?? "pixeldump",
+      devmem: options.devmem ?? "devmem",
+      pageSize: options.pageSize ?? 4096,
+      retries: options.retries ?? 5,
+      backoff: options.backoff ?? 200,
+      connectTimeout: options.connectTimeout ?? 5000,
+      ssh: options.ssh ?? "ssh",
+      clock: options.clock ?? systemClock,
+    };
+  }
+
+  /** Options common to the master and every channel. */
+  #sshArgs(): string[] {
+    const o = this.#o;
+    const a = [
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      `StrictHostKeyChecking=${o.hostKeys === "accept-new" ? "accept-new" : "yes"}`,
+      "-o",
+      `ControlPath=${sshOptionPath("ControlPath", this.#controlPath)}`,
+      "-o",
+      `ConnectTimeout=${Math.max(1, Math.ceil(o.connectTimeout / 1000))}`,
+      "-o",
+      "ServerAliveInterval=2",
+      "-o",
+      "ServerAliveCountMax=3",
+      "-o",
+      "LogLevel=ERROR",
+    ];
+    if (o.sshConfig !== undefined) a.unshift("-F", o.sshConfig);
+    if (o.port !== undefined) a.push("-p", String(o.port));
+    if (o.identity !== undefined) {
+      a.push("-i", o.identity.replaceAll("%", "%%"), "-o", "IdentitiesOnly=yes");
+    }
+    if (o.knownHosts !== undefined) {
+      a.push("-o", `UserKnownHostsFile=${sshOptionPath("known_hosts", o.knownHosts)}`);
+    }
+    return a;
+  }
+
+  #hint(stderr: string): string {
+    if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(stderr)) {
+      return "the host key is not in known_hosts or does not match: add it (ssh-keyscan), point known_hosts= at your lab's file, or opt in with host_keys=accept-new for a host never seen before";
+    }
+    if (/Permission denied/i.test(stderr)) {
+      return "authentication failed: give identity=PATH or load a key into ssh-agent (BatchMode: no password prompts)";
+    }
+    if (
+      /Connection refused|No route to host|timed out|Could not resolve|Network is unreachable|Connection reset|Connection closed/i
+        .test(stderr)
+    ) {
+      return "the host is unreachable: check the host name, the port, and that sshd runs there";
+    }
+    return "";
+  }
+
+  #connectError(stderr: string, prefix: string): BackendError {
+    const msg = stderr.trim().split("\n").filter((l) => l.trim() !== "").join("; ") ||
+      "ssh exited without a message";
+    const hint = this.#hint(stderr);
+    return new BackendError(`ssh: ${prefix} ${this.#target}: ${msg}${hint ? ` (${hint})` : ""}`, {
+      backend: "ssh",
+      stderr,
+    });
+  }
+
+  /** Starts the master connection; resolves once it is up, throws with ssh's stderr otherwise. */
+  async connect(signal?: AbortSignal): Promise<void> {
+    await this.#stopMaster();
+    try {
+      await Deno.remove(this.#controlPath);
+    } catch { /* not there */ }
+    const argv = [
+      this.#o.ssh,
+      ...this.#sshArgs(),
+      "-o",
+      "ControlMaster=yes",
+      "-o",
+      "ControlPersist=no",
+      "-N",
+      "--",
+      this.#target,
+    ];
+    log.debug("ssh master: {cmd}", { cmd: showCommand(argv) });
+    const child = new CommandBuilder()
+      .command(argv)
+      .stdin("null")
+      .stdout("null")
+      .stderr("piped")
+      .noThrow()
+      .spawn();
+    this.#master = child;
+    this.#masterExited = false;
+    const done = child.then((r) => {
+      this.#masterExited = true;
+      return { code: r.code, stdout: new Uint8Array(), stderr: r.stderr } as CommandOutput;
+    });
+    this.#masterDone = done;
+    const deadline = performance.now() + this.#o.connectTimeout + 10_000;
+    let exited: CommandOutput | undefined;
+    done.then((r) => exited = r);
+    while (true) {
+      if (exited !== undefined) {
+        throw this.#connectError(exited.stderr, "cannot connect to");
+      }
+      try {
+        const info = await Deno.lstat(this.#controlPath);
+        if (info.isSocket) return;
+      } catch { /* not yet */ }
+      if (signal?.aborted || performance.now() > deadline) {
+        await this.#stopMaster();
+        throw new BackendError(
+          `ssh: ${
+            signal?.aborted ? "aborted while connecting" : "timed out connecting"
+          } to ${this.#target}`,
+          { backend: "ssh" },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async #stopMaster(): Promise<void> {
+    const m = this.#master;
+    this.#master = undefined;
+    if (m === undefined) return;
+    if (!this.#masterExited) {
+      try {
+        m.kill("SIGTERM");
+      } catch { /* gone */ }
+    }
+    await this.#masterDone;
+  }
+
+  /** Re-establishes the master with bounded retries and backoff. */
+  async #reconnect(why: string): Promise<void> {
+    const o = this.#o;
+    let last = why;
+    for (let attempt = 1; attempt <= o.retries; attempt++) {
+      if (this.#closed) break;
+      const wait = Math.min(o.backoff * 2 ** (attempt - 1), 2000);
+      log.warn(
+        "ssh: connection to {target} lost ({why}); reconnecting in {wait} ms (attempt {attempt} of {retries})",
+        { target: this.#target, why: last, wait, attempt, retries: o.retries },
+      );
+      await o.clock.sleep(wait);
+      try {
+        await this.connect();
+        this.reconnects++;
+        log.warn("ssh: reconnected to {target} (attempt {attempt})", {
+          target: this.#target,
+          attempt,
+        });
+        return;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+    }
+    throw new BackendError(
+      `ssh: connection to ${this.#target} lost and not re-established after ${o.retries} attempts: ${last}`,
+      { backend: "ssh" },
+    );
+  }
+
+  /** Runs `remote` on the board through the master; retries across a dropped connection. */
+  async #remote(remote: string, what: string, address?: bigint): Promise<CommandOutput> {
+    if (this.#closed) throw new BackendError(`ssh: ${what} after close`, { backend: "ssh" });
+    const argv = [
+      this.#o.ssh,
+      ...this.#sshArgs(),
+      "-o",
+      "ControlMaster=no",
+      "--",
+      this.#target,
+      remote,
+    ];
+    for (let tries = 0;; tries++) {
+      if (this.#masterExited) {
+        if (tries > this.#o.retries) break;
+        await this.#reconnect("the master connection exited");
+      }
+      const r = await runCommand(argv);
+      if (r.code === 0) return r;
+      if (r.code !== CONNECTION_LOST) {
+        throw new BackendError(
+          `ssh: ${what} failed on ${this.#target}: '${remote}' exited with ${r.code}: ${
+            r.stderr.trim() || "(no message on stderr)"
+          }`,
+          { backend: "ssh", command: argv, stderr: r.stderr, address },
+        );
+      }
+      if (tries >= this.#o.retries) {
+        throw new BackendError(
+          `ssh: ${what} on ${this.#target} failed ${tries + 1} times: ${r.stderr.trim()}`,
+          { backend: "ssh", command: argv, stderr: r.stderr, address },
+        );
+      }
+      // The connection dropped: make sure the master is gone, then start again.
+      await this.#stopMaster();
+      this.#masterExited = true;
+      log.debug("ssh: {what} lost its connection: {stderr}", { what, stderr: r.stderr.trim() });
+    }
+    throw new BackendError(`ssh: ${what} on ${this.#target}: connection lost`, { backend: "ssh" });
+  }
+
+  #memOffset(address: bigint, what: string): bigint {
+    const off = address - this.#o.origin;
+    if (off < 0n) {
+      throw new BackendError(
+        `ssh: ${what} at ${hex(address)} is below the origin ${
+          hex(this.#o.origin)
+        } of ${this.#o.mem} (set origin= to the physical address its first byte stands for)`,
+        { backend: "ssh", address },
+      );
+    }
+    return off;
+  }
+
+  async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+    const o = this.#o;
+    const bytes = width / 8;
+    if (![8, 16, 32, 64].includes(width) || address % BigInt(bytes) !== 0n) {
+      throw new BackendError(
+        `ssh: no ${width}-bit register access at ${hex(address)} (aligned 8/16/32/64-bit only)`,
+        { backend: "ssh", address },
+      );
+    }
+    if (o.via === "pixeldump" || o.reg === "devmem") {
+      const cmd = `${shellQuote(o.devmem)} ${hex(address)} ${width}`;
+      const r = await this.#remote(
+        cmd,
+        `reading the ${width}-bit register at ${hex(address)}`,
+        address,
+      );
+      const text = new TextDecoder().decode(r.stdout);
+      const v = parseRegisterOutput(text);
+      if (v === undefined) {
+        throw new BackendError(
+          `ssh: remote '${cmd}' printed '${text.trim()}', not a hex value like 0x0000002A`,
+          { backend: "ssh", stderr: r.stderr, address },
+        );
+      }
+      return v;
+    }
+    const off = this.#memOffset(address, `${width}-bit register`);
+    const cmd = `dd if=${shellQuote(o.mem)} bs=${bytes} skip=${off / BigInt(bytes)} count=1`;
+    const r = await this.#remote(
+      cmd,
+      `reading the ${width}-bit register at ${hex(address)}`,
+      address,
+    );
+    if (r.stdout.length !== bytes) {
+      throw this.#short(cmd, r, bytes, address);
+    }
+    const v = new DataView(r.stdout.buffer, r.stdout.byteOffset, bytes);
+    return width === 8
+      ? BigInt(v.getUint8(0))
+      : width === 16
+      ? BigInt(v.getUint16(0, true))
+      : width === 32
+      ? BigInt(v.getUint32(0, true))
+      : v.getBigUint64(0, true);
+  }
+
+  #short(cmd: string, r: CommandOutput, want: number, address: bigint): BackendError {
+    return new BackendError(
+      `ssh: remote '${cmd}' returned ${r.stdout.length} of ${want} bytes at ${hex(address)}: ` +
+        `the address is outside ${this.#o.mem} (check mem=, origin=, --base, --pages, --counter)` +
+        (r.stderr.trim() ? `; dd said: ${r.stderr.trim().split("\n").join("; ")}` : ""),
+      { backend: "ssh", stderr: r.stderr, address },
+    );
+  }
+
+  async read(address: bigint, dest: Uint8Array): Promise<void> {
+    if (dest.length === 0) return;
+    const o = this.#o;
+    let cmd: string;
+    if (o.via === "pixeldump") {
+      const [w, h] = dest.length % o.pageSize === 0
+        ? [o.pageSize, dest.length / o.pageSize]
+        : [dest.length, 1];
+      cmd = `${shellQuote(o.pixeldump)} -a ${hex(address)} - ${w} ${h} 1`;
+    } else {
+      const off = this.#memOffset(address, "read");
+      const bs = ddBlockSize(off, dest.length);
+      cmd = `dd if=${shellQuote(o.mem)} bs=${bs} skip=${off / BigInt(bs)} count=${
+        dest.length / bs
+      }`;
+    }
+    const r = await this.#remote(cmd, `reading ${dest.length} bytes at ${hex(address)}`, address);
+    if (r.stdout.length !== dest.length) throw this.#short(cmd, r, dest.length, address);
+    dest.set(r.stdout);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#stopMaster();
+    try {
+      await Deno.remove(this.#dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+}
+
+/** What an `ssh://` URL names, checked. */
+interface SshTarget {
+  host: string;
+  user?: string;
+  port?: number;
+}
+
+function checkTarget(host: string, user: string | undefined): void {
+  if (!/^[A-Za-z0-9_.:%-]+$/.test(host) || host.startsWith("-")) {
+    throw new UsageError(`ssh: '${host}' is not a host name or address`, {
+      option: "--backend",
+      value: host,
+    });
+  }
+  if (user !== undefined && (!/^[A-Za-z0-9_.-]+$/.test(user) || user.startsWith("-"))) {
+    throw new UsageError(`ssh: '${user}' is not a user name`, { option: "--backend", value: user });
+  }
+}
+
+/**
+ * Opens the ssh backend: checks the options, starts the master connection,
+ * and returns once it is up.
+ *
+ * @example
+ * ```ts ignore
+ * import { openSsh } from "./ssh.ts";
+ * const board = await openSsh("board.lab", { user: "root", mem: "/dev/mem" });
+ * console.log(await board.readRegister(0x43c00010n, 32));
+ * await board.close();
+ * ```
+ */
+export async function openSsh(
+  host: string,
+  options: SshOptions = {},
+): Promise<Backend & { readonly reconnects: number }> {
+  checkTarget(host, options.user);
+  const retries = options.retries ?? 5;
+  if (!Number.isSafeInteger(retries) || retries < 0) {
+    throw new UsageError(`ssh: retries must be a whole number (got ${retries})`, {
+      option: "retries",
+      value: String(retries),
+    });
+  }
+  if (options.via === "pixeldump" && (options.mem !== undefined || options.origin !== undefined)) {
+    throw new UsageError(
+      "ssh: mem= and origin= are for via=dd; via=pixeldump reads physical addresses itself",
+      { option: "via", value: "pixeldump" },
+    );
+  }
+  for (const [name, path] of [["identity", options.identity], ["ssh_config", options.sshConfig]]) {
+    if (path === undefined) continue;
+    try {
+      await Deno.stat(path);
+    } catch {
+      throw new UsageError(`ssh: ${name}= file '${path}' does not exist`, {
+        option: name,
+        value: path,
+      });
+    }
+  }
+  const dir = await Deno.makeTempDir({ prefix: "ringdump-ssh-" });
+  await Deno.chmod(dir, 0o700);
+  const backend = new SshBackend(host, dir, options);
+  try {
+    await backend.connect(options.signal);
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+  return backend;
+}
+
+function parseTarget(url: URL): SshTarget {
+  if (url.hostname === "") {
+    throw new UsageError(`backend URL '${url.href}': ssh needs a host: ssh://[user@]host[:port]`, {
+      option: "--backend",
+      value: url.href,
+    });
+  }
+  if (url.password !== "") {
+    throw new UsageError(
+      `backend URL '${url.href}': no passwords in the URL; ssh uses keys (identity=PATH)`,
+      { option: "--backend", value: url.href },
+    );
+  }
+  if (url.pathname !== "" && url.pathname !== "/") {
+    throw new UsageError(
+      `backend URL '${url.href}': put the remote memory in mem=PATH, not the URL path`,
+      { option: "--backend", value: url.href },
+    );
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return {
+    host,
+    user: url.username === "" ? undefined : decodeURIComponent(url.username),
+    port: url.port === "" ? undefined : Number(url.port),
+  };
+}
+
+async function probe(): Promise<BackendProbe> {
+  const r = await runCommand(["ssh", "-V"]).catch(() => undefined);
+  if (r === undefined || r.code === 127) {
+    return { usable: false, detail: "ssh: not on PATH (install openssh-client)" };
+  }
+  const version = r.stderr.trim().split("\n")[0];
+  return {
+    usable: r.code === 0,
+    detail: r.code === 0 ? `ssh client: ${version}` : `ssh -V exited with ${r.code}`,
+  };
+}
+
+const SSH_OPTIONS = [
+  "identity",
+  "known_hosts",
+  "ssh_config",
+  "host_keys",
+  "mem",
+  "origin",
+  "via",
+  "reg",
+  "pixeldump",
+  "devmem",
+  "retries",
+  "connect_timeout",
+] as const;
+
+/**
+ * The `ssh://` backend factory.
+ *
+ * @example
+ * ```ts
+ * import { sshBackend } from "./ssh.ts";
+ * console.log(sshBackend.scheme); // "ssh"
+ * ```
+ */
+export const sshBackend: BackendFactory = {
+  scheme: "ssh",
+  description:
+    "a remote board through the OpenSSH client (one multiplexed connection; remote dd, devmem or pixeldump)",
+  usage:
+    "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]",
+  needs:
+    "the ssh client here; key login (BatchMode) to a host in known_hosts; dd (busybox is enough) and devmem, or pixeldump, there",
+  probe,
+  // deno-lint-ignore require-await
+  async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
+    const o = new UrlOptions(url, SSH_OPTIONS);
+    const t = parseTarget(url);
+    const has = (k: string) => url.searchParams.has(k);
+    return openSsh(t.host, {
+      user: t.user,
+      port: t.port,
+      identity: has("identity") ? o.string("identity", "") : undefined,
+      knownHosts: has("known_hosts") ? o.string("known_hosts", "") : undefined,
+      sshConfig: has("ssh_config") ? o.string("ssh_config", "") : undefined,
+      hostKeys: o.choice("host_keys", ["strict", "accept-new"] as const, "strict"),
+      via: o.choice("via", ["dd", "pixeldump"] as const, "dd"),
+      mem: has("mem") ? o.string("mem", "/dev/mem") : undefined,
+      origin: has("origin") ? o.address("origin", 0n) : undefined,
+      reg: has("reg") ? o.choice("reg", ["dd", "devmem"] as const, "dd") : undefined,
+      pixeldump: has("pixeldump") ? o.string("pixeldump", "pixeldump") : undefined,
+      devmem: has("devmem") ? o.string("devmem", "devmem") : undefined,
+      retries: o.integer("retries", 5),
+      connectTimeout: o.duration("connect_timeout", 5000),
+      pageSize: options.geometry.pageSize,
+      signal: options.signal,
+    });
+  },
+};

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { ensureImage, imageLayout, ImageMemory } from "../lib/image.ts";
+import { SimDevice } from "../backends/sim.ts";
+import { ringGeometry } from "../lib/ring.ts";
+import { VirtualClock } from "../lib/clock.ts";
+import { checkCounter } from "../lib/pattern.ts";
+import { UsageError } from "../lib/errors.ts";
+
+const tmp = await Deno.makeTempDir({ prefix: "ringdump-image-" });
+addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+
+Deno.test("imageLayout: from the lower of ring and counter to the end of the higher", () => {
+  const g = ringGeometry({
+    base: 0x3000_0000n,
+    pageSize: 4096,
+    pages: 16,
+    counterAddress: 0x2000n,
+  });
+  assert.deepEqual(imageLayout(g), { origin: 0x2000n, size: 0x3000_0000 + 16 * 4096 - 0x2000 });
+  assert.deepEqual(imageLayout(g, { origin: 0n }).size, 0x3000_0000 + 16 * 4096);
+  const h = ringGeometry({ base: 0x1000n, pageSize: 4096, pages: 4 });
+  assert.deepEqual(imageLayout(h), { origin: 0x1000n, size: 4 * 4096 + 4 });
+  assert.throws(
+    () => imageLayout(h, { origin: 0x1001n }),
+    (e: unknown) => e instanceof UsageError && /above the ring's base 0x1000/.test(e.message),
+  );
+});
+
+Deno.test("ensureImage: creates, grows, never shrinks", async () => {
+  const p = `${tmp}/grow.img`;
+  assert.equal(await ensureImage(p, { origin: 0n, size: 100 }), 100);
+  using f = await Deno.open(p, { write: true });
+  await f.write(new Uint8Array([9]));
+  assert.equal(await ensureImage(p, { origin: 0n, size: 50 }), 100);
+  assert.equal((await Deno.stat(p)).size, 100);
+  assert.equal((await Deno.readFile(p))[0], 9); // contents kept
+  assert.equal(await ensureImage(p, { origin: 0n, size: 200 }), 200);
+  await assert.rejects(ensureImage(`${tmp}/no/such/dir.img`, { origin: 0n, size: 1 }), UsageError);
+  await assert.rejects(ensureImage(tmp, { origin: 0n, size: 1 }), UsageError);
+});
+
+Deno.test("ImageMemory: pages land at their physical address, the counter after them", async () => {
+  const p = `${tmp}/sim.img`;
+  const g = ringGeometry({ base: 0x2000n, pageSize: 256, pages: 8, counterWrap: 13 });
+  const clock = new VirtualClock();
+  const mem = await ImageMemory.open(p, g, { origin: 0x1000n });
+  assert.equal((await Deno.stat(p)).size, 0x1000 + 8 * 256 + 4);
+  const dev = new SimDevice(g, { memory: mem, clock, rate: 256 * 1000, pattern: "counter" });
+  clock.advance(11); // 11 pages: the ring laps once, the counter stays below its wrap
+  dev.step();
+  const bytes = await Deno.readFile(p);
+  const view = new DataView(bytes.buffer);
+  assert.equal(view.getUint32(0x1000 + 8 * 256, true), 11);
+  // slot 3 holds page 11 - 8 = 3 ... slot 2 holds page 10
+  for (let slot = 0; slot < 8; slot++) {
+    const page = slot < 3 ? slot + 8 : slot;
+    const off = 0x1000 + slot * 256;
+    const c = checkCounter(bytes.subarray(off, off + 256));
+    assert.ok(c.ok);
+    assert.equal(c.firstOffset, BigInt(page * 256));
+  }
+  assert.ok(bytes.subarray(0, 0x1000).every((b) => b === 0)); // below the ring: untouched
+  clock.advance(3); // 14 pages: the counter wraps at 13
+  dev.step();
+  assert.equal(new DataView((await Deno.readFile(p)).buffer).getUint32(0x1000 + 2048, true), 1);
+  mem.close();
+  mem.close();
+  assert.throws(() => mem.setCounter(1), /after close/);
+});

@@ -1,0 +1,182 @@
+/**
+ * Test helper: a real OpenSSH server (Debian openssh-server) on 127.0.0.1 and
+ * a free port, with a host key, a user key pair, authorized_keys and a
+ * known_hosts file generated into a private temporary directory. Stops it
+ * (and every connection it serves) afterwards. Test tool only.
+ */
+import { $ } from "@david/dax";
+
+/** Where the tools are; a missing one fails under CI and skips otherwise. */
+export const SSHD = "/usr/sbin/sshd";
+
+/** Why the SSH tests cannot run here, or undefined when they can. */
+export async function sshMissing(): Promise<string | undefined> {
+  for (const tool of [SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen"]) {
+    try {
+      await Deno.stat(tool);
+    } catch {
+      return `${tool} is missing (apt-get install openssh-server openssh-client)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `ignore` for a test that needs `what`: under CI (CI set) a missing tool
+ * must fail the test, so it is never ignored there; the test then fails on
+ * {@linkcode requireTools}.
+ */
+export function ignoreUnless(missing: string | undefined): boolean {
+  if (missing === undefined) return false;
+  if (Deno.env.get("CI")) return false;
+  console.warn(`skipping: ${missing}`);
+  return true;
+}
+
+/** Throws (failing the test) when a tool is missing. */
+export function requireTools(missing: string | undefined): void {
+  if (missing !== undefined) throw new Error(`required tool missing under CI: ${missing}`);
+}
+
+/** A running sshd. */
+export interface Sshd {
+  /** 127.0.0.1 */
+  readonly host: string;
+  /** Its port. */
+  readonly port: number;
+  /** The user the test logs in as (the current user). */
+  readonly user: string;
+  /** Private key of that user. */
+  readonly identity: string;
+  /** known_hosts holding the server's host key. */
+  readonly knownHosts: string;
+  /** The temporary directory holding all of it. */
+  readonly dir: string;
+  /** `ssh://user@127.0.0.1:port?identity=...&known_hosts=...` plus `extra` query options. */
+  url(extra?: Record<string, string>): string;
+  /** Kills every connection the server is serving (the listener stays up). */
+  dropConnections(): Promise<number>;
+  /** Stops the server and every connection for good; idempotent. */
+  stop(): Promise<void>;
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+      .filter((s) => s !== "").map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function kill(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(pid, signal);
+  } catch { /* already gone */ }
+}
+
+/** Starts sshd; the caller must `stop()` it. */
+export async function startSshd(): Promise<Sshd> {
+  const dir = await Deno.makeTempDir({ prefix: "ringdump-sshd-" });
+  const user = (await $`id -un`.text()).trim();
+  const hostKey = `${dir}/host_ed25519`;
+  const identity = `${dir}/user_ed25519`;
+  await $`ssh-keygen -q -t ed25519 -N ${""} -f ${hostKey}`;
+  await $`ssh-keygen -q -t ed25519 -N ${""} -f ${identity}`;
+  await Deno.copyFile(`${identity}.pub`, `${dir}/authorized_keys`);
+  const port = freePort();
+  const knownHosts = `${dir}/known_hosts`;
+  const pub = (await Deno.readTextFile(`${hostKey}.pub`)).trim().split(/\s+/).slice(0, 2).join(" ");
+  await Deno.writeTextFile(knownHosts, `[127.0.0.1]:${port} ${pub}\n`);
+  const config = `${dir}/sshd_config`;
+  await Deno.writeTextFile(
+    config,
+    [
+      "ListenAddress 127.0.0.1",
+      `Port ${port}`,
+      `HostKey ${hostKey}`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      `PidFile ${dir}/sshd.pid`,
+      "StrictModes no",
+      "UsePAM no",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PubkeyAuthentication yes",
+      "PermitRootLogin prohibit-password",
+      "MaxSessions 64",
+      "MaxStartups 64",
+      "LogLevel ERROR",
+      "",
+    ].join("\n"),
+  );
+  // The privilege separation directory, as the openssh-server service creates it.
+  if (Deno.uid() === 0) await Deno.mkdir("/run/sshd", { recursive: true, mode: 0o755 });
+  const child = new Deno.Command(SSHD, {
+    args: ["-D", "-e", "-f", config, "-E", `${dir}/sshd.log`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  // Ready when it accepts connections.
+  for (let i = 0;; i++) {
+    if (exited) {
+      const log = await Deno.readTextFile(`${dir}/sshd.log`).catch(() => "");
+      throw new Error(`sshd exited at start: ${log}`);
+    }
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      break;
+    } catch {
+      if (i > 500) throw new Error("sshd did not start listening within 5 s");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  let stopped = false;
+  const sshd: Sshd = {
+    host: "127.0.0.1",
+    port,
+    user,
+    identity,
+    knownHosts,
+    dir,
+    url(extra = {}) {
+      const q = new URLSearchParams({ identity, known_hosts: knownHosts, ...extra });
+      return `ssh://${user}@127.0.0.1:${port}?${q}`;
+    },
+    dropConnections(): Promise<number> {
+      // Each connection is a child of the listener (and has children of its own).
+      const kids = childrenOf(child.pid);
+      for (const pid of kids) {
+        for (const g of childrenOf(pid)) kill(g, "SIGKILL");
+        kill(pid, "SIGKILL");
+      }
+      return Promise.resolve(kids.length);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const kids = childrenOf(child.pid);
+      kill(child.pid, "SIGKILL");
+      for (const pid of kids) {
+        for (const g of childrenOf(pid)) kill(g, "SIGKILL");
+        kill(pid, "SIGKILL");
+      }
+      await status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  return sshd;
+}
