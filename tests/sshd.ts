@@ -54,6 +54,8 @@ export interface Sshd {
   readonly dir: string;
   /** `ssh://user@127.0.0.1:port?identity=...&known_hosts=...` plus `extra` query options. */
   url(extra?: Record<string, string>): string;
+  /** Connections the server is serving now. */
+  connections(): number;
   /** Kills every connection the server is serving (the listener stays up). */
   dropConnections(): Promise<number>;
   /** Stops the server and every connection for good; idempotent. */
@@ -155,6 +157,9 @@ export async function startSshd(): Promise<Sshd> {
     url(extra = {}) {
       const q = new URLSearchParams({ identity, known_hosts: knownHosts, ...extra });
       return `ssh://${user}@127.0.0.1:${port}?${q}`;
+    },
+    connections(): number {
+      return childrenOf(child.pid).length;
     },
     dropConnections(): Promise<number> {
       // Each connection is a child of the listener (and has children of its own).

@@ -1,0 +1,332 @@
+import assert from "node:assert/strict";
+import { ddBlockSize, openSsh, shellQuote } from "../backends/ssh.ts";
+import { type Backend, openBackend } from "../backends/mod.ts";
+import { SimDevice } from "../backends/sim.ts";
+import { ImageMemory } from "../lib/image.ts";
+import { ringGeometry } from "../lib/ring.ts";
+import { VirtualClock } from "../lib/clock.ts";
+import { checkCounter } from "../lib/pattern.ts";
+import { capture } from "../lib/capture.ts";
+import { MemorySink } from "../lib/sink.ts";
+import { BackendError, UsageError } from "../lib/errors.ts";
+import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "./sshd.ts";
+
+const missing = await sshMissing();
+const ignore = ignoreUnless(missing);
+const tmp = await Deno.makeTempDir({ prefix: "ringdump-ssh-test-", dir: "/dev/shm" });
+addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+
+// A path with spaces and both kinds of quotes, as a lab might have.
+const WEIRD = `${tmp}/board 'mem' "image" $HOME;.img`;
+const geometry = ringGeometry({
+  base: 0x3000_0000n,
+  pageSize: 1024,
+  pages: 8,
+  counterAddress: 0x3000_2000n,
+  counterWrap: 0x20,
+});
+const ORIGIN = 0x3000_0000n;
+
+Deno.test("shellQuote and ddBlockSize", () => {
+  assert.equal(shellQuote("/dev/mem"), `'/dev/mem'`);
+  assert.equal(shellQuote(`a 'b'`), `'a '\\''b'\\'''`);
+  assert.equal(ddBlockSize(0n, 4096), 4096);
+  assert.equal(ddBlockSize(0x3000n, 0x2000), 0x1000);
+  assert.equal(ddBlockSize(0n, 4 << 20), 1 << 20);
+  assert.equal(ddBlockSize(6000n, 12000), 6000);
+  assert.equal(ddBlockSize(3n, 8), 1);
+});
+
+Deno.test("ssh: URL mistakes are usage errors", async () => {
+  await assert.rejects(
+    openBackend("ssh://host/dev/mem", { geometry }),
+    /mem=PATH, not the URL path/,
+  );
+  await assert.rejects(openBackend("ssh://u:pw@host", { geometry }), /no passwords in the URL/);
+  await assert.rejects(
+    openBackend("ssh://host?via=pixeldump&mem=/x", { geometry }),
+    (e: unknown) => e instanceof UsageError && /mem= and origin= are for via=dd/.test(e.message),
+  );
+  await assert.rejects(openBackend("ssh://host?via=scp", { geometry }), UsageError);
+  await assert.rejects(
+    openBackend("ssh://host?StrictHostKeyChecking=no", { geometry }),
+    /unknown option/,
+  );
+  await assert.rejects(openSsh("-oProxyCommand=x", {}), /not a host name/);
+  await assert.rejects(openSsh("host", { user: "-l" }), /not a user name/);
+  await assert.rejects(
+    openSsh("host", { identity: `${tmp}/no-key` }),
+    /identity= file .* does not exist/,
+  );
+});
+
+/** The ssh reader, with the simulated hardware stepped whenever the counter is read. */
+function stepped(
+  dev: SimDevice,
+  reader: Backend,
+  onCounter?: (n: number) => Promise<void>,
+): Backend {
+  let n = 0;
+  return {
+    name: reader.name,
+    async readRegister(address, width) {
+      dev.step();
+      await onCounter?.(++n);
+      return reader.readRegister(address, width);
+    },
+    read: (address, dest) => reader.read(address, dest),
+    close: () => reader.close(),
+  };
+}
+
+async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
+  requireTools(missing);
+  const sshd = await startSshd();
+  try {
+    await fn(sshd);
+  } finally {
+    await sshd.stop();
+  }
+}
+
+async function simulated(start: number) {
+  const clock = new VirtualClock();
+  const mem = await ImageMemory.open(WEIRD, geometry, { origin: ORIGIN });
+  // 10 pages per 100 ms period: the 8-page ring... would lap; 5 per period it is.
+  const dev = new SimDevice(geometry, {
+    memory: mem,
+    clock,
+    rate: 1024 * 50,
+    pattern: "counter",
+    start,
+  });
+  return { clock, mem, dev };
+}
+
+function sshTempDirs(): string[] {
+  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
+  return [...Deno.readDirSync(dir)].filter((e) =>
+    e.name.startsWith("ringdump-ssh-") && e.isDirectory
+  )
+    .map((e) => e.name);
+}
+
+Deno.test({
+  name: "ssh: via=dd through one multiplexed connection, a path with spaces and quotes",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const { clock, mem, dev } = await simulated(0x1c);
+      const before = sshTempDirs();
+      const reader = await openBackend(sshd.url({ mem: WEIRD, origin: "0x30000000" }), {
+        geometry,
+      });
+      assert.equal(sshTempDirs().length, before.length + 1); // the private ControlPath directory
+      const sink = new MemorySink();
+      const stats = await capture({
+        backend: stepped(dev, reader, () => {
+          // Every channel rides the one master connection.
+          assert.equal(sshd.connections(), 1);
+          return Promise.resolve();
+        }),
+        geometry,
+        out: sink,
+        period: 100,
+        duration: 1000,
+        clock,
+      });
+      await reader.close();
+      mem.close();
+      assert.deepEqual(sshTempDirs(), before); // cleaned up
+      assert.equal(stats.pages, 50); // the ring laps 6 times, the counter (0x1c..0x4e) wraps twice
+      const c = checkCounter(sink.bytes());
+      assert.ok(c.ok, `not contiguous at ${c.badAt}`);
+      assert.equal(c.endOffset, 50n * 1024n);
+      await assert.rejects(reader.read(ORIGIN, new Uint8Array(8)), /after close/);
+    }),
+});
+
+Deno.test({
+  name: "ssh: via=pixeldump runs the remote pixeldump and devmem, quoted",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const { clock, mem, dev } = await simulated(0);
+      const tools = `${tmp}/board tools 'v1'`;
+      await Deno.mkdir(tools, { recursive: true });
+      const bin = new URL("./bin/", import.meta.url).pathname;
+      for (const tool of ["pixeldump", "devmem"]) {
+        await Deno.writeTextFile(
+          `${tools}/${tool}`,
+          `#!/bin/sh\nRINGDUMP_IMAGE=${shellQuote(WEIRD)} RINGDUMP_IMAGE_ORIGIN=0x30000000 ` +
+            `exec ${shellQuote(bin + tool)} "$@"\n`,
+          { mode: 0o755 },
+        );
+      }
+      const reader = await openBackend(
+        sshd.url({
+          via: "pixeldump",
+          pixeldump: `${tools}/pixeldump`,
+          devmem: `${tools}/devmem`,
+        }),
+        { geometry },
+      );
+      const sink = new MemorySink();
+      const stats = await capture({
+        backend: stepped(dev, reader),
+        geometry,
+        out: sink,
+        period: 100,
+        duration: 500,
+        clock,
+      });
+      await reader.close();
+      mem.close();
+      assert.equal(stats.pages, 25);
+      assert.ok(checkCounter(sink.bytes()).ok);
+      // A failing remote command is an error with its stderr, not a reconnection.
+      const bad = await openSsh(sshd.host, {
+        user: sshd.user,
+        port: sshd.port,
+        identity: sshd.identity,
+        knownHosts: sshd.knownHosts,
+        via: "pixeldump",
+        pixeldump: `${tools}/pixeldump`,
+      });
+      await assert.rejects(
+        bad.read(0x1000n, new Uint8Array(1024)),
+        (e: unknown) =>
+          e instanceof BackendError && /exited with 1: pixeldump: 0x1000\+1024 is outside memory/
+            .test(e.message),
+      );
+      assert.equal(bad.reconnects, 0);
+      await bad.close();
+    }),
+});
+
+Deno.test({
+  name: "ssh: a killed connection is re-established and nothing is lost",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const { clock, mem, dev } = await simulated(5);
+      const reader = await openSsh(sshd.host, {
+        user: sshd.user,
+        port: sshd.port,
+        identity: sshd.identity,
+        knownHosts: sshd.knownHosts,
+        mem: WEIRD,
+        origin: ORIGIN,
+        backoff: 50,
+      });
+      let dropped = 0;
+      const sink = new MemorySink();
+      const stats = await capture({
+        backend: stepped(dev, reader, async (n) => {
+          if (n === 6 || n === 13) dropped += await sshd.dropConnections();
+        }),
+        geometry,
+        out: sink,
+        period: 100,
+        duration: 1000,
+        clock,
+      });
+      assert.equal(dropped, 2);
+      assert.equal(reader.reconnects, 2);
+      await reader.close();
+      mem.close();
+      assert.equal(stats.pages, 50);
+      assert.equal(stats.lostPages, 0);
+      assert.ok(checkCounter(sink.bytes()).ok);
+    }),
+});
+
+Deno.test({
+  name: "ssh: sshd gone for good: a BackendError (exit 3) after bounded retries, data kept",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const { clock, mem, dev } = await simulated(0);
+      const reader = await openSsh(sshd.host, {
+        user: sshd.user,
+        port: sshd.port,
+        identity: sshd.identity,
+        knownHosts: sshd.knownHosts,
+        mem: WEIRD,
+        origin: ORIGIN,
+        retries: 3,
+        backoff: 50,
+      });
+      const sink = new MemorySink();
+      const t0 = performance.now();
+      await assert.rejects(
+        capture({
+          backend: stepped(dev, reader, async (n) => {
+            if (n === 8) await sshd.stop();
+          }),
+          geometry,
+          out: sink,
+          period: 100,
+          duration: 1000,
+          clock,
+        }),
+        (e: unknown) =>
+          e instanceof BackendError && e.exitCode === 3 &&
+          /connection to .*127\.0\.0\.1 lost and not re-established after 3 attempts: .*Connection refused/
+            .test(e.message),
+      );
+      assert.ok(performance.now() - t0 < 20_000);
+      await reader.close();
+      mem.close();
+      const c = checkCounter(sink.bytes());
+      assert.ok(c.ok && sink.bytes().length >= 3 * 1024, `${sink.bytes().length} bytes kept`);
+    }),
+});
+
+Deno.test({
+  name: "ssh: host keys are verified; accept-new is an explicit opt-in; unreachable hosts",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const empty = `${tmp}/known_hosts_empty`;
+      await Deno.writeTextFile(empty, "");
+      const common = { user: sshd.user, port: sshd.port, identity: sshd.identity };
+      await assert.rejects(
+        openSsh(sshd.host, { ...common, knownHosts: empty }),
+        (e: unknown) =>
+          e instanceof BackendError && e.exitCode === 3 &&
+          /Host key verification failed.*known_hosts=.*host_keys=accept-new/.test(e.message),
+      );
+      const b = await openSsh(sshd.host, { ...common, knownHosts: empty, hostKeys: "accept-new" });
+      await b.close();
+      const hostKey = (await Deno.readTextFile(`${sshd.dir}/host_ed25519.pub`)).split(" ")[1];
+      assert.ok((await Deno.readTextFile(empty)).includes(` ssh-ed25519 ${hostKey}`));
+      // A different key for the same host: refused even with accept-new.
+      const wrong = `${tmp}/known_hosts_wrong`;
+      const other = (await Deno.readTextFile(`${sshd.identity}.pub`)).split(" ").slice(0, 2);
+      await Deno.writeTextFile(wrong, `[127.0.0.1]:${sshd.port} ${other.join(" ")}\n`);
+      await assert.rejects(
+        openSsh(sshd.host, { ...common, knownHosts: wrong, hostKeys: "accept-new" }),
+        /Host key verification failed/,
+      );
+      // No key for this user: authentication fails without a prompt.
+      const foreign = `${tmp}/foreign_key`;
+      await Deno.copyFile(`${sshd.dir}/host_ed25519`, foreign);
+      await Deno.chmod(foreign, 0o600);
+      await assert.rejects(
+        openSsh(sshd.host, { ...common, knownHosts: sshd.knownHosts, identity: foreign }),
+        /Permission denied.*authentication failed/,
+      );
+      // Nothing listening.
+      const port = sshd.port;
+      await sshd.stop();
+      await assert.rejects(
+        openBackend(`ssh://127.0.0.1:${port}?known_hosts=${sshd.knownHosts}`, { geometry }),
+        (e: unknown) =>
+          e instanceof BackendError && e.exitCode === 3 &&
+          /cannot connect to 127\.0\.0\.1: .*Connection refused \(the host is unreachable/.test(
+            e.message,
+          ),
+      );
+    }),
+});
