@@ -1393,6 +1393,21 @@ async function readText(path: string): Promise<string> {
   }
 }
 
+/** Whether JSON text ends inside a string, an array or an object (i.e. was cut). */
+function jsonUnclosed(text: string): boolean {
+  let depth = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) depth++;
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return inString || depth > 0;
+}
+
 function nsFromUs(ts: number): number {
   return Math.round(ts * 1000);
 }
@@ -1417,8 +1432,7 @@ export function parseChromeTrace(text: string, options: { path?: string } = {}):
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    const trimmed = text.trimEnd();
-    const cut = trimmed.length === 0 || !/[\]}]$/.test(trimmed);
+    const cut = text.trim().length === 0 || jsonUnclosed(text);
     throw new TraceFormatError(
       cut
         ? `${path}: the JSON trace is truncated (it ends mid-file: ${
