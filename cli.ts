@@ -22,7 +22,7 @@ import { configureLogging, LOG_LEVELS } from "./lib/logging.ts";
 import { openSink, type Sink } from "./lib/sink.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "./lib/units.ts";
 import { verifyCounterFile } from "./lib/verify.ts";
-import { addAgentCommand } from "./lib/agent_cli.ts";
+import { addAgentCommand, addDeployCommand } from "./lib/agent_cli.ts";
 import { addBackendsCommand, addSimCommand } from "./lib/sim_cli.ts";
 import { traceBackend, type TraceSession } from "./lib/trace.ts";
 import { addTraceCommand, startCaptureTrace } from "./lib/trace_cli.ts";
@@ -188,6 +188,7 @@ ${EXIT_CODES}`,
   addSimCommand(program);
   addBackendsCommand(program);
   addAgentCommand(program);
+  addDeployCommand(program);
   addTraceCommand(program);
   return program;
 }

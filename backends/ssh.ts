@@ -2,7 +2,7 @@
  * The `ssh://` backend: a remote board through the system OpenSSH client,
  * spawned with dax.
  *
- * URL: `ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]`
+ * URL: `ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump|agent&agent=CMD&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]`
  *
  * - One multiplexed master connection (ControlMaster, its ControlPath in a
  *   private temporary directory that is removed on close) is opened at the
@@ -20,6 +20,10 @@
  *   `pixeldump -a ADDR - PAGE_SIZE COUNT 1` and `devmem ADDR WIDTH`.
  *   Every number put into a remote command line is formatted here from an
  *   integer; every path is shell-quoted.
+ * - `via=agent`: one resident `CMD agent --mem MEM --origin ORIGIN` on the
+ *   board (`agent=CMD`, default `ringdump`), started once over the master
+ *   connection; every read is a request on that channel (lib/agent.ts).
+ *   The channel is not re-established: a drop fails the capture (exit 3).
  * - A dropped connection is re-established with bounded retries and
  *   exponential backoff, and the command that failed is run again; if the
  *   ring did not lap during the outage, nothing is lost (the dumper's
@@ -40,13 +44,15 @@ import type {
 import { UrlOptions } from "./options.ts";
 import { type CommandOutput, parseRegisterOutput, runCommand, showCommand } from "./pixeldump.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
+import { spawnAgent } from "../lib/agent.ts";
+import type { RingGeometry } from "../lib/ring.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { hex } from "../lib/units.ts";
 
 const log = getLogger(["ringdump", "ssh"]);
 
 /** How the remote side reads memory. */
-export type SshVia = "dd" | "pixeldump";
+export type SshVia = "dd" | "pixeldump" | "agent";
 
 /** Options of {@linkcode openSsh}. */
 export interface SshOptions {
@@ -62,8 +68,12 @@ export interface SshOptions {
   sshConfig?: string;
   /** `strict` (default): the host key must be known; `accept-new`: trust a new host once. */
   hostKeys?: "strict" | "accept-new";
-  /** How the remote side reads: `dd` (default) or `pixeldump`. */
+  /** How the remote side reads: `dd` (default), `pixeldump` or `agent`. */
   via?: SshVia;
+  /** `via=agent`: the remote command that runs ringdump; default `ringdump`. */
+  agent?: string;
+  /** `via=agent`: the ring, sent to the agent so it maps that window (required there). */
+  geometry?: RingGeometry;
   /** Remote memory device or image for `via=dd`; default /dev/mem. */
   mem?: string;
   /** Physical address `mem`'s first byte stands for; default 0. */
@@ -146,7 +156,10 @@ class SshBackend implements Backend {
   readonly #target: string;
   readonly #o:
     & Required<
-      Omit<SshOptions, "user" | "port" | "identity" | "knownHosts" | "sshConfig" | "signal">
+      Omit<
+        SshOptions,
+        "user" | "port" | "identity" | "knownHosts" | "sshConfig" | "signal" | "agent" | "geometry"
+      >
     >
     & SshOptions;
   readonly #dir: string;
@@ -335,18 +348,20 @@ class SshBackend implements Backend {
     );
   }
 
+  /** `[user@]host`. */
+  get target(): string {
+    return this.#target;
+  }
+
+  /** The ssh argv that runs `remote` on the board over the master connection. */
+  command(remote: string): string[] {
+    return [this.#o.ssh, ...this.#sshArgs(), "-o", "ControlMaster=no", "--", this.#target, remote];
+  }
+
   /** Runs `remote` on the board through the master; retries across a dropped connection. */
   async #remote(remote: string, what: string, address?: bigint): Promise<CommandOutput> {
     if (this.#closed) throw new BackendError(`ssh: ${what} after close`, { backend: "ssh" });
-    const argv = [
-      this.#o.ssh,
-      ...this.#sshArgs(),
-      "-o",
-      "ControlMaster=no",
-      "--",
-      this.#target,
-      remote,
-    ];
+    const argv = this.command(remote);
     for (let tries = 0;; tries++) {
       if (this.#masterExited) {
         if (tries > this.#o.retries) break;
@@ -495,8 +510,30 @@ function checkTarget(host: string, user: string | undefined): void {
 }
 
 /**
+ * An open ssh master connection to a board, usable as a backend
+ * (`via=dd|pixeldump`) and for running other remote commands over it.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectSsh } from "./ssh.ts";
+ * const ssh = await connectSsh("board.lab", { user: "root" });
+ * console.log(ssh.target, ssh.command("uname -m").at(-1)); // "root@board.lab" "uname -m"
+ * await ssh.close();
+ * ```
+ */
+export interface SshConnection extends Backend {
+  /** Reconnections so far. */
+  readonly reconnects: number;
+  /** `[user@]host`. */
+  readonly target: string;
+  /** The ssh argv that runs `remote` (a shell command line) over the master connection. */
+  command(remote: string): string[];
+}
+
+/**
  * Opens the ssh backend: checks the options, starts the master connection,
- * and returns once it is up.
+ * and returns once it is up. With `via: "agent"`, it then starts the agent
+ * over that connection and returns a backend reading through it.
  *
  * @example
  * ```ts ignore
@@ -510,6 +547,45 @@ export async function openSsh(
   host: string,
   options: SshOptions = {},
 ): Promise<Backend & { readonly reconnects: number }> {
+  if (options.via === "agent" && options.geometry === undefined) {
+    throw new UsageError("ssh: via=agent needs the ring geometry (options.geometry)", {
+      option: "via",
+      value: "agent",
+    });
+  }
+  const ssh = await connectSsh(host, options);
+  if (options.via !== "agent") return ssh;
+  const remote = `${options.agent ?? "ringdump"} agent --mem ${
+    shellQuote(options.mem ?? "/dev/mem")
+  } --origin ${hex(options.origin ?? 0n)}`;
+  log.debug("ssh: starting the agent: {remote}", { remote });
+  try {
+    const client = await spawnAgent(ssh.command(remote), {
+      geometry: options.geometry!,
+      name: "ssh+agent",
+      signal: options.signal,
+      onClose: () => ssh.close(),
+    });
+    return Object.assign(client, { reconnects: 0 });
+  } catch (e) {
+    await ssh.close();
+    throw e;
+  }
+}
+
+/**
+ * Starts the master connection to `host` (checking the options) and returns
+ * it once it is up; `via` is not used.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectSsh } from "./ssh.ts";
+ * const ssh = await connectSsh("board.lab", { user: "root" });
+ * console.log(ssh.command("ringdump --version"));
+ * await ssh.close();
+ * ```
+ */
+export async function connectSsh(host: string, options: SshOptions = {}): Promise<SshConnection> {
   checkTarget(host, options.user);
   const retries = options.retries ?? 5;
   if (!Number.isSafeInteger(retries) || retries < 0) {
@@ -594,6 +670,7 @@ const SSH_OPTIONS = [
   "mem",
   "origin",
   "via",
+  "agent",
   "reg",
   "pixeldump",
   "devmem",
@@ -615,32 +692,53 @@ export const sshBackend: BackendFactory = {
   description:
     "a remote board through the OpenSSH client (one multiplexed connection; remote dd, devmem or pixeldump)",
   usage:
-    "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]",
+    "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump|agent&agent=CMD&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]",
   needs:
     "the ssh client here; key login (BatchMode) to a host in known_hosts; dd (busybox is enough) and devmem, or pixeldump, there",
   probe,
   // deno-lint-ignore require-await
   async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
-    const o = new UrlOptions(url, SSH_OPTIONS);
-    const t = parseTarget(url);
-    const has = (k: string) => url.searchParams.has(k);
-    return openSsh(t.host, {
-      user: t.user,
-      port: t.port,
-      identity: has("identity") ? o.string("identity", "") : undefined,
-      knownHosts: has("known_hosts") ? o.string("known_hosts", "") : undefined,
-      sshConfig: has("ssh_config") ? o.string("ssh_config", "") : undefined,
-      hostKeys: o.choice("host_keys", ["strict", "accept-new"] as const, "strict"),
-      via: o.choice("via", ["dd", "pixeldump"] as const, "dd"),
-      mem: has("mem") ? o.string("mem", "/dev/mem") : undefined,
-      origin: has("origin") ? o.address("origin", 0n) : undefined,
-      reg: has("reg") ? o.choice("reg", ["dd", "devmem"] as const, "dd") : undefined,
-      pixeldump: has("pixeldump") ? o.string("pixeldump", "pixeldump") : undefined,
-      devmem: has("devmem") ? o.string("devmem", "devmem") : undefined,
-      retries: o.integer("retries", 5),
-      connectTimeout: o.duration("connect_timeout", 5000),
+    const { host, ...o } = sshOptionsFromUrl(url);
+    return openSsh(host, {
+      ...o,
       pageSize: options.geometry.pageSize,
+      geometry: options.geometry,
       signal: options.signal,
     });
   },
 };
+
+/**
+ * The host and {@linkcode SshOptions} an `ssh://` URL names (checked; a
+ * UsageError for an unknown or bad option).
+ *
+ * @example
+ * ```ts
+ * import { sshOptionsFromUrl } from "./ssh.ts";
+ * const o = sshOptionsFromUrl(new URL("ssh://root@board:2222?via=agent&mem=/dev/mem"));
+ * console.log(o.host, o.user, o.port, o.via); // "board" "root" 2222 "agent"
+ * ```
+ */
+export function sshOptionsFromUrl(url: URL): SshOptions & { host: string } {
+  const o = new UrlOptions(url, SSH_OPTIONS);
+  const t = parseTarget(url);
+  const has = (k: string) => url.searchParams.has(k);
+  return {
+    host: t.host,
+    user: t.user,
+    port: t.port,
+    identity: has("identity") ? o.string("identity", "") : undefined,
+    knownHosts: has("known_hosts") ? o.string("known_hosts", "") : undefined,
+    sshConfig: has("ssh_config") ? o.string("ssh_config", "") : undefined,
+    hostKeys: o.choice("host_keys", ["strict", "accept-new"] as const, "strict"),
+    via: o.choice("via", ["dd", "pixeldump", "agent"] as const, "dd"),
+    agent: has("agent") ? o.string("agent", "ringdump") : undefined,
+    mem: has("mem") ? o.string("mem", "/dev/mem") : undefined,
+    origin: has("origin") ? o.address("origin", 0n) : undefined,
+    reg: has("reg") ? o.choice("reg", ["dd", "devmem"] as const, "dd") : undefined,
+    pixeldump: has("pixeldump") ? o.string("pixeldump", "pixeldump") : undefined,
+    devmem: has("devmem") ? o.string("devmem", "devmem") : undefined,
+    retries: o.integer("retries", 5),
+    connectTimeout: o.duration("connect_timeout", 5000),
+  };
+}

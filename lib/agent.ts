@@ -1178,7 +1178,12 @@ export class AgentClient implements Backend {
     const helloTimeout = options.helloTimeout ?? 30_000;
     const stderrNote = () => {
       const s = options.stderr?.().trim();
-      return s ? `; the agent said: ${s}` : "";
+      if (!s) return "";
+      const hint = /not found|No such file or directory|cannot execute|Permission denied/i.test(s)
+        ? " (is ringdump installed there? put it there with 'ringdump deploy', or name the command " +
+          "that runs it with agent=CMD)"
+        : "";
+      return `; the agent said: ${s}${hint}`;
     };
     const closeAll = async () => {
       // End our side first and let the agent end its own (after reading an

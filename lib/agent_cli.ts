@@ -11,10 +11,11 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { openBackend } from "../backends/mod.ts";
+import { openBackend, parseBackendUrl } from "../backends/mod.ts";
+import { connectSsh, shellQuote, sshOptionsFromUrl } from "../backends/ssh.ts";
 import { DEFAULT_MAX_READ, runAgent } from "./agent.ts";
-import { UsageError } from "./errors.ts";
-import { hex, parseAddress, parseInteger, parseSize } from "./units.ts";
+import { BackendError, UsageError } from "./errors.ts";
+import { formatBytes, hex, parseAddress, parseInteger, parseSize } from "./units.ts";
 
 interface AgentFlags {
   mem: string;
@@ -114,4 +115,176 @@ async function runAgentCommand(flags: AgentFlags): Promise<void> {
     maxRead,
     protocolVersion,
   });
+}
+
+// ---------------------------------------------------------------------------
+// ringdump deploy
+// ---------------------------------------------------------------------------
+
+interface DeployFlags {
+  binary?: string;
+  to: string;
+}
+
+/**
+ * Whether this process is a `deno compile`d ringdump (not `deno run`).
+ *
+ * @example
+ * ```ts
+ * import { isCompiled } from "./agent_cli.ts";
+ * console.log(typeof isCompiled()); // "boolean"
+ * ```
+ */
+export function isCompiled(): boolean {
+  const exe = Deno.execPath().split("/").at(-1) ?? "";
+  return !/^deno(\.exe)?$/.test(exe);
+}
+
+/**
+ * Adds `ringdump deploy` to a commander program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addDeployCommand } from "./agent_cli.ts";
+ * const program = new Command("ringdump");
+ * addDeployCommand(program);
+ * console.log(program.commands.map((c) => c.name())); // ["deploy"]
+ * ```
+ */
+export function addDeployCommand(program: Command): Command {
+  program
+    .command("deploy")
+    .description(
+      "Put a ringdump executable on a board over SSH, for ssh://HOST?via=agent: upload it\n" +
+        "to a temporary name next to --to, make it executable, rename it over --to in one\n" +
+        "step (a running copy is never half-written), then run it there with --version and\n" +
+        "print what it says.",
+    )
+    .argument("<url>", "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&...]")
+    .option(
+      "--binary <path>",
+      "the executable to upload (default: this ringdump, when it is a compiled one)",
+    )
+    .option("--to <path>", "where it goes on the board", "/usr/local/bin/ringdump")
+    .addHelpText(
+      "after",
+      `
+The SSH options are the ssh:// backend's (identity=, known_hosts=, ssh_config=, host_keys=, ...).
+
+Examples:
+  deno task compile --target aarch64
+  ringdump deploy 'ssh://root@board.lab?identity=lab_key' --binary dist/ringdump
+  ringdump capture --backend 'ssh://root@board.lab?identity=lab_key&via=agent' ...
+
+Exit codes: 0 deployed; 2 usage error; 3 SSH or remote error (nothing is left half-written).`,
+    )
+    .action((url: string, flags: DeployFlags) => runDeploy(url, flags));
+  return program;
+}
+
+async function runDeploy(text: string, flags: DeployFlags): Promise<void> {
+  const url = parseBackendUrl(text);
+  if (url.protocol !== "ssh:") {
+    throw new UsageError(`deploy: '${text}' is not an ssh:// URL (ssh://[user@]host[:port])`, {
+      option: "<url>",
+      value: text,
+    });
+  }
+  const to = flags.to;
+  if (!to.startsWith("/") || to.endsWith("/") || /[\0\n]/.test(to)) {
+    throw new UsageError(`--to must be an absolute file path on the board (got '${to}')`, {
+      option: "--to",
+      value: to,
+    });
+  }
+  const binary = flags.binary ?? (isCompiled() ? Deno.execPath() : undefined);
+  if (binary === undefined) {
+    throw new UsageError(
+      "deploy: this ringdump runs under deno, so there is no executable to upload; " +
+        "build one (deno task compile) and give it with --binary dist/ringdump",
+      { option: "--binary" },
+    );
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(binary);
+  } catch {
+    throw new UsageError(`--binary '${binary}' does not exist`, {
+      option: "--binary",
+      value: binary,
+    });
+  }
+  if (!info.isFile) {
+    throw new UsageError(`--binary '${binary}' is not a file`, {
+      option: "--binary",
+      value: binary,
+    });
+  }
+  const { host, ...options } = sshOptionsFromUrl(url);
+  const ssh = await connectSsh(host, options);
+  const tmp = `${to}.deploy-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const where = `${ssh.target}:${to}`;
+    // 1. Upload to a temporary name in the same directory (so the rename is atomic).
+    await remote(ssh.command(`umask 077 && cat > ${shellQuote(tmp)}`), {
+      what: `uploading ${binary} to ${ssh.target}:${tmp}`,
+      stdin: binary,
+    });
+    // 2. Check the size, make it executable, rename it over the old one.
+    await remote(
+      ssh.command(
+        `test "$(wc -c < ${shellQuote(tmp)})" -eq ${info.size} && chmod 755 ${
+          shellQuote(tmp)
+        } && ` +
+          `mv -f ${shellQuote(tmp)} ${shellQuote(to)}`,
+      ),
+      { what: `installing it as ${where}` },
+    );
+    // 3. Run it.
+    const version = await remote(ssh.command(`${shellQuote(to)} --version`), {
+      what: `running ${where} --version`,
+    });
+    console.error(`deployed ${binary} (${formatBytes(info.size)}) to ${where}; it says:`);
+    console.log(version.trim());
+  } catch (e) {
+    await remote(ssh.command(`rm -f ${shellQuote(tmp)}`), { what: "cleaning up" }).catch(() => {});
+    throw e;
+  } finally {
+    await ssh.close();
+  }
+}
+
+/** Runs an ssh argv (stdin from a file, if given); returns stdout; a BackendError otherwise. */
+async function remote(argv: string[], options: { what: string; stdin?: string }): Promise<string> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let fed: Promise<void> = Promise.resolve();
+  if (options.stdin !== undefined) {
+    const file = await Deno.open(options.stdin, { read: true });
+    fed = file.readable.pipeTo(child.stdin).catch(() => {}); // the result says what went wrong
+  }
+  const out = await child.output();
+  await fed;
+  const stderr = new TextDecoder().decode(out.stderr).trim();
+  if (out.code !== 0) {
+    const hint = /Permission denied|Read-only file system/i.test(stderr)
+      ? " (is the directory writable by this user? /usr/local/bin needs root)"
+      : /No such file or directory|nonexistent directory/i.test(stderr)
+      ? " (does the directory exist on the board?)"
+      : /Exec format error|cannot execute/i.test(stderr)
+      ? " (the binary is for another CPU: deno task compile --target aarch64 or x86_64)"
+      : "";
+    throw new BackendError(
+      `deploy: ${options.what} failed (exit ${out.code}): ${
+        stderr.split("\n").join("; ") || "no message"
+      }${hint}`,
+      { backend: "ssh", command: argv, stderr },
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
 }

@@ -659,7 +659,7 @@ Deno.test("subprocess agent: a capture of a live 'ringdump sim' image through it
   ]);
   try {
     for (let i = 0; i < 200; i++) {
-      if ((await Deno.stat(image).catch(() => null))?.size ?? 0 >= g.ringBytes + 4) break;
+      if (((await Deno.stat(image).catch(() => null))?.size ?? 0) >= g.ringBytes + 4) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const agent = startAgent(image, ["--origin", "0"]);
