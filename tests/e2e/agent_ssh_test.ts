@@ -55,7 +55,9 @@ Deno.test({
   ignore,
   fn: () =>
     withSshd(async (sshd) => {
-      const image = `${tmp}/live.img`;
+      // In /dev/shm, as on a board where the image stands for /dev/mem (a temp dir elsewhere).
+      const shm = await Deno.stat("/dev/shm").then(() => "/dev/shm", () => tmp);
+      const image = `${shm}/ringdump-agent-ssh-${crypto.randomUUID().slice(0, 8)}.img`;
       const sim = await startSim(image, "4MiB");
       try {
         const out = `${tmp}/agent.bin`;
@@ -81,6 +83,7 @@ Deno.test({
       } finally {
         sim.kill("SIGTERM");
         await finish(sim);
+        await Deno.remove(image).catch(() => {});
       }
     }),
 });
