@@ -257,7 +257,7 @@ export interface TraceWriter {
   /** Path written, for messages (empty for memory). */
   readonly path: string;
   /** Writes a chunk of events (synchronously: it runs when the buffer fills). */
-  write(events: readonly TraceEvent[]): void;
+  write(chunk: TraceChunk): void;
   /** Completes the file (closing brackets, last packet) and closes it. Idempotent. */
   close(): void;
 }
@@ -334,7 +334,7 @@ function reserve(n: number): number {
 }
 
 function stamp(): number {
-  let t = state.now();
+  let t = Math.round(state.now());
   if (t < state.lastTs) t = state.lastTs;
   state.lastTs = t;
   return t;
@@ -487,41 +487,112 @@ export const backendTrace: BackendTracepoints = emitters(
  */
 export const sinkTrace: SinkTracepoints = emitters(SINK_TRACEPOINTS) as unknown as SinkTracepoints;
 
-function decodeBuffer(): TraceEvent[] {
-  const b = state.buf;
-  const strings = state.stringList;
-  const end = state.pos;
-  const out: TraceEvent[] = [];
-  let p = 0;
-  while (p < end) {
-    const tp = TRACEPOINTS[b[p]];
-    const timestamp = b[p + 1];
-    const fields: Record<string, TraceValue> = {};
-    for (let i = 0; i < tp.fields.length; i++) {
-      const f = tp.fields[i];
-      const v = b[p + 2 + i];
-      if (f.type === "string") fields[f.name] = strings[v];
-      else {
-        // A tracer never throws at a call site: out-of-type values are clamped here.
-        let x = Number.isFinite(v) ? Math.round(v) : 0;
-        if (f.type === "u64" && x < 0) x = 0;
-        fields[f.name] = x;
-      }
-    }
-    out.push({ name: tp.name, timestamp, fields });
-    p += 2 + tp.fields.length;
+/** An integer field's value as written: rounded, and clamped at 0 for `u64`. */
+function intValue(v: number, type: TraceFieldType): number {
+  // A tracer never throws at a call site: out-of-type values are fixed here.
+  const x = Number.isFinite(v) ? Math.round(v) : 0;
+  return type === "u64" && x < 0 ? 0 : x;
+}
+
+/**
+ * A chunk of events as the tracer buffers them: records of
+ * `[tracepoint id, timestamp ns, field values...]` in a `Float64Array`,
+ * string fields as indexes into `strings`. Writers encode straight from it;
+ * {@linkcode TraceChunk.events} decodes it into objects. A chunk handed to
+ * `TraceWriter.write` is valid only during that call.
+ *
+ * @example
+ * ```ts
+ * import { TraceChunk } from "./trace.ts";
+ * const chunk = TraceChunk.fromEvents([
+ *   { name: "sink_flush_begin", timestamp: 10, fields: { sink_name: "memory" } },
+ * ]);
+ * console.log(chunk.count, chunk.events()[0].fields.sink_name); // 1 "memory"
+ * ```
+ */
+export class TraceChunk {
+  /** The records. */
+  readonly records: Float64Array;
+  /** Strings the records refer to. */
+  readonly strings: readonly string[];
+  /** Number of events. */
+  readonly count: number;
+
+  /** Wraps records (see the class description). */
+  constructor(records: Float64Array, strings: readonly string[], count: number) {
+    this.records = records;
+    this.strings = strings;
+    this.count = count;
   }
-  return out;
+
+  /**
+   * Builds a chunk from decoded events (e.g. read from another trace).
+   * Throws for an event that is not a known tracepoint.
+   */
+  static fromEvents(events: readonly TraceEvent[]): TraceChunk {
+    let slots = 0;
+    const tps = events.map((e) => {
+      const tp = BY_NAME.get(e.name);
+      if (!tp) throw new UsageError(`trace: unknown tracepoint '${e.name}'`);
+      slots += 2 + tp.fields.length;
+      return tp;
+    });
+    const records = new Float64Array(slots);
+    const strings: string[] = [];
+    const ids = new Map<string, number>();
+    let p = 0;
+    events.forEach((e, i) => {
+      const tp = tps[i];
+      records[p++] = tp.id;
+      records[p++] = e.timestamp;
+      for (const f of tp.fields) {
+        const v = e.fields[f.name];
+        if (f.type === "string") {
+          const text = String(v ?? "");
+          let id = ids.get(text);
+          if (id === undefined) ids.set(text, id = strings.push(text) - 1);
+          records[p++] = id;
+        } else records[p++] = Number(v ?? 0);
+      }
+    });
+    return new TraceChunk(records, strings, events.length);
+  }
+
+  /** Decodes the records into events. */
+  events(): TraceEvent[] {
+    const b = this.records;
+    const out: TraceEvent[] = [];
+    let p = 0;
+    while (p < b.length) {
+      const tp = TRACEPOINTS[b[p]];
+      const timestamp = b[p + 1];
+      const fields: Record<string, TraceValue> = {};
+      for (let i = 0; i < tp.fields.length; i++) {
+        const f = tp.fields[i];
+        const v = b[p + 2 + i];
+        fields[f.name] = f.type === "string" ? this.strings[v] : intValue(v, f.type);
+      }
+      out.push({ name: tp.name, timestamp, fields });
+      p += 2 + tp.fields.length;
+    }
+    return out;
+  }
 }
 
 function flushBuffer(): void {
   const session = state.session;
   if (!session || state.pos === 0) return;
-  const events = decodeBuffer();
-  state.pos = 0;
-  state.strings.clear();
-  state.stringList.length = 0;
-  session.deliver(events);
+  const b = state.buf;
+  let count = 0;
+  for (let p = 0; p < state.pos; p += 2 + TRACEPOINTS[b[p]].fields.length) count++;
+  const chunk = new TraceChunk(b.subarray(0, state.pos), state.stringList, count);
+  try {
+    session.deliver(chunk);
+  } finally {
+    state.pos = 0;
+    state.strings.clear();
+    state.stringList.length = 0;
+  }
 }
 
 /** Options of {@linkcode startTracing}. */
@@ -574,11 +645,11 @@ export class TraceSession {
   }
 
   /** @internal Hands a flushed chunk to every writer; a failing writer stops tracing. */
-  deliver(events: readonly TraceEvent[]): void {
+  deliver(chunk: TraceChunk): void {
     this.#flushes++;
     try {
-      for (const w of this.writers) w.write(events);
-      this.#events += events.length;
+      for (const w of this.writers) w.write(chunk);
+      this.#events += chunk.count;
     } catch (e) {
       // Never break the capture for the trace: stop tracing, report at stop().
       this.#error ??= e;
@@ -861,10 +932,10 @@ export class MemoryTraceWriter implements TraceWriter {
   chunks = 0;
   /** Whether `close` ran. */
   closed = false;
-  /** Appends the events. */
-  write(events: readonly TraceEvent[]): void {
+  /** Appends the chunk's events. */
+  write(chunk: TraceChunk): void {
     this.chunks++;
-    for (const e of events) this.events.push(e);
+    for (const e of chunk.events()) this.events.push(e);
   }
   /** Marks the writer closed. */
   close(): void {
@@ -900,6 +971,17 @@ function usFromNs(ns: number): string {
 
 const JSON_PID = 1;
 const JSON_TID = 1;
+
+/** Per tracepoint, the constant text of its JSON event around the timestamp and values. */
+const JSON_PARTS = TRACEPOINTS.map((tp) => {
+  const ph = tp.phase === "begin" ? "B" : tp.phase === "end" ? "E" : "i";
+  return {
+    head: `{"name":${JSON.stringify(tp.span)},"cat":${JSON.stringify(tp.category)},"ph":"${ph}",` +
+      `${ph === "i" ? `"s":"t",` : ""}"ts":`,
+    mid: `,"pid":${JSON_PID},"tid":${JSON_TID},"args":{`,
+    keys: tp.fields.map((f, i) => `${i ? "," : ""}${JSON.stringify(f.name)}:`),
+  };
+});
 
 /**
  * Chrome Trace Event format (the JSON object format): `B`/`E` events for
@@ -959,22 +1041,27 @@ export class JsonTraceWriter implements TraceWriter {
     writeAllSync(this.#file, this.#encoder.encode(text));
   }
 
-  /** Appends the events as JSON lines. */
-  write(events: readonly TraceEvent[]): void {
-    let text = "";
-    for (const e of events) {
-      const tp = BY_NAME.get(e.name);
-      const ph = tp?.phase === "begin" ? "B" : tp?.phase === "end" ? "E" : "i";
-      const name = tp ? tp.span : e.name;
-      const cat = tp ? tp.category : e.name.split("_")[0];
-      text += `${this.#first ? "" : ",\n"}{"name":${JSON.stringify(name)},"cat":${
-        JSON.stringify(cat)
-      },"ph":"${ph}",${ph === "i" ? `"s":"t",` : ""}"ts":${
-        usFromNs(e.timestamp)
-      },"pid":${JSON_PID},"tid":${JSON_TID},"args":${JSON.stringify(e.fields)}}`;
+  /** Appends the chunk's events as JSON lines. */
+  write(chunk: TraceChunk): void {
+    if (chunk.count === 0) return;
+    const r = chunk.records;
+    const quoted = chunk.strings.map((x) => JSON.stringify(x));
+    const parts: string[] = [];
+    let p = 0;
+    while (p < r.length) {
+      const tp = TRACEPOINTS[r[p]];
+      const j = JSON_PARTS[tp.id];
+      let text = (this.#first ? "" : ",\n") + j.head + usFromNs(r[p + 1]) + j.mid;
       this.#first = false;
+      for (let i = 0; i < tp.fields.length; i++) {
+        const f = tp.fields[i];
+        const v = r[p + 2 + i];
+        text += j.keys[i] + (f.type === "string" ? quoted[v] : String(intValue(v, f.type)));
+      }
+      parts.push(text + "}}");
+      p += 2 + tp.fields.length;
     }
-    if (text) this.#put(text);
+    this.#put(parts.join(""));
   }
 
   /** Writes the closing brackets and closes the file. */
@@ -1179,26 +1266,23 @@ export class CtfTraceWriter implements TraceWriter {
     return new CtfTraceWriter(dir, uuid, file);
   }
 
-  /** Writes the events as one packet. */
-  write(events: readonly TraceEvent[]): void {
+  /** Writes the chunk's events as one packet. */
+  write(chunk: TraceChunk): void {
     if (!this.#file) throw new Error(`${this.path}: write after close`);
-    if (events.length === 0) return;
+    if (chunk.count === 0) return;
+    const r = chunk.records;
+    const encoded = chunk.strings.map((x) => this.#encoder.encode(x.replace(/\0/g, "")));
     // Size the packet first.
     let size = CTF_HEADER_BYTES + CTF_CONTEXT_BYTES;
-    const encoded: Uint8Array[] = [];
-    const tps: Tracepoint[] = [];
-    for (const e of events) {
-      const tp = BY_NAME.get(e.name);
-      if (!tp) throw new Error(`CTF writer: unknown tracepoint ${e.name}`);
-      tps.push(tp);
+    let last = 0;
+    for (let p = 0; p < r.length;) {
+      const tp = TRACEPOINTS[r[p]];
+      last = p;
       size += 2 + 8;
-      for (const f of tp.fields) {
-        if (f.type === "string") {
-          const bytes = this.#encoder.encode(String(e.fields[f.name] ?? "").replace(/\0/g, ""));
-          encoded.push(bytes);
-          size += bytes.length + 1;
-        } else size += 8;
+      for (let i = 0; i < tp.fields.length; i++) {
+        size += tp.fields[i].type === "string" ? encoded[r[p + 2 + i]].length + 1 : 8;
       }
+      p += 2 + tp.fields.length;
     }
     const buf = new Uint8Array(size);
     const v = new DataView(buf.buffer);
@@ -1206,33 +1290,33 @@ export class CtfTraceWriter implements TraceWriter {
     buf.set(this.#uuid, 4);
     v.setUint32(20, 0, true);
     let off = CTF_HEADER_BYTES;
-    setU64(v, off, events[0].timestamp);
-    setU64(v, off + 8, events[events.length - 1].timestamp);
+    setU64(v, off, r[1]);
+    setU64(v, off + 8, r[last + 1]);
     setU64(v, off + 16, size * 8);
     setU64(v, off + 24, size * 8);
     setU64(v, off + 32, 0);
     setU64(v, off + 40, this.#seq++);
     off += CTF_CONTEXT_BYTES;
-    let s = 0;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      const tp = tps[i];
+    for (let p = 0; p < r.length;) {
+      const tp = TRACEPOINTS[r[p]];
       v.setUint16(off, tp.id, true);
-      setU64(v, off + 2, e.timestamp);
+      setU64(v, off + 2, r[p + 1]);
       off += 10;
-      for (const f of tp.fields) {
+      for (let i = 0; i < tp.fields.length; i++) {
+        const f = tp.fields[i];
+        const x = r[p + 2 + i];
         if (f.type === "string") {
-          const bytes = encoded[s++];
+          const bytes = encoded[x];
           buf.set(bytes, off);
           off += bytes.length;
           buf[off++] = 0;
         } else {
-          const x = Number(e.fields[f.name] ?? 0);
-          if (f.type === "u64") setU64(v, off, Math.max(0, x));
-          else setI64(v, off, x);
+          if (f.type === "u64") setU64(v, off, intValue(x, "u64"));
+          else setI64(v, off, intValue(x, "i64"));
           off += 8;
         }
       }
+      p += 2 + tp.fields.length;
     }
     writeAllSync(this.#file, buf);
   }

@@ -19,6 +19,7 @@ import {
   sinkTrace,
   startTracing,
   traceBackend,
+  TraceChunk,
   type TraceEvent,
   TraceFormatError,
   traceFormatFor,
@@ -163,9 +164,9 @@ Deno.test("the buffer is bounded: flushed as it fills, every event kept, in orde
   const session = startTracing(memory, { bufferBytes, now: stepClock(7) });
   const sizes: number[] = [];
   const origWrite = memory.write.bind(memory);
-  memory.write = (events) => {
-    sizes.push(events.length);
-    origWrite(events);
+  memory.write = (chunk) => {
+    sizes.push(chunk.count);
+    origWrite(chunk);
   };
   const N = 5000;
   for (let i = 0; i < N; i++) {
@@ -675,4 +676,46 @@ Deno.test("CLI: trace stats and report on a traced capture, bad input exits 2", 
   const html = await Deno.readTextFile(`${tmp}/r.html`);
   assert.equal(html.match(/<circle class="period"/g)?.length, periods.length);
   assert.match(rep.stderr, new RegExp(`${periods.length} periods`));
+});
+
+Deno.test("both writers round-trip arbitrary events (strings with quotes, unicode, escapes)", async () => {
+  const stringTps = TRACEPOINTS.filter((t) => t.fields.some((f) => f.type === "string"));
+  const intTps = TRACEPOINTS.filter((t) => t.fields.every((f) => f.type !== "string"));
+  const text = fc.string({ unit: "grapheme", maxLength: 12 }).filter((s) => !s.includes("\0"));
+  let k = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.tuple(
+          fc.boolean(),
+          fc.nat(20),
+          fc.array(text, { minLength: 2, maxLength: 2 }),
+          fc.array(fc.maxSafeNat(), { minLength: 10, maxLength: 10 }),
+          fc.nat(1_000_000),
+        ),
+        { maxLength: 40 },
+      ),
+      async (specs) => {
+        let t = 0;
+        const events: TraceEvent[] = specs.map(([str, which, strs, ints, dt]) => {
+          const tp = str ? stringTps[which % stringTps.length] : intTps[which % intTps.length];
+          const fields: Record<string, string | number> = {};
+          let si = 0, ii = 0;
+          for (const f of tp.fields) fields[f.name] = f.type === "string" ? strs[si++] : ints[ii++];
+          return { name: tp.name, timestamp: t += dt, fields };
+        });
+        const json = `${tmp}/rt${k}.json`, dir = `${tmp}/rt${k++}.ctf`;
+        const writers = [await JsonTraceWriter.open(json), await CtfTraceWriter.open(dir)];
+        const chunk = TraceChunk.fromEvents(events);
+        assert.deepEqual(chunk.events(), events);
+        for (const w of writers) {
+          w.write(chunk);
+          w.close();
+        }
+        assert.deepEqual((await readTrace(json)).events, events);
+        assert.deepEqual((await readTrace(dir)).events, events);
+      },
+    ),
+    { numRuns: 40 },
+  );
 });
