@@ -24,7 +24,7 @@ import { formatBytes, hex, parseDuration, parseInteger } from "./lib/units.ts";
 import { verifyCounterFile } from "./lib/verify.ts";
 import { addAgentCommand, addDeployCommand } from "./lib/agent_cli.ts";
 import { addBackendsCommand, addSimCommand } from "./lib/sim_cli.ts";
-import { traceBackend, type TraceSession } from "./lib/trace.ts";
+import type { TraceSession } from "./lib/trace.ts";
 import { addTraceCommand, startCaptureTrace } from "./lib/trace_cli.ts";
 import {
   addGeometryOptions,
@@ -287,7 +287,6 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
     sink = await openSink(flags.out, sinkOptions);
     backend = await openBackend(flags.backend, { geometry, signal: controller.signal });
-    if (traceSession) backend = traceBackend(backend);
     log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
       name: backend.name,
       ring: formatBytes(geometry.ringBytes),

@@ -11,6 +11,7 @@
  * @module
  */
 import { UsageError } from "../lib/errors.ts";
+import { backendTrace, traceBackend, tracing } from "../lib/trace.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 import type { Clock } from "../lib/clock.ts";
 import { simBackend } from "./sim.ts";
@@ -171,9 +172,20 @@ export function findBackend(url: string | URL): BackendFactory {
  * await backend.close();
  * ```
  */
-export function openBackend(url: string | URL, options: BackendOpenOptions): Promise<Backend> {
+export async function openBackend(
+  url: string | URL,
+  options: BackendOpenOptions,
+): Promise<Backend> {
   const u = typeof url === "string" ? parseBackendUrl(url) : url;
-  return findBackend(u).open(u, options);
+  const factory = findBackend(u);
+  if (!tracing.enabled) return await factory.open(u, options);
+  // Tracing: the open is a backend call too, and so is every call on the result.
+  backendTrace.callBegin(factory.scheme, "open");
+  try {
+    return traceBackend(await factory.open(u, options));
+  } finally {
+    if (tracing.enabled) backendTrace.callEnd(factory.scheme, "open");
+  }
 }
 
 /**

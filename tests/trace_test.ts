@@ -606,6 +606,7 @@ Deno.test("CLI: trace stats and report on a traced capture, bad input exits 2", 
   assert.deepEqual(ja.calls, jb.calls);
   assert.deepEqual(ja.calls.map((c: { key: string }) => c.key), [
     "sim:close",
+    "sim:open",
     "sim:read",
     "sim:readRegister",
   ]);

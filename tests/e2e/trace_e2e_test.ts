@@ -88,7 +88,7 @@ async function checkStats(dir: string, json: string, backend: string): Promise<v
   const expected = JSON.parse(py.out);
   assert.deepEqual(
     expected.calls.map((c: { key: string }) => c.key),
-    [`${backend}:close`, `${backend}:read`, `${backend}:readRegister`],
+    [`${backend}:close`, `${backend}:open`, `${backend}:read`, `${backend}:readRegister`],
   );
   assert.ok(expected.calls.every((c: { count: number }) => c.count > 0));
   for (const path of [dir, json]) {
