@@ -720,3 +720,39 @@ Deno.test("both writers round-trip arbitrary events (strings with quotes, unicod
     { numRuns: 40 },
   );
 });
+
+Deno.test("overruns: period_end counts the lost pages; a failing capture still balances its spans", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+  for (const overrun of ["gap", "fail"] as const) {
+    const clock = new VirtualClock();
+    const memory = new MemoryTraceWriter();
+    const json = `${tmp}/overrun-${overrun}.json`;
+    const session = startTracing([memory, await JsonTraceWriter.open(json)], {
+      now: () => Math.round(clock.now() * 1e6),
+    });
+    const backend = openSim(geometry, { pattern: "counter", rate: 1 << 20, clock });
+    const dumper = new Dumper(backend, new MemorySink(), {
+      geometry,
+      period: 100,
+      duration: 500,
+      overrun,
+      clock,
+    });
+    try {
+      await dumper.run();
+      assert.equal(overrun, "gap");
+    } catch (e) {
+      assert.equal(overrun, "fail", String(e));
+    } finally {
+      session.stop();
+    }
+    const ends = memory.events.filter((e) => e.name === "dumper_period_end");
+    const lost = ends.reduce((a, e) => a + Number(e.fields.lost_pages), 0);
+    assert.equal(lost, dumper.stats.lostPages);
+    if (overrun === "gap") {
+      assert.ok(lost > 0);
+      assert.ok(ends.every((e) => Number(e.fields.headroom_ppm) > 1e6), "headroom past the ring");
+    }
+    assert.deepEqual(checkChromeTrace(JSON.parse(await Deno.readTextFile(json))), []);
+  }
+});
