@@ -20,7 +20,7 @@ import type {
   RegisterWidth,
 } from "./mod.ts";
 import { UrlOptions } from "./options.ts";
-import { closeFd, type Errno, Mapping, openReadOnly } from "./libc_util.ts";
+import { closeFd, type Errno, fdSize, Mapping, openReadOnly } from "./libc_util.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 import { hex } from "../lib/units.ts";
@@ -77,17 +77,18 @@ class DevmemBackend implements Backend {
   readonly #path: string;
   readonly #fd: number;
   readonly #origin: bigint;
-  /** For a regular file: a Deno handle on the same file, to fstat it before each access. */
-  readonly #file: Deno.FsFile | undefined;
+  /** True for a file with an end (an image): its size is checked before each access. */
+  readonly #bounded: boolean;
   #ring: Mapping | undefined;
   readonly #registers = new Map<bigint, Mapping>();
   #closed = false;
 
-  constructor(path: string, fd: number, origin: bigint, file: Deno.FsFile | undefined) {
+  constructor(path: string, fd: number, origin: bigint) {
     this.#path = path;
     this.#fd = fd;
     this.#origin = origin;
-    this.#file = file;
+    // /dev/mem has no end (lseek to it fails); an image has one.
+    this.#bounded = fdSize(fd) !== undefined;
   }
 
   /** Maps the ring window once (called by openDevmem). */
@@ -99,8 +100,7 @@ class DevmemBackend implements Backend {
     if (this.#closed) throw new BackendError(`devmem: ${what} after close`, { backend: "devmem" });
   }
 
-  #imageRange(): string {
-    const size = this.#file!.statSync().size;
+  #imageRange(size: number): string {
     return `${hex(this.#origin)}..${hex(this.#origin + BigInt(size))} (${size} bytes from origin ${
       hex(this.#origin)
     })`;
@@ -117,14 +117,16 @@ class DevmemBackend implements Backend {
         { backend: "devmem", address },
       );
     }
-    if (this.#file !== undefined) {
-      const size = BigInt(this.#file.statSync().size);
-      if (off + BigInt(length) > size) {
+    if (this.#bounded) {
+      const size = fdSize(this.#fd) ?? 0;
+      if (off + BigInt(length) > BigInt(size)) {
         throw new BackendError(
           `devmem: ${what} (${length} bytes at ${
             hex(address)
           }) is past the end of the image ${this.#path}, ` +
-            `which covers ${this.#imageRange()}; the address is outside the image: check --base, --pages, --counter and ?origin=, or let 'ringdump sim' size the image`,
+            `which covers ${
+              this.#imageRange(size)
+            }; the address is outside the image: check --base, --pages, --counter and ?origin=, or let 'ringdump sim' size the image`,
           { backend: "devmem", address },
         );
       }
@@ -192,7 +194,6 @@ class DevmemBackend implements Backend {
     for (const m of this.#registers.values()) m.unmap();
     this.#registers.clear();
     closeFd(this.#fd);
-    this.#file?.close();
     return Promise.resolve();
   }
 }
@@ -220,32 +221,21 @@ export async function openDevmem(path: string, options: DevmemOptions = {}): Pro
       { backend: "devmem" },
     );
   }
-  let info: Deno.FileInfo | undefined;
+  // Deno's file API refuses paths under /dev without --allow-all: only a hint here.
+  let isDirectory = false;
   try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  if (info?.isDirectory) {
+    isDirectory = (await Deno.stat(path)).isDirectory;
+  } catch { /* not allowed or not there: open() says which */ }
+  if (isDirectory) {
     throw new BackendError(`devmem: ${path} is a directory; give /dev/mem or a memory image`, {
       backend: "devmem",
     });
   }
-  const isFile = info?.isFile ?? false;
-  // O_SYNC on a device, as board tools do: device memory is mapped uncached.
-  const r = openReadOnly(path, { sync: !isFile });
+  // O_SYNC, as board tools do: /dev/mem then maps device memory uncached
+  // (no effect on reading an image).
+  const r = openReadOnly(path, { sync: true });
   if ("errno" in r) throw openError(path, r.errno);
-  let file: Deno.FsFile | undefined;
-  try {
-    if (isFile) file = await Deno.open(path, { read: true });
-  } catch (e) {
-    closeFd(r.fd);
-    throw new BackendError(`devmem: cannot open ${path}: ${(e as Error).message}`, {
-      backend: "devmem",
-      cause: e,
-    });
-  }
-  const backend = new DevmemBackend(path, r.fd, origin, file);
+  const backend = new DevmemBackend(path, r.fd, origin);
   if (options.geometry !== undefined) {
     try {
       backend.mapRing(options.geometry);
@@ -257,22 +247,16 @@ export async function openDevmem(path: string, options: DevmemOptions = {}): Pro
   return backend;
 }
 
+// deno-lint-ignore require-await
 async function probe(): Promise<BackendProbe> {
   if (!ffiAllowed()) {
     return { usable: false, detail: "no FFI permission (run with --allow-ffi)" };
   }
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(DEV_MEM);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return { usable: false, detail: `${DEV_MEM}: absent (memory images still work)` };
-    }
-    return { usable: false, detail: `${DEV_MEM}: ${(e as Error).message}` };
-  }
-  if (!info.isCharDevice) return { usable: false, detail: `${DEV_MEM}: not a device` };
   const r = openReadOnly(DEV_MEM, { sync: true });
   if ("errno" in r) {
+    if (r.errno.name === "ENOENT") {
+      return { usable: false, detail: `${DEV_MEM}: absent (memory images still work)` };
+    }
     return {
       usable: false,
       detail: `${DEV_MEM}: present but ${

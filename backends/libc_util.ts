@@ -13,6 +13,12 @@ export const O_RDONLY = 0;
 export const O_SYNC = 0o4010000;
 /** `open` flag: close on exec, so a spawned child never inherits the descriptor. */
 export const O_CLOEXEC = 0o2000000;
+/** `open` flag: read and write. */
+export const O_RDWR = 2;
+/** `open` flag: create when missing. */
+export const O_CREAT = 0o100;
+/** `lseek` whence: from the end. */
+export const SEEK_END = 2;
 /** `mmap` protection: readable. */
 export const PROT_READ = 1;
 /** `mmap` flag: shared with the file (and the device). */
@@ -24,6 +30,9 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   getpagesize: { parameters: [], result: "i32" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -136,6 +145,78 @@ export function openReadOnly(path: string, options: { sync?: boolean } = {}): {
   const flags = O_RDONLY | O_CLOEXEC | (options.sync ? O_SYNC : 0);
   const fd = libc().open(new TextEncoder().encode(path + "\0"), flags, 0);
   return fd < 0 ? { errno: lastErrno() } : { fd };
+}
+
+/**
+ * Opens `path` read-write with libc `open`, creating it (mode 0644) when
+ * asked. Deno's own file API refuses every path under /dev (/dev/shm
+ * included) without `--allow-all`; FFI is the permission this takes.
+ *
+ * @example
+ * ```ts ignore
+ * import { openReadWrite } from "./libc_util.ts";
+ * const r = openReadWrite("/dev/shm/ring.img", { create: true });
+ * console.log("fd" in r ? r.fd : r.errno.name);
+ * ```
+ */
+export function openReadWrite(path: string, options: { create?: boolean } = {}): {
+  fd: number;
+} | { errno: Errno } {
+  const flags = O_RDWR | O_CLOEXEC | (options.create ? O_CREAT : 0);
+  const fd = libc().open(new TextEncoder().encode(path + "\0"), flags, 0o644);
+  return fd < 0 ? { errno: lastErrno() } : { fd };
+}
+
+/**
+ * The size of what `fd` refers to (`lseek` to its end), or undefined when it
+ * has no end, as /dev/mem has none.
+ *
+ * @example
+ * ```ts ignore
+ * import { fdSize, openReadOnly } from "./libc_util.ts";
+ * const r = openReadOnly("/etc/hostname");
+ * if ("fd" in r) console.log(fdSize(r.fd));
+ * ```
+ */
+export function fdSize(fd: number): number | undefined {
+  const end = libc().lseek(fd, 0n, SEEK_END);
+  return end < 0n ? undefined : Number(end);
+}
+
+/**
+ * Sets the size of a file (`ftruncate`); the errno on failure.
+ *
+ * @example
+ * ```ts ignore
+ * import { truncateFd, openReadWrite } from "./libc_util.ts";
+ * const r = openReadWrite("/dev/shm/ring.img", { create: true });
+ * if ("fd" in r) truncateFd(r.fd, 1 << 20);
+ * ```
+ */
+export function truncateFd(fd: number, size: number): Errno | undefined {
+  return libc().ftruncate(fd, BigInt(size)) < 0 ? lastErrno() : undefined;
+}
+
+/**
+ * Writes all of `bytes` at byte `offset` of a file (`pwrite`, repeated on a
+ * short write); the errno on failure.
+ *
+ * @example
+ * ```ts ignore
+ * import { pwriteAll, openReadWrite } from "./libc_util.ts";
+ * const r = openReadWrite("/dev/shm/ring.img", { create: true });
+ * if ("fd" in r) pwriteAll(r.fd, new Uint8Array([1, 2, 3]), 4096);
+ * ```
+ */
+export function pwriteAll(fd: number, bytes: Uint8Array, offset: number): Errno | undefined {
+  let done = 0;
+  while (done < bytes.length) {
+    const part = done === 0 ? bytes : bytes.subarray(done);
+    const n = Number(libc().pwrite(fd, part, BigInt(part.length), BigInt(offset + done)));
+    if (n < 0) return lastErrno();
+    done += n;
+  }
+  return undefined;
 }
 
 /**

@@ -114,7 +114,7 @@ async function runSim(flags: SimFlags): Promise<void> {
   const tick = parseDuration(flags.tick, { option: "--tick" });
   const burst = parseInteger(flags.burst, { option: "--burst" });
   const start = parseInteger(flags.start, { option: "--start" });
-  const memory = await ImageMemory.open(flags.image, geometry, { origin });
+  const memory = ImageMemory.open(flags.image, geometry, { origin });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSignal);

@@ -17,7 +17,7 @@ import { BackendError } from "../lib/errors.ts";
 
 const PIXELDUMP = new URL("./bin/pixeldump", import.meta.url).pathname;
 const DEVMEM = new URL("./bin/devmem", import.meta.url).pathname;
-const tmp = await Deno.makeTempDir({ prefix: "ringdump-pixeldump-", dir: "/dev/shm" });
+const tmp = await Deno.makeTempDir({ prefix: "ringdump-pixeldump-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
 
 const geometry = ringGeometry({
@@ -85,7 +85,7 @@ function stepped(dev: SimDevice, reader: Backend): Backend {
 Deno.test("pixeldump: a capture through the commands is contiguous across wraps", async () => {
   const image = `${tmp}/capture.img`;
   const clock = new VirtualClock();
-  const mem = await ImageMemory.open(image, geometry, { origin: ORIGIN });
+  const mem = ImageMemory.open(image, geometry, { origin: ORIGIN });
   const dev = new SimDevice(geometry, {
     memory: mem,
     clock,

@@ -13,7 +13,7 @@ import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "./
 
 const missing = await sshMissing();
 const ignore = ignoreUnless(missing);
-const tmp = await Deno.makeTempDir({ prefix: "ringdump-ssh-test-", dir: "/dev/shm" });
+const tmp = await Deno.makeTempDir({ prefix: "ringdump-ssh-test-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
 
 // A path with spaces and both kinds of quotes, as a lab might have.
@@ -91,7 +91,7 @@ async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
 
 async function simulated(start: number) {
   const clock = new VirtualClock();
-  const mem = await ImageMemory.open(WEIRD, geometry, { origin: ORIGIN });
+  const mem = ImageMemory.open(WEIRD, geometry, { origin: ORIGIN });
   // 10 pages per 100 ms period: the 8-page ring... would lap; 5 per period it is.
   const dev = new SimDevice(geometry, {
     memory: mem,
@@ -262,7 +262,7 @@ Deno.test({
       await assert.rejects(
         capture({
           backend: stepped(dev, reader, async (n) => {
-            if (n === 8) await sshd.stop();
+            if (n === 8) await sshd.kill();
           }),
           geometry,
           out: sink,
@@ -319,7 +319,7 @@ Deno.test({
       );
       // Nothing listening.
       const port = sshd.port;
-      await sshd.stop();
+      await sshd.kill();
       await assert.rejects(
         openBackend(`ssh://127.0.0.1:${port}?known_hosts=${sshd.knownHosts}`, { geometry }),
         (e: unknown) =>
