@@ -89,7 +89,7 @@ async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
   }
 }
 
-async function simulated(start: number) {
+function simulated(start: number) {
   const clock = new VirtualClock();
   const mem = ImageMemory.open(WEIRD, geometry, { origin: ORIGIN });
   // 10 pages per 100 ms period: the 8-page ring... would lap; 5 per period it is.
@@ -116,7 +116,7 @@ Deno.test({
   ignore,
   fn: () =>
     withSshd(async (sshd) => {
-      const { clock, mem, dev } = await simulated(0x1c);
+      const { clock, mem, dev } = simulated(0x1c);
       const before = sshTempDirs();
       const reader = await openBackend(sshd.url({ mem: WEIRD, origin: "0x30000000" }), {
         geometry,
@@ -151,7 +151,7 @@ Deno.test({
   ignore,
   fn: () =>
     withSshd(async (sshd) => {
-      const { clock, mem, dev } = await simulated(0);
+      const { clock, mem, dev } = simulated(0);
       const tools = `${tmp}/board tools 'v1'`;
       await Deno.mkdir(tools, { recursive: true });
       const bin = new URL("./bin/", import.meta.url).pathname;
@@ -209,7 +209,7 @@ Deno.test({
   ignore,
   fn: () =>
     withSshd(async (sshd) => {
-      const { clock, mem, dev } = await simulated(5);
+      const { clock, mem, dev } = simulated(5);
       const reader = await openSsh(sshd.host, {
         user: sshd.user,
         port: sshd.port,
@@ -246,7 +246,7 @@ Deno.test({
   ignore,
   fn: () =>
     withSshd(async (sshd) => {
-      const { clock, mem, dev } = await simulated(0);
+      const { clock, mem, dev } = simulated(0);
       const reader = await openSsh(sshd.host, {
         user: sshd.user,
         port: sshd.port,
