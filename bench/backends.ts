@@ -1,0 +1,111 @@
+/**
+ * The backends the bench compares, each opened on a memory image (origin 0):
+ * devmem directly, pixeldump through the test emulators, and ssh `via=dd` and
+ * `via=agent` through a real sshd on 127.0.0.1 (tests/sshd.ts).
+ *
+ * @module
+ */
+import { type Backend, openBackend } from "../backends/mod.ts";
+import { openPixeldump } from "../backends/pixeldump.ts";
+import { shellQuote } from "../backends/ssh.ts";
+import type { RingGeometry } from "../lib/ring.ts";
+import { COMPILE_PERMISSIONS } from "../tools/compile.ts";
+import { type Sshd, sshMissing, startSshd } from "../tests/sshd.ts";
+import { EMULATORS, ROOT } from "./util.ts";
+
+/** A backend the bench knows. */
+export type BenchBackend = "devmem" | "pixeldump" | "ssh_dd" | "ssh_agent";
+
+/** Every bench backend, in table order. */
+export const BENCH_BACKENDS: readonly BenchBackend[] = [
+  "devmem",
+  "pixeldump",
+  "ssh_dd",
+  "ssh_agent",
+];
+
+/** Deno's cache here: the "board" (this machine over SSH) may have another HOME. */
+function denoDir(): string {
+  return Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`;
+}
+
+/**
+ * The remote command that runs this checkout's ringdump (`agent=`), with this
+ * process's Deno cache, so nothing is downloaded on the other side.
+ */
+export const AGENT_COMMAND: string = `DENO_DIR=${shellQuote(denoDir())} ` + [
+  Deno.execPath(),
+  "run",
+  ...COMPILE_PERMISSIONS,
+  `${ROOT}cli.ts`,
+].map(shellQuote).join(" ");
+
+/** Environment that points the test emulators at `image`. */
+export function emulatorEnv(image: string): Record<string, string> {
+  return { RINGDUMP_IMAGE: image, RINGDUMP_IMAGE_ORIGIN: "0" };
+}
+
+/**
+ * Opens `kind` on `image` for `geometry`; `sshd` is needed for the ssh kinds.
+ *
+ * @example
+ * ```ts ignore
+ * import { openBenchBackend } from "./backends.ts";
+ * import { ringGeometry } from "../lib/ring.ts";
+ * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+ * const b = await openBenchBackend("devmem", "/dev/shm/x.img", geometry);
+ * await b.close();
+ * ```
+ */
+export function openBenchBackend(
+  kind: BenchBackend,
+  image: string,
+  geometry: RingGeometry,
+  sshd?: Sshd,
+): Promise<Backend> {
+  switch (kind) {
+    case "devmem":
+      return openBackend(`devmem:${image}?origin=0`, { geometry });
+    case "pixeldump":
+      return Promise.resolve(openPixeldump({
+        bin: EMULATORS.pixeldump,
+        reg: EMULATORS.devmem,
+        pageSize: geometry.pageSize,
+        env: emulatorEnv(image),
+      }));
+    case "ssh_dd":
+    case "ssh_agent": {
+      if (!sshd) throw new Error(`${kind} needs a running sshd`);
+      const extra: Record<string, string> = { mem: image, origin: "0" };
+      if (kind === "ssh_agent") Object.assign(extra, { via: "agent", agent: AGENT_COMMAND });
+      return openBackend(sshd.url(extra), { geometry });
+    }
+  }
+}
+
+/**
+ * Runs `fn` with a real sshd on 127.0.0.1, or with the reason none can run.
+ *
+ * @example
+ * ```ts ignore
+ * import { withSshd } from "./backends.ts";
+ * await withSshd(async (sshd, why) => console.log(sshd?.port ?? why));
+ * ```
+ */
+export async function withSshd<T>(
+  fn: (sshd: Sshd | undefined, why: string | undefined) => Promise<T>,
+): Promise<T> {
+  const missing = await sshMissing();
+  if (missing !== undefined) return await fn(undefined, "sshd missing");
+  let sshd: Sshd;
+  try {
+    sshd = await startSshd();
+  } catch (e) {
+    return await fn(undefined, `sshd did not start: ${(e as Error).message.split("\n")[0]}`);
+  }
+  try {
+    return await fn(sshd, undefined);
+  } finally {
+    await sshd.stop();
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Measurement 3 of the bench: the highest rate of a live `ringdump sim`
+ * writer at which a capture of a ring of R bytes with a period P loses
+ * nothing, found by bisection, per backend, as a fraction of the ideal R/P.
+ *
+ * @module
+ */
+import { Dumper } from "../lib/dumper.ts";
+import { OverrunError, TornReadError } from "../lib/errors.ts";
+import { ringGeometry } from "../lib/ring.ts";
+import { DiscardSink } from "../lib/sink.ts";
+import { type BenchBackend, openBenchBackend, withSshd } from "./backends.ts";
+import { type Figure, figure, skipped } from "./results.ts";
+import { MIB, scratchDir, shmDir, startSim } from "./util.ts";
+import type { Sshd } from "../tests/sshd.ts";
+
+/** Options of {@linkcode sustainedRate}. */
+export interface SustainedOptions {
+  /** Backends to measure. */
+  backends: readonly BenchBackend[];
+  /** Ring bytes R (whole pages of `pageSize`). */
+  ringBytes: number;
+  /** Page size; default 4096. */
+  pageSize?: number;
+  /** Period P, ms. */
+  period: number;
+  /** Length of each capture, ms (the issue's figure: 10 s). */
+  captureMs: number;
+  /** Bisection steps over [0, 1] of R/P (resolution 2^-steps). */
+  steps: number;
+}
+
+/** One capture at one rate: whether it lost nothing. */
+export interface Trial {
+  /** Writer rate as a fraction of R/P. */
+  readonly fraction: number;
+  /** True when nothing was lost. */
+  readonly ok: boolean;
+  /** Worst headroom seen. */
+  readonly headroom: number;
+  /** Bytes captured. */
+  readonly bytes: number;
+}
+
+async function trial(
+  kind: BenchBackend,
+  options: SustainedOptions,
+  fraction: number,
+  sshd: Sshd | undefined,
+): Promise<Trial> {
+  const pageSize = options.pageSize ?? 4096;
+  const geometry = ringGeometry({
+    base: 0n,
+    pageSize,
+    pages: Math.max(2, Math.round(options.ringBytes / pageSize)),
+  });
+  const ideal = geometry.ringBytes / (options.period / 1000);
+  const dir = await scratchDir(shmDir());
+  const image = `${dir.path}/ring.img`;
+  const sim = await startSim({
+    image,
+    geometry,
+    rate: ideal * fraction,
+    duration: options.captureMs + 60_000,
+  });
+  try {
+    const backend = await openBenchBackend(kind, image, geometry, sshd);
+    try {
+      const stats = await new Dumper(backend, new DiscardSink(), {
+        geometry,
+        period: options.period,
+        duration: options.captureMs,
+        overrun: "fail",
+      }).run();
+      return { fraction, ok: stats.lostPages === 0, headroom: stats.headroom, bytes: stats.bytes };
+    } catch (e) {
+      if (e instanceof OverrunError || e instanceof TornReadError) {
+        return { fraction, ok: false, headroom: Infinity, bytes: 0 };
+      }
+      throw e;
+    } finally {
+      await backend.close();
+    }
+  } finally {
+    await sim.stop();
+    await dir.remove();
+  }
+}
+
+/**
+ * Bisects the lossless writer rate of one backend over [0, 1] of R/P.
+ *
+ * @example
+ * ```ts ignore
+ * import { bisectRate } from "./sustained.ts";
+ * const r = await bisectRate("devmem", { backends: ["devmem"], ringBytes: 1 << 20, period: 100, captureMs: 1000, steps: 2 });
+ * console.log(r.fraction);
+ * ```
+ */
+export async function bisectRate(
+  kind: BenchBackend,
+  options: SustainedOptions,
+  sshd?: Sshd,
+): Promise<{ fraction: number; trials: Trial[] }> {
+  let lo = 0, hi = 1;
+  const trials: Trial[] = [];
+  for (let i = 0; i < options.steps; i++) {
+    const mid = (lo + hi) / 2;
+    const t = await trial(kind, options, mid, sshd);
+    trials.push(t);
+    if (t.ok) lo = mid;
+    else hi = mid;
+  }
+  return { fraction: lo, trials };
+}
+
+/**
+ * The sustained lossless rate of each backend, as a fraction of R/P.
+ *
+ * @example
+ * ```ts ignore
+ * import { sustainedRate } from "./sustained.ts";
+ * console.log(await sustainedRate({ backends: ["devmem"], ringBytes: 1 << 20, period: 100, captureMs: 1000, steps: 2 }));
+ * ```
+ */
+export async function sustainedRate(options: SustainedOptions): Promise<Figure[]> {
+  const ideal = options.ringBytes / (options.period / 1000) / MIB;
+  const refName = `ideal R/P (R ${
+    (options.ringBytes / MIB).toFixed(2)
+  } MiB, P ${options.period} ms)`;
+  const figures: Figure[] = [];
+  const local = options.backends.filter((b) => !b.startsWith("ssh_"));
+  const remote = options.backends.filter((b) => b.startsWith("ssh_"));
+  const note = (trials: Trial[]) =>
+    `${options.captureMs / 1000} s captures, ${options.steps} bisection steps (resolution ${
+      (100 / 2 ** options.steps).toFixed(1)
+    }% of R/P); trials: ${
+      trials.map((t) => `${(t.fraction * 100).toFixed(1)}% ${t.ok ? "ok" : "lost"}`).join(", ")
+    }`;
+  const one = async (kind: BenchBackend, sshd?: Sshd) => {
+    const r = await bisectRate(kind, options, sshd);
+    figures.push(figure({
+      name: `sustained.${kind}`,
+      what: `highest lossless ringdump sim rate, ${kind}`,
+      value: r.fraction * ideal,
+      unit: "MiB/s",
+      refName,
+      refValue: ideal,
+      note: note(r.trials),
+    }));
+  };
+  for (const kind of local) await one(kind);
+  if (remote.length) {
+    await withSshd(async (sshd, why) => {
+      for (const kind of remote) {
+        if (!sshd) {
+          figures.push(
+            skipped(`sustained.${kind}`, `lossless rate, ${kind}`, "MiB/s", refName, why!),
+          );
+        } else {
+          try {
+            await one(kind, sshd);
+          } catch (e) {
+            figures.push(skipped(
+              `sustained.${kind}`,
+              `lossless rate, ${kind}`,
+              "MiB/s",
+              refName,
+              `failed: ${(e as Error).message.split("\n")[0]}`,
+            ));
+          }
+        }
+      }
+    });
+  }
+  return figures;
+}
