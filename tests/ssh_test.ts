@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ddBlockSize, openSsh, shellQuote } from "../backends/ssh.ts";
+import { connectSsh, ddBlockSize, openSsh, shellQuote } from "../backends/ssh.ts";
+import { runCommand } from "../backends/pixeldump.ts";
 import { type Backend, openBackend } from "../backends/mod.ts";
 import { SimDevice } from "../backends/sim.ts";
 import { ImageMemory } from "../lib/image.ts";
@@ -14,7 +15,10 @@ import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "./
 const missing = await sshMissing();
 const ignore = ignoreUnless(missing);
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-ssh-test-" });
-addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+addEventListener("unload", () => {
+  Deno.removeSync(tmp, { recursive: true });
+  Deno.removeSync(privateTmp, { recursive: true });
+});
 
 // A path with spaces and both kinds of quotes, as a lab might have.
 const WEIRD = `${tmp}/board 'mem' "image" $HOME;.img`;
@@ -103,12 +107,12 @@ function simulated(start: number) {
   return { clock, mem, dev };
 }
 
+/** The backend's temporary directories, in a TMPDIR of this test's own. */
+const privateTmp = await Deno.makeTempDir({ prefix: "ringdump-ssh-tmpdir-" });
 function sshTempDirs(): string[] {
-  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
-  return [...Deno.readDirSync(dir)].filter((e) =>
+  return [...Deno.readDirSync(privateTmp)].filter((e) =>
     e.name.startsWith("ringdump-ssh-") && e.isDirectory
-  )
-    .map((e) => e.name);
+  ).map((e) => e.name);
 }
 
 Deno.test({
@@ -116,12 +120,27 @@ Deno.test({
   ignore,
   fn: () =>
     withSshd(async (sshd) => {
+      // The remote dd is busybox's.
+      const conn = await connectSsh(sshd.host, {
+        user: sshd.user,
+        port: sshd.port,
+        identity: sshd.identity,
+        knownHosts: sshd.knownHosts,
+      });
+      const which = await runCommand(conn.command('readlink -f "$(command -v dd)"'));
+      await conn.close();
+      assert.equal(new TextDecoder().decode(which.stdout).trim(), "/usr/bin/busybox");
       const { clock, mem, dev } = simulated(0x1c);
-      const before = sshTempDirs();
+      const tmpdir = Deno.env.get("TMPDIR");
+      Deno.env.set("TMPDIR", privateTmp);
       const reader = await openBackend(sshd.url({ mem: WEIRD, origin: "0x30000000" }), {
         geometry,
       });
-      assert.equal(sshTempDirs().length, before.length + 1); // the private ControlPath directory
+      if (tmpdir === undefined) Deno.env.delete("TMPDIR");
+      else Deno.env.set("TMPDIR", tmpdir);
+      const dirs = sshTempDirs();
+      assert.equal(dirs.length, 1); // the private ControlPath directory
+      assert.ok(Deno.lstatSync(`${privateTmp}/${dirs[0]}/master.sock`).isSocket);
       const sink = new MemorySink();
       const stats = await capture({
         backend: stepped(dev, reader, () => {
@@ -137,7 +156,7 @@ Deno.test({
       });
       await reader.close();
       mem.close();
-      assert.deepEqual(sshTempDirs(), before); // cleaned up
+      assert.deepEqual(sshTempDirs(), []); // cleaned up
       assert.equal(stats.pages, 50); // the ring laps 6 times, the counter (0x1c..0x4e) wraps twice
       const c = checkCounter(sink.bytes());
       assert.ok(c.ok, `not contiguous at ${c.badAt}`);

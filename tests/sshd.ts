@@ -9,13 +9,16 @@ import { $ } from "@david/dax";
 /** Where the tools are; a missing one fails under CI and skips otherwise. */
 export const SSHD = "/usr/sbin/sshd";
 
+/** The remote side's `dd` is busybox's, as on a board. */
+export const BUSYBOX = "/usr/bin/busybox";
+
 /** Why the SSH tests cannot run here, or undefined when they can. */
 export async function sshMissing(): Promise<string | undefined> {
-  for (const tool of [SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen"]) {
+  for (const tool of [SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen", BUSYBOX]) {
     try {
       await Deno.stat(tool);
     } catch {
-      return `${tool} is missing (apt-get install openssh-server openssh-client)`;
+      return `${tool} is missing (apt-get install openssh-server openssh-client busybox)`;
     }
   }
   return undefined;
@@ -101,6 +104,8 @@ export async function startSshd(): Promise<Sshd> {
   const pub = (await Deno.readTextFile(`${hostKey}.pub`)).trim().split(/\s+/).slice(0, 2).join(" ");
   await Deno.writeTextFile(knownHosts, `[127.0.0.1]:${port} ${pub}\n`);
   await Deno.mkdir(`${dir}/home`);
+  await Deno.mkdir(`${dir}/bin`);
+  await Deno.symlink(BUSYBOX, `${dir}/bin/dd`);
   const config = `${dir}/sshd_config`;
   await Deno.writeTextFile(
     config,
@@ -122,7 +127,8 @@ export async function startSshd(): Promise<Sshd> {
       // Every channel runs the remote user's shell, and bash sources ~/.bashrc for ssh
       // commands: a developer's (pyenv init...) costs ~150 ms a channel. A board's shell has
       // no such start-up, so the test sessions get a HOME of their own.
-      `SetEnv HOME=${dir}/home`,
+      // As on a board, `dd` in the sessions is busybox's (a dd of its own comes first in PATH).
+      `SetEnv HOME=${dir}/home PATH=${dir}/bin:/usr/local/bin:/usr/bin:/bin`,
       "",
     ].join("\n"),
   );
