@@ -130,7 +130,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
   const loops = `${options.calls} calls per loop, median of ${options.reps}`;
   return [
     figure({
-      name: "trace.disabled_ns",
+      name: "tracing.disabled_ns",
       what: "loop iteration with a guarded dumper_period_end (10 fields), tracing off",
       value: median(off),
       unit: "ns",
@@ -140,7 +140,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       note: loops,
     }),
     figure({
-      name: "trace.enabled_ns",
+      name: "tracing.enabled_ns",
       what: "loop iteration with dumper_period_end, tracing on (discarding writer)",
       value: median(on),
       unit: "ns",
@@ -150,7 +150,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       note: loops + "; buffer flushes and decoding included",
     }),
     figure({
-      name: "trace.capture_on_vs_off",
+      name: "tracing.capture_on_vs_off",
       what: "devmem capture -> discard, tracing on into a JSON file",
       value: median(tracedRate),
       unit: "MiB/s",
