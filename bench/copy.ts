@@ -28,6 +28,11 @@ export interface CopyOptions {
 
 const mibps = (t: Timed) => t.bytes / t.seconds / MIB;
 
+/** The median of the ratios of runs made back to back (robust to a shared machine's drift). */
+function pairedRatio(values: readonly number[], refs: readonly number[]): number {
+  return median(values.map((v, i) => v / refs[i]));
+}
+
 /**
  * The copy ceiling: devmem capture into a discarding sink vs `copyInto` and
  * vs `dd if=IMG of=/dev/null bs=1M`, all of the same bytes, interleaved.
@@ -67,7 +72,7 @@ export async function copyCeiling(options: CopyOptions): Promise<Figure[]> {
   const size = `${options.laps} x ${(ring.geometry.ringBytes / MIB).toFixed(0)} MiB ring ` +
     `(${ring.geometry.pageSize / 1024} KiB pages) in ${
       options.imageDir ?? shmDir()
-    }, one full lap per period, median of ${options.reps}`;
+    }, one full lap per period; values: median of ${options.reps}, ratio: median of the ratios of back-to-back runs`;
   const what = "devmem capture -> discard sink (counter read, 4 MiB reads, torn check)";
   return [
     figure({
@@ -78,6 +83,7 @@ export async function copyCeiling(options: CopyOptions): Promise<Figure[]> {
       refName: "UnsafePointerView.copyInto, 4 MiB chunks",
       refValue: median(copy),
       goal: 0.8,
+      ratio: pairedRatio(dumper, copy),
       note: size,
     }),
     figure({
@@ -88,6 +94,7 @@ export async function copyCeiling(options: CopyOptions): Promise<Figure[]> {
       refName: "dd if=IMG of=/dev/null bs=1M",
       refValue: median(dd),
       goal: 1.0,
+      ratio: pairedRatio(dumper, dd),
       note: size,
     }),
   ];
@@ -106,25 +113,30 @@ export async function copyCeiling(options: CopyOptions): Promise<Figure[]> {
 export async function toDisk(options: CopyOptions): Promise<Figure[]> {
   const ring = await createLapRing(options.imageDir ?? shmDir(), options.ringBytes);
   const out = await scratchDir(options.outDir ?? workDiskDir());
-  const file = `${out.path}/capture.bin`;
   const dumper: number[] = [], dd: number[] = [];
   try {
+    // Every run writes a new file and none is removed before the end: on a disk
+    // mounted with `discard`, removing a large file stalls the next writer.
+    let n = 0;
+    const once = async (who: string): Promise<number> => {
+      const file = `${out.path}/${who}-${n++}.bin`;
+      if (who === "dd") return mibps(await ddReference(ring, options.laps, file));
+      const backend = await openDevmem(ring.path, { geometry: ring.geometry });
+      const sink = await FileSink.open(file);
+      try {
+        return mibps(await lapCapture({ backend, sink, ring, laps: options.laps }));
+      } finally {
+        await sink.close();
+        await backend.close();
+      }
+    };
+    // Warm-up of both (the first write of a run is slow whoever makes it).
+    await once("ringdump");
+    await once("dd");
     for (let i = 0; i < options.reps; i++) {
       // Alternate who goes first: the disk's write-back state is shared.
       for (const who of i % 2 ? ["dd", "ringdump"] : ["ringdump", "dd"]) {
-        await Deno.remove(file).catch(() => {});
-        if (who === "dd") {
-          dd.push(mibps(await ddReference(ring, options.laps, file)));
-          continue;
-        }
-        const backend = await openDevmem(ring.path, { geometry: ring.geometry });
-        const sink = await FileSink.open(file);
-        try {
-          dumper.push(mibps(await lapCapture({ backend, sink, ring, laps: options.laps })));
-        } finally {
-          await sink.close();
-          await backend.close();
-        }
+        (who === "dd" ? dd : dumper).push(await once(who));
       }
     }
   } finally {
@@ -140,11 +152,14 @@ export async function toDisk(options: CopyOptions): Promise<Figure[]> {
       refName: "dd if=IMG of=FILE bs=1M conv=fdatasync",
       refValue: median(dd),
       goal: 1.0,
-      note: `${options.laps} x ${
-        (ring.geometry.ringBytes / MIB).toFixed(0)
-      } MiB from ${(options.imageDir ?? shmDir())} to ${
-        options.outDir ?? workDiskDir()
-      }; sync included in both; median of ${options.reps}, order alternated`,
+      ratio: pairedRatio(dumper, dd),
+      note:
+        `${options.laps} x ${
+          (ring.geometry.ringBytes / MIB).toFixed(0)
+        } MiB from ${(options.imageDir ?? shmDir())} to ${
+          options.outDir ?? workDiskDir()
+        }; fdatasync included in both; after a warm-up of each, median of ${options.reps} (ratio: of back-to-back pairs), ` +
+        `order alternated, a new file every run`,
     }),
   ];
 }

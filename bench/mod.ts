@@ -67,7 +67,7 @@ export const BENCH_SIZES: Readonly<Record<BenchSize, BenchPlan>> = {
       captureMs: 10_000,
       steps: 4,
     },
-    reference: { ringBytes: 16 * MIB, period: 1000, durationMs: 10_000, rate: 8 * MIB },
+    reference: { ringBytes: 32 * MIB, period: 1000, durationMs: 10_000, rate: 8 * MIB },
     remote: { ringBytes: 256 * MIB, laps: 2, reps: 3 },
     tracing: { calls: 1_000_000, reps: 5, ringBytes: 256 * MIB, laps: 4, maxReadBytes: 64 * 1024 },
     memory: { ringBytes: 64 * MIB, shortBytes: 2 * GIB },

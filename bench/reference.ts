@@ -31,7 +31,10 @@ export interface ReferenceOptions {
   period: number;
   /** Capture length, ms. */
   durationMs: number;
-  /** Writer rate, bytes/s (must fit the ring in a period with room to spare). */
+  /**
+   * Writer rate, bytes/s. Two periods of it must fit in the ring: the
+   * reference's overlap check fails as soon as they do not.
+   */
   rate: number;
 }
 
@@ -115,7 +118,9 @@ export async function referenceBaseline(options: ReferenceOptions): Promise<Figu
         ]);
       const cpu = await runWithCpu(argv, { env: emulatorEnv(image) });
       if (cpu.code !== 0) {
-        throw new Error(`${who} dumper exited with ${cpu.code}: ${cpu.stderr.trim()}`);
+        throw new Error(
+          `${who} dumper exited with ${cpu.code}: ${cpu.stderr.trim()} ${cpu.stdout.trim()}`,
+        );
       }
       const bytes = (await Deno.stat(out)).size;
       await Deno.remove(out);

@@ -30,7 +30,7 @@ export interface Figure {
   readonly unit: string;
   /** The reference run. */
   readonly reference: Reference;
-  /** `value / reference.value` (null when skipped). */
+  /** `value / reference.value`, or the median of paired ratios (null when skipped). */
   readonly ratio: number | null;
   /** Which way the ratio is good. */
   readonly better: Better;
@@ -64,6 +64,11 @@ export interface FigureInit {
   goal?: number;
   /** See {@linkcode Figure.note}. */
   note?: string;
+  /**
+   * The ratio, when it is not `value / refValue`: e.g. the median of the
+   * ratios of runs made back to back, which a noisy machine disturbs less.
+   */
+  ratio?: number;
 }
 
 /**
@@ -78,7 +83,7 @@ export interface FigureInit {
  */
 export function figure(init: FigureInit): Figure {
   const better = init.better ?? "higher";
-  const ratio = init.value / init.refValue;
+  const ratio = init.ratio ?? init.value / init.refValue;
   const goal = init.goal ?? null;
   const met = goal === null
     ? null
