@@ -7,11 +7,10 @@
  */
 import { type Backend, openBackend } from "../backends/mod.ts";
 import { openPixeldump } from "../backends/pixeldump.ts";
-import { shellQuote } from "../backends/ssh.ts";
 import type { RingGeometry } from "../lib/ring.ts";
-import { COMPILE_PERMISSIONS } from "../tools/compile.ts";
 import { type Sshd, sshMissing, startSshd } from "../tests/sshd.ts";
-import { EMULATORS, ROOT } from "./util.ts";
+import { EMULATORS } from "./util.ts";
+import { REMOTE_RINGDUMP } from "../tests/e2e/run_cli.ts";
 
 /** A backend the bench knows. */
 export type BenchBackend = "devmem" | "pixeldump" | "ssh_dd" | "ssh_agent";
@@ -24,21 +23,8 @@ export const BENCH_BACKENDS: readonly BenchBackend[] = [
   "ssh_agent",
 ];
 
-/** Deno's cache here: the "board" (this machine over SSH) may have another HOME. */
-function denoDir(): string {
-  return Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`;
-}
-
-/**
- * The remote command that runs this checkout's ringdump (`agent=`), with this
- * process's Deno cache, so nothing is downloaded on the other side.
- */
-export const AGENT_COMMAND: string = `DENO_DIR=${shellQuote(denoDir())} ` + [
-  Deno.execPath(),
-  "run",
-  ...COMPILE_PERMISSIONS,
-  `${ROOT}cli.ts`,
-].map(shellQuote).join(" ");
+/** The remote command that runs this checkout's ringdump (`agent=`), with this process's Deno cache. */
+export const AGENT_COMMAND: string = REMOTE_RINGDUMP;
 
 /** Environment that points the test emulators at `image`. */
 export function emulatorEnv(image: string): Record<string, string> {

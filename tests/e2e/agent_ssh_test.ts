@@ -4,9 +4,8 @@
  * cli.ts agent` on the "board" (this machine, over SSH).
  */
 import assert from "node:assert/strict";
-import { finish, ringdump, RINGDUMP_ARGS, spawnRingdump } from "./run_cli.ts";
+import { finish, REMOTE_RINGDUMP, ringdump, spawnRingdump } from "./run_cli.ts";
 import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "../sshd.ts";
-import { shellQuote } from "../../backends/ssh.ts";
 
 const missing = await sshMissing();
 const ignore = ignoreUnless(missing);
@@ -14,7 +13,7 @@ const tmp = await Deno.makeTempDir({ prefix: "ringdump-agent-ssh-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
 
 /** The remote command that runs this checkout's ringdump, as `agent=` takes it. */
-const AGENT_CMD = [Deno.execPath(), ...RINGDUMP_ARGS].map(shellQuote).join(" ");
+const AGENT_CMD = REMOTE_RINGDUMP;
 
 async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
   requireTools(missing);
@@ -226,46 +225,5 @@ Deno.test({
       const n = await ringdump(["deploy", sshd.url(), "--to", "/tmp/x"]);
       assert.equal(n.code, 2);
       assert.match(n.stderr, /runs under deno.*--binary/);
-    }),
-});
-
-Deno.test({
-  name: "bench: reads/s through the agent vs one ssh dd per read (printed, not asserted)",
-  ignore: ignore || !Deno.env.get("RINGDUMP_BENCH"),
-  fn: () =>
-    withSshd(async (sshd) => {
-      const { openBackend } = await import("../../backends/mod.ts");
-      const { ringGeometry } = await import("../../lib/ring.ts");
-      const image = `${tmp}/bench.img`;
-      const sim = await startSim(image, "1MiB");
-      const g = ringGeometry({ base: 0n, pageSize: 4096, pages: 64, counterWrap: 0x100 });
-      try {
-        for (const via of ["agent", "dd"]) {
-          const b = await openBackend(
-            sshd.url({
-              via,
-              mem: image,
-              origin: "0",
-              ...(via === "agent" ? { agent: AGENT_CMD } : {}),
-            }),
-            { geometry: g },
-          );
-          const buf = new Uint8Array(16 * 4096);
-          const n = via === "agent" ? 2000 : 100;
-          let t = performance.now();
-          for (let i = 0; i < n; i++) await b.readRegister(g.counterAddress, 32);
-          const regs = n / ((performance.now() - t) / 1000);
-          t = performance.now();
-          for (let i = 0; i < n / 4; i++) await b.read(g.base, buf);
-          const reads = n / 4 / ((performance.now() - t) / 1000);
-          console.log(
-            `via=${via}: ${regs.toFixed(0)} register reads/s, ${reads.toFixed(0)} 64 KiB reads/s`,
-          );
-          await b.close();
-        }
-      } finally {
-        sim.kill("SIGTERM");
-        await finish(sim);
-      }
     }),
 });

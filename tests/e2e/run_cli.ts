@@ -3,6 +3,8 @@
  * permission flags are read from deno.json's `ringdump` task, so the tests run
  * with the permissions the compiled binary gets.
  */
+import { shellQuote } from "../../backends/ssh.ts";
+
 const root = new URL("../../", import.meta.url);
 const denoJson = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
 const task: string = denoJson.tasks.ringdump;
@@ -11,6 +13,24 @@ const task: string = denoJson.tasks.ringdump;
 export const RINGDUMP_ARGS: string[] = task.split(/\s+/).slice(1).map((a) =>
   a === "cli.ts" ? new URL("cli.ts", root).pathname : a
 );
+
+/** Deno's cache in this process: `$DENO_DIR`, else `$XDG_CACHE_HOME/deno`, else `~/.cache/deno`. */
+function denoDir(): string {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  return Deno.env.get("DENO_DIR") ??
+    (xdg ? `${xdg}/deno` : `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`);
+}
+
+/**
+ * The remote shell command that runs this checkout's ringdump on the "board"
+ * (this machine over SSH), as `ssh://...?agent=` takes it. An SSH session has
+ * another environment (the test sshd gives it a HOME of its own), so the
+ * command names this process's Deno cache and runs `--cached-only`: the board
+ * side never downloads anything, and a cache miss is a clear error.
+ */
+export const REMOTE_RINGDUMP: string = `DENO_DIR=${shellQuote(denoDir())} ` +
+  [Deno.execPath(), RINGDUMP_ARGS[0], "--cached-only", ...RINGDUMP_ARGS.slice(1)].map(shellQuote)
+    .join(" ");
 
 /** Output of a finished run. */
 export interface CliResult {
