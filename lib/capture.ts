@@ -124,6 +124,10 @@ export class CaptureBuilder {
   counterWrap(n: number): CaptureBuilder {
     return this.#with({ counterWrap: n });
   }
+  /** Pages the hardware may be writing beyond its counter (see `DumperOptions.inFlight`). */
+  inFlight(pages: number): CaptureBuilder {
+    return this.#with({}, { inFlight: pages });
+  }
   /** Time between counter reads (`50` ms or `"50ms"`). */
   period(ms: number | string): CaptureBuilder {
     return this.#with({}, { period: typeof ms === "string" ? parseDuration(ms) : ms });

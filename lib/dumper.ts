@@ -98,6 +98,14 @@ export interface DumperOptions {
   duration?: number;
   /** Stop after this many bytes (the last append is cut to fit). */
   maxBytes?: number;
+  /**
+   * Pages the hardware may be writing beyond the counter it has published
+   * (see {@linkcode firstIntactPage}): 0 (default) for DESIGN.md rule 4 as
+   * written, 1 for hardware that writes a page and then advances the counter,
+   * the burst size for one that publishes bursts. Must be below the ring's
+   * page count. Pages within reach of those writes are treated as torn.
+   */
+  inFlight?: number;
   /** Largest single backend read, bytes (rounded down to whole pages); default 4 MiB. */
   maxReadBytes?: number;
   /** Clock; default the system's monotonic clock. */
@@ -135,6 +143,7 @@ export class Dumper {
   readonly #duration?: number;
   readonly #maxBytes?: number;
   readonly #maxReadPages: number;
+  readonly #inFlight: number;
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
   #buf: Uint8Array;
@@ -196,6 +205,17 @@ export class Dumper {
     }
     if (this.#maxBytes !== undefined && !(this.#maxBytes > 0)) {
       throw new UsageError(`--max-bytes must be greater than 0`, { option: "--max-bytes" });
+    }
+    this.#inFlight = options.inFlight ?? 0;
+    if (
+      !Number.isSafeInteger(this.#inFlight) || this.#inFlight < 0 ||
+      this.#inFlight >= this.#g.pages
+    ) {
+      throw new UsageError(
+        `--in-flight must be a whole number of pages from 0 to ${this.#g.pages - 1} ` +
+          `(below the ring's ${this.#g.pages} pages; got ${this.#inFlight})`,
+        { option: "--in-flight", value: String(this.#inFlight) },
+      );
     }
     const maxRead = options.maxReadBytes ?? 4 * 1024 * 1024;
     this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
@@ -406,10 +426,11 @@ export class Dumper {
     }
     s.reads++;
     // DESIGN rule 4: read the counter again; pages the writer got more than a
-    // ring past may have been overwritten while we read them.
+    // ring past (less the pages it may have in flight) may have been
+    // overwritten while we read them.
     const after = await this.#readLogical();
     this.#seeHeadroom((after - first) / pages);
-    const intact = firstIntactPage(after, { pages });
+    const intact = firstIntactPage(after, { pages, inFlight: this.#inFlight });
     let skip = 0;
     if (first < intact) {
       const torn = Math.min(n, intact - first);

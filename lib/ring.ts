@@ -238,12 +238,23 @@ function span(g: RingGeometry, index: number, firstPage: number, pages: number):
  * overwritten once the writer got more than `pages` past it, so pages below
  * `counterAfter - pages` are torn.
  *
+ * `inFlight` is how many pages the hardware may be writing beyond the counter
+ * it has published (default 0, DESIGN.md's rule). Hardware that writes a page
+ * and only then advances the counter is writing page `counterAfter` while the
+ * counter reads `counterAfter`, into the slot of page `counterAfter - pages`:
+ * that page is at risk too, so such hardware needs `inFlight: 1`, and one that
+ * writes bursts of `b` pages before publishing them needs `inFlight: b`.
+ *
  * @example
  * ```ts
  * import { firstIntactPage } from "./ring.ts";
  * console.log(firstIntactPage(300, { pages: 256 })); // 44
+ * console.log(firstIntactPage(300, { pages: 256, inFlight: 1 })); // 45
  * ```
  */
-export function firstIntactPage(counterAfter: number, options: { pages: number }): number {
-  return counterAfter - options.pages;
+export function firstIntactPage(
+  counterAfter: number,
+  options: { pages: number; inFlight?: number },
+): number {
+  return counterAfter + (options.inFlight ?? 0) - options.pages;
 }

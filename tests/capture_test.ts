@@ -28,6 +28,9 @@ Deno.test("dump(): builders are immutable and reusable", async () => {
   await base.maxBytes("8KiB").to(b);
   assert.equal(b.bytes().length, 8192);
   assert.ok(a.bytes().length > 0);
+  // inFlight reaches the dumper: a whole ring in flight is refused.
+  await assert.rejects(base.inFlight(16).duration(100).to(new MemorySink()), /--in-flight/);
+  assert.ok((await base.inFlight(1).duration(100).to(new MemorySink())).bytes > 0);
 });
 
 Deno.test("capture(): an open backend and sink are left open; errors still flush", async () => {

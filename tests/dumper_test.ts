@@ -5,7 +5,7 @@ import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
 import { MemorySink } from "../lib/sink.ts";
 import { VirtualClock } from "../lib/clock.ts";
 import { openSim } from "../backends/sim.ts";
-import { checkCounter } from "../lib/pattern.ts";
+import { checkCounter, fillCounter } from "../lib/pattern.ts";
 import type { Backend } from "../backends/mod.ts";
 import {
   BackendError,
@@ -205,6 +205,77 @@ Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", asy
   assert.deepEqual(reads.slice(0, 2), [[3n * 64n, 5 * 64], [0n, 3 * 64]]);
 });
 
+/**
+ * Hardware that writes a page and only then advances its counter: while the
+ * counter reads `c` it is writing page `c` into the slot of page `c - pages`.
+ * A read of the ring catches that slot half written (the counter does not move
+ * until the next period), which is the hazard `inFlight` covers.
+ */
+function writeThenAdvance(geometry: RingGeometry, clock: VirtualClock, pagesPerPeriod: number) {
+  const { pageSize, pages, counterWrap } = geometry;
+  const mem = new Uint8Array(geometry.ringBytes);
+  let written = 0;
+  const slot = (n: number) => mem.subarray((n % pages) * pageSize, (n % pages + 1) * pageSize);
+  const due = () => Math.floor(clock.now() / 10) * pagesPerPeriod;
+  const backend: Backend = {
+    name: "write-then-advance",
+    readRegister() {
+      for (; written < due(); written++) fillCounter(slot(written), written * pageSize);
+      return Promise.resolve(BigInt(written % counterWrap));
+    },
+    read(address, dest) {
+      // Page `written` is in flight: its first half has landed.
+      fillCounter(slot(written).subarray(0, pageSize / 2), written * pageSize);
+      const off = Number(address - geometry.base);
+      dest.set(mem.subarray(off, off + dest.length));
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+  return backend;
+}
+
+Deno.test("dumper: inFlight catches a page torn by hardware that writes before it counts", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 8, counterWrap: 0x100 });
+  const run = (inFlight: number, overrun: "fail" | "gap", pagesPerPeriod: number) => {
+    const clock = new VirtualClock();
+    const sink = new MemorySink();
+    const backend = writeThenAdvance(geometry, clock, pagesPerPeriod);
+    return new Dumper(backend, sink, {
+      geometry,
+      period: 10,
+      duration: 50,
+      clock,
+      inFlight,
+      overrun,
+    })
+      .run().then((stats) => ({ stats, sink }), (error) => ({ error, sink }));
+  };
+  // A full lap every period. DESIGN.md rule 4 as written (inFlight 0) cannot
+  // see the half-overwritten oldest page: the output is corrupt.
+  const blind = await run(0, "fail", 8);
+  assert.ok("stats" in blind);
+  assert.equal(checkCounter(blind.sink.bytes()).ok, false);
+  // inFlight 1: the oldest page of each lap is torn, reported, never written.
+  const failed = await run(1, "fail", 8);
+  assert.ok("error" in failed && failed.error instanceof TornReadError, String(failed));
+  assert.equal(failed.error.firstPage, 0);
+  assert.equal(failed.sink.bytes().length, 0);
+  const gap = await run(1, "gap", 8);
+  assert.ok("stats" in gap);
+  assert.equal(gap.stats.tornReads, 5);
+  assert.equal(gap.stats.lostPages, 5);
+  assert.equal(gap.stats.pages, 5 * 7);
+  // Every byte written is the right one: runs of 7 pages, each lap's first page missing.
+  assert.deepEqual(runsOf(gap.sink.bytes(), 64), [1, 9, 17, 25, 33].map((p) => [p * 64, 7 * 64]));
+  // Below a full lap nothing is at risk: the stream is exact, nothing lost.
+  const calm = await run(1, "fail", 6);
+  assert.ok("stats" in calm);
+  assert.equal(calm.stats.lostPages, 0);
+  assert.equal(calm.stats.bytes, 5 * 6 * 64);
+  assert.ok(checkCounter(calm.sink.bytes()).ok);
+});
+
 Deno.test("dumper: the first counter read is the baseline, not 0", async () => {
   const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16, counterWrap: 0x40 });
   const clock = new VirtualClock();
@@ -306,7 +377,17 @@ Deno.test("dumper: a plain exception from a backend becomes a BackendError namin
 Deno.test("dumper: invalid options are usage errors", () => {
   const geometry: RingGeometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16 });
   const sim = openSim(geometry, {});
-  for (const bad of [{ period: 0 }, { period: -5 }, { overrun: "skip" }, { maxBytes: 0 }]) {
+  for (
+    const bad of [
+      { period: 0 },
+      { period: -5 },
+      { overrun: "skip" },
+      { maxBytes: 0 },
+      { inFlight: -1 },
+      { inFlight: 16 },
+      { inFlight: 1.5 },
+    ]
+  ) {
     assert.throws(
       // deno-lint-ignore no-explicit-any
       () => new Dumper(sim, new MemorySink(), { geometry, ...(bad as any) }),

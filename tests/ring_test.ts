@@ -110,6 +110,10 @@ Deno.test("splitRange covers [from, to) exactly, in order, at most two reads (pr
 
 Deno.test("firstIntactPage: pages more than a ring behind the writer are torn", () => {
   assert.equal(firstIntactPage(300, { pages: 256 }), 44);
+  // Pages the hardware may be writing beyond its counter put as many more at risk.
+  assert.equal(firstIntactPage(300, { pages: 256, inFlight: 0 }), 44);
+  assert.equal(firstIntactPage(300, { pages: 256, inFlight: 1 }), 45);
+  assert.equal(firstIntactPage(300, { pages: 256, inFlight: 8 }), 52);
 });
 
 Deno.test("ringGeometry: defaults and validation", () => {
