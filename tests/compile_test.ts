@@ -58,3 +58,16 @@ Deno.test("compile: a DENORT_BIN that does not exist, and a bad target, are one-
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /unknown target 'sparc'; use x86_64, aarch64 or all/);
 });
+
+Deno.test("compile: the deno CLI given as DENORT_BIN is refused, not passed off as ringdump", async () => {
+  // `deno compile` accepts any binary there; what it builds from deno itself is just deno.
+  const outDir = await Deno.makeTempDir();
+  const res = await compileTask(["--target", Deno.build.arch, "--output", outDir], {
+    DENORT_BIN: Deno.execPath(),
+  });
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /does not run ringdump \(--version said 'deno .*', expected '\d/);
+  assert.match(res.stderr, /DENORT_BIN must be a denort runtime, not the deno CLI/);
+  assert.deepEqual([...Deno.readDirSync(outDir)], [], "nothing that looks like ringdump is left");
+  await Deno.remove(outDir, { recursive: true });
+});

@@ -9,6 +9,8 @@
  * @module
  */
 
+import denoJson from "../deno.json" with { type: "json" };
+
 /** The permissions the compiled binary gets; `deno task ringdump` uses exactly these. */
 export const COMPILE_PERMISSIONS: string[] = [
   "--allow-read",
@@ -28,6 +30,27 @@ export const TARGETS: Record<string, string> = {
 function fail(message: string): never {
   console.error(`deno task compile: ${message}`);
   Deno.exit(1);
+}
+
+/**
+ * Runs a binary built for this machine with `--version`: it must be ringdump.
+ * (`deno` itself accepted as DENORT_BIN builds a file that is just deno.)
+ */
+async function checkBuilt(output: string, denort: string | undefined): Promise<void> {
+  const res = await new Deno.Command(output, {
+    args: ["--version"],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output().catch((e) => ({ code: -1, stdout: new TextEncoder().encode(String(e)) }));
+  const said = new TextDecoder().decode(res.stdout).trim().split("\n")[0];
+  if (res.code === 0 && said === denoJson.version) return;
+  await Deno.remove(output).catch(() => {});
+  fail(
+    `the binary built${denort ? ` from DENORT_BIN=${denort}` : ""} does not run ringdump ` +
+      `(--version said '${said}', expected '${denoJson.version}')` +
+      (denort ? `; DENORT_BIN must be a denort runtime, not the deno CLI` : ""),
+  );
 }
 
 async function main(args: string[]): Promise<void> {
@@ -85,6 +108,7 @@ async function main(args: string[]): Promise<void> {
         : `deno compile failed for ${TARGETS[t]}: ${err.trim().split("\n").slice(-1)[0]}`;
       fail(why);
     }
+    if (TARGETS[t].startsWith(`${Deno.build.arch}-`)) await checkBuilt(output, denort);
     console.log(`built ${output} (${TARGETS[t]})`);
   }
 }
