@@ -16,7 +16,7 @@ import { Command, CommanderError, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "./deno.json" with { type: "json" };
 import { findBackend, loadBackendModule, openBackend } from "./backends/mod.ts";
-import { Dumper, type DumpStats } from "./lib/dumper.ts";
+import { checkInFlight, Dumper, type DumpStats } from "./lib/dumper.ts";
 import { RingdumpError, UsageError } from "./lib/errors.ts";
 import { configureLogging, LOG_LEVELS } from "./lib/logging.ts";
 import { openSink, type Sink } from "./lib/sink.ts";
@@ -37,12 +37,23 @@ import {
 /** The version printed by `ringdump --version`. */
 export const VERSION: string = denoJson.version;
 
+// Pre-formatted blocks for addHelpText (commander does not wrap them): keep
+// their lines within 80 columns. Prose belongs in description(), which
+// commander wraps to the terminal.
 const EXIT_CODES = `
 Exit codes:
   0   success (also after Ctrl-C/SIGTERM when nothing was lost)
-  1   data lost (overrun, torn read, or pages skipped with --overrun gap), or verify failed
-  2   usage error (bad flag, URL, geometry, or output path); nothing was captured
+  1   data lost (overrun, torn read, or pages skipped with --overrun gap),
+      or verify failed
+  2   usage error (bad flag, URL, geometry, or output path); nothing captured
   3   backend or device error; what was captured before it is on disk
+  70  internal error (a bug: please report it)`;
+
+const VERIFY_EXIT_CODES = `
+Exit codes:
+  0   contiguous: every word holds its stream offset
+  1   not contiguous: a gap, a mismatch, a partial word, or an empty file
+  2   usage error (the file does not exist, a bad flag)
   70  internal error (a bug: please report it)`;
 
 const log = getLogger(["ringdump", "cli"]);
@@ -59,6 +70,7 @@ interface CaptureFlags extends GeometryFlags {
   duration?: string;
   maxBytes?: string;
   overrun: "fail" | "gap";
+  inFlight: string;
   append: boolean;
   logLevel: string;
   progress: boolean;
@@ -83,7 +95,7 @@ function collect(value: string, previous: string[]): string[] {
 export function buildProgram(): Command {
   const program = new Command("ringdump")
     .description(
-      "Stream what capture hardware writes into a ring buffer in physical memory to a file,\n" +
+      "Stream what capture hardware writes into a ring buffer in physical memory to a file, " +
         "without losing a byte.",
     )
     .version(VERSION, "-V, --version")
@@ -94,19 +106,26 @@ export function buildProgram(): Command {
       "after",
       `
 Examples:
-  ringdump capture --duration 3s --out capture.wav      a tone from the simulated device
+  # 3 s of a tone from the simulated device (sim:, the default backend)
+  ringdump capture --duration 3s --out capture.wav
+  # real hardware: a 4 MiB ring at 0x30000000, its page counter at 0x43c00010
   ringdump capture --backend devmem:/dev/mem --base 0x30000000 --pages 1024 \\
       --counter 0x43c00010 --period 50ms --out dump.bin
-  ringdump verify dump.bin                               check a counter-pattern capture
+  # the self-checking counter pattern, then check the capture has no gap
+  ringdump capture --backend 'sim:?pattern=counter' --duration 2s --out c.bin
+  ringdump verify c.bin
 ${EXIT_CODES}`,
     );
 
   const capture = program
     .command("capture")
+    .summary("Capture the ring to a file until a limit or Ctrl-C")
     .description(
-      "Capture the ring to a file until --duration, --max-bytes, or Ctrl-C.\n" +
-        "Every period it reads the page counter, reads the new pages (in two parts at the\n" +
-        "ring's end), checks they were not overwritten while read, and appends them.",
+      "Capture the ring to a file until --duration, --max-bytes, or Ctrl-C. " +
+        "Every period it reads the page counter, reads the new pages (in two parts at the " +
+        "ring's end), checks they were not overwritten while read, and appends them.\n\n" +
+        "Numbers take hex (0x...), sizes take suffixes (4096, 64KiB, 8MiB), durations take " +
+        "units (50ms, 1s).",
     )
     .addOption(
       new Option(
@@ -140,11 +159,17 @@ ${EXIT_CODES}`,
       )
         .choices(["fail", "gap"]).default("fail"),
     )
+    .option(
+      "--in-flight <pages>",
+      "pages the hardware may be writing beyond its counter; they count as torn " +
+        "(1: it advances the counter after each page; N: after bursts of N)",
+      "0",
+    )
     .option("--append", "append to the output file instead of truncating it", false)
     .option("--no-progress", "no progress line, even on a terminal")
     .option(
       "--trace <path>",
-      "trace where each period's time goes: FILE.json (Perfetto, chrome://tracing) or a CTF\n" +
+      "trace where each period's time goes: FILE.json (Perfetto, chrome://tracing) or a CTF " +
         "directory (babeltrace2); repeatable, e.g. both formats of one run",
       collect,
       [] as string[],
@@ -163,26 +188,38 @@ ${EXIT_CODES}`,
     .addHelpText(
       "after",
       `
-Numbers take hex (0x...), sizes take suffixes (4096, 64KiB, 8MiB), durations units (50ms, 1s).
-
 Examples:
+  # 3 s of a tone from the simulated device, as WAV
   ringdump capture --duration 3s --out tone.wav
-  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' --page-size 16KiB --pages 16 \\
-      --counter-wrap 0x100 --period 5ms --duration 2s --out c.bin && ringdump verify c.bin
-  ringdump capture --backend devmem:/dev/mem --base 0x30000000 --counter 0x43c00010 --out - | xxd
+  # the counter pattern through a small ring at 8 MiB/s, then check it
+  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' \\
+      --page-size 16KiB --pages 16 --counter-wrap 0x100 --period 5ms \\
+      --duration 2s --out c.bin && ringdump verify c.bin
+  # real hardware through /dev/mem, raw bytes to stdout until Ctrl-C
+  ringdump capture --backend devmem:/dev/mem --base 0x30000000 \\
+      --counter 0x43c00010 --out - | xxd
 ${EXIT_CODES}`,
     )
     .action((flags: CaptureFlags) => runCapture(flags));
 
   program
     .command("verify")
+    .summary("Check a capture of the 'counter' pattern for gaps")
     .description(
-      "Check a capture of the 'counter' test pattern: contiguous (exit 0, prints the byte\n" +
+      "Check a capture of the 'counter' test pattern: contiguous (exit 0, prints the byte " +
         "range covered) or not (exit 1, names the first gap or mismatch).",
     )
     .argument("<file>", "raw capture file")
     .option("--json", "print the result as JSON", false)
-    .addHelpText("after", `\nExample:\n  ringdump verify c.bin\n${EXIT_CODES}`)
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ringdump capture --backend 'sim:?pattern=counter' --duration 2s --out c.bin
+  ringdump verify c.bin
+  ringdump verify --json c.bin
+${VERIFY_EXIT_CODES}`,
+    )
     .action((file: string, flags: { json: boolean }) => runVerify(file, flags));
 
   addSimCommand(program);
@@ -249,6 +286,10 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
   if (maxBytes === 0) {
     throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
   }
+  const inFlight = checkInFlight(
+    parseInteger(flags.inFlight, { option: "--in-flight" }),
+    geometry,
+  );
   findBackend(flags.backend); // an unknown scheme is a usage error before anything opens
   const sinkOptions = {
     format: flags.format,
@@ -285,8 +326,9 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
   let traceError: unknown;
   try {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    sink = await openSink(flags.out, sinkOptions);
+    // The backend first: a bad backend URL must not truncate an existing --out file.
     backend = await openBackend(flags.backend, { geometry, signal: controller.signal });
+    sink = await openSink(flags.out, sinkOptions);
     log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
       name: backend.name,
       ring: formatBytes(geometry.ringBytes),
@@ -299,6 +341,7 @@ async function runCapture(flags: CaptureFlags): Promise<void> {
       duration,
       maxBytes,
       overrun: flags.overrun,
+      inFlight,
       signal: controller.signal,
     });
     if (

@@ -61,9 +61,10 @@ async function pageSize(): Promise<number> {
 export function addAgentCommand(program: Command): Command {
   program
     .command("agent")
+    .summary("Serve memory reads for ssh://HOST?via=agent")
     .description(
-      "Serve memory reads on stdin/stdout in ringdump's binary agent protocol (run on the\n" +
-        "board by the ssh://HOST?via=agent backend, not by hand). It only reads: the protocol\n" +
+      "Serve memory reads on stdin/stdout in ringdump's binary agent protocol (run on the " +
+        "board by the ssh://HOST?via=agent backend, not by hand). It only reads: the protocol " +
         "has no write request. It exits when its input ends.",
     )
     .option(
@@ -77,10 +78,17 @@ export function addAgentCommand(program: Command): Command {
     .addHelpText(
       "after",
       `
-Example (what the ssh backend runs on the board):
+Examples:
+  # on the workstation: capture through an agent on the board
+  ringdump capture --backend 'ssh://root@board.lab?via=agent' \\
+      --base 0x30000000 --counter 0x43c00010 --duration 10s --out dump.bin
+  # what that runs on the board, over SSH
   ringdump agent --mem /dev/mem --origin 0x0
 
-Exit codes: 0 the client closed the link; 2 usage error; 3 protocol, device or link error.`,
+Exit codes:
+  0   the client closed the link
+  2   usage error
+  3   protocol, device or link error`,
     )
     .action((flags: AgentFlags) => runAgentCommand(flags));
   return program;
@@ -155,11 +163,14 @@ export function isCompiled(): boolean {
 export function addDeployCommand(program: Command): Command {
   program
     .command("deploy")
+    .summary("Put a ringdump executable on a board over SSH")
     .description(
-      "Put a ringdump executable on a board over SSH, for ssh://HOST?via=agent: upload it\n" +
-        "to a temporary name next to --to, make it executable, rename it over --to in one\n" +
-        "step (a running copy is never half-written), then run it there with --version and\n" +
-        "print what it says.",
+      "Put a ringdump executable on a board over SSH, for ssh://HOST?via=agent: upload it " +
+        "to a temporary name next to --to, make it executable, rename it over --to in one " +
+        "step (a running copy is never half-written), then run it there with --version and " +
+        "print what it says.\n\n" +
+        "The SSH options are the ssh:// backend's (identity=, known_hosts=, ssh_config=, " +
+        "host_keys=, ...).",
     )
     .argument("<url>", "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&...]")
     .option(
@@ -170,14 +181,17 @@ export function addDeployCommand(program: Command): Command {
     .addHelpText(
       "after",
       `
-The SSH options are the ssh:// backend's (identity=, known_hosts=, ssh_config=, host_keys=, ...).
-
 Examples:
+  # build for an arm64 board, put it there, then capture through it
   deno task compile --target aarch64
   ringdump deploy 'ssh://root@board.lab?identity=lab_key' --binary dist/ringdump
-  ringdump capture --backend 'ssh://root@board.lab?identity=lab_key&via=agent' ...
+  ringdump capture --backend 'ssh://root@board.lab?identity=lab_key&via=agent' \\
+      --base 0x30000000 --counter 0x43c00010 --duration 10s --out dump.bin
 
-Exit codes: 0 deployed; 2 usage error; 3 SSH or remote error (nothing is left half-written).`,
+Exit codes:
+  0   deployed
+  2   usage error
+  3   SSH or remote error (nothing is left half-written)`,
     )
     .action((url: string, flags: DeployFlags) => runDeploy(url, flags));
   return program;

@@ -206,17 +206,7 @@ export class Dumper {
     if (this.#maxBytes !== undefined && !(this.#maxBytes > 0)) {
       throw new UsageError(`--max-bytes must be greater than 0`, { option: "--max-bytes" });
     }
-    this.#inFlight = options.inFlight ?? 0;
-    if (
-      !Number.isSafeInteger(this.#inFlight) || this.#inFlight < 0 ||
-      this.#inFlight >= this.#g.pages
-    ) {
-      throw new UsageError(
-        `--in-flight must be a whole number of pages from 0 to ${this.#g.pages - 1} ` +
-          `(below the ring's ${this.#g.pages} pages; got ${this.#inFlight})`,
-        { option: "--in-flight", value: String(this.#inFlight) },
-      );
-    }
+    this.#inFlight = checkInFlight(options.inFlight ?? 0, this.#g);
     const maxRead = options.maxReadBytes ?? 4 * 1024 * 1024;
     this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
     this.#buf = new Uint8Array(0);
@@ -486,6 +476,28 @@ export class Dumper {
       headroom: s.headroom,
     });
   }
+}
+
+/**
+ * Validates an `inFlight` page count for a ring (see
+ * {@linkcode DumperOptions.inFlight}): a whole number from 0 to `pages - 1`.
+ * Returns it, or throws a {@linkcode UsageError} naming `--in-flight`.
+ *
+ * @example
+ * ```ts
+ * import { checkInFlight } from "./dumper.ts";
+ * console.log(checkInFlight(1, { pages: 16 })); // 1
+ * ```
+ */
+export function checkInFlight(inFlight: number, geometry: { pages: number }): number {
+  if (!Number.isSafeInteger(inFlight) || inFlight < 0 || inFlight >= geometry.pages) {
+    throw new UsageError(
+      `--in-flight must be a whole number of pages from 0 to ${geometry.pages - 1} ` +
+        `(below the ring's ${geometry.pages} pages; got ${inFlight})`,
+      { option: "--in-flight", value: String(inFlight) },
+    );
+  }
+  return inFlight;
 }
 
 function wrapBackendError(e: unknown, backend: Backend, what: string): Error {

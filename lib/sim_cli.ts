@@ -57,10 +57,13 @@ function collect(value: string, previous: string[]): string[] {
 export function addSimCommand(program: Command): Command {
   const sim = program
     .command("sim")
+    .summary("Be the capture hardware, writing into a memory image")
     .description(
-      "Be the capture hardware: write a ring and its page counter into a memory image\n" +
-        "(a file standing for physical memory from --origin) at --rate, until --duration\n" +
-        "or Ctrl-C/SIGTERM. Any backend can then capture from the image.",
+      "Be the capture hardware: write a ring and its page counter into a memory image " +
+        "(a file standing for physical memory from --origin) at --rate, until --duration " +
+        "or Ctrl-C/SIGTERM. Any backend can then capture from the image.\n\n" +
+        "The image holds physical address A at byte A - origin. Pages are written first, then " +
+        "the counter register (a little-endian u32 at --counter), as hardware does.",
     )
     .requiredOption("--image <file>", "the memory image to create or grow (e.g. /dev/shm/ring.img)")
     .option(
@@ -88,14 +91,14 @@ export function addSimCommand(program: Command): Command {
     .addHelpText(
       "after",
       `
-The image holds physical address A at byte A - origin. Pages are written first, then the
-counter register (a little-endian u32 at --counter), as hardware does.
-
-Example:
-  ringdump sim --image /dev/shm/ring.img --origin 0 --pages 64 --counter-wrap 0x100 \\
-      --rate 2MiB --duration 10s &
+Examples:
+  # a device writing the counter pattern at 2 MiB/s for 10 s, in the background
+  ringdump sim --image /dev/shm/ring.img --origin 0 --pages 64 \\
+      --counter-wrap 0x100 --rate 2MiB --duration 10s &
+  # capture 5 s of it through the devmem backend, then check for gaps
   ringdump capture --backend 'devmem:/dev/shm/ring.img?origin=0' --pages 64 \\
-      --counter-wrap 0x100 --period 20ms --duration 5s --out c.bin && ringdump verify c.bin`,
+      --counter-wrap 0x100 --period 20ms --duration 5s --out c.bin
+  ringdump verify c.bin`,
     )
     .action((flags: SimFlags) => runSim(flags));
   return sim;
@@ -254,8 +257,11 @@ export function formatBackendReports(reports: readonly BackendReport[]): string 
 export function addBackendsCommand(program: Command): Command {
   return program
     .command("backends")
+    .summary("List the backend schemes and which are usable here")
     .description(
-      "List every backend scheme, what it needs, and whether it is usable on this machine now.",
+      "List every backend scheme: what it reads, its URL form with its options, what it " +
+        "needs, and whether it is usable on this machine now (each backend probes for what " +
+        "it needs).",
     )
     .option("--json", "print the list as JSON", false)
     .option(
@@ -263,6 +269,16 @@ export function addBackendsCommand(program: Command): Command {
       "load a backend plugin module first (repeatable)",
       collect,
       [] as string[],
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ringdump backends
+  # the schemes usable here, one a line
+  ringdump backends --json | jq -r '.[] | select(.usable) | .scheme'
+  # a plugin's scheme listed with the built-in ones
+  ringdump backends --backend-module ./my_backend.ts`,
     )
     .action(async (flags: { json: boolean; backendModule: string[] }) => {
       for (const path of flags.backendModule) await loadBackendModule(path);

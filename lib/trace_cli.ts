@@ -199,16 +199,26 @@ export async function startCaptureTrace(
 export function addTraceCommand(program: Command): Command {
   const trace = program
     .command("trace")
+    .summary("Analyse a trace written by 'capture --trace'")
     .description(
       "Analyse a trace written by 'capture --trace' (Chrome JSON or a CTF directory).",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ringdump capture --duration 2s --trace t.json --out c.wav
+  ringdump trace stats t.json
+  ringdump trace report t.json -o report.html`,
     );
   const formatOption = () =>
     new Option("--format <fmt>", "trace format (default: detected)").choices([...TRACE_FORMATS]);
   trace
     .command("stats")
+    .summary("Latency statistics per backend call (p50, p99, ...)")
     .description(
-      "Per backend call (backend_name:function_name): count, min, max, mean, stddev, p50\n" +
-        "and p99 of the begin/end durations in ns. Nested and interleaved calls are\n" +
+      "Per backend call (backend_name:function_name): count, min, max, mean, stddev, p50 " +
+        "and p99 of the begin/end durations in ns. Nested and interleaved calls are " +
         "matched with a stack per key; unmatched ends are reported, not fatal.",
     )
     .argument("<path>", "trace: a .json file or a CTF directory")
@@ -217,8 +227,12 @@ export function addTraceCommand(program: Command): Command {
     .addOption(formatOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  ringdump capture --duration 2s --trace t.json --out c.wav\n" +
-        "  ringdump trace stats t.json\n  ringdump trace stats trace-dir --backend devmem --json",
+      `
+Examples:
+  # trace a capture as JSON and as CTF at once, then read each
+  ringdump capture --duration 2s --trace t.json --trace t-ctf --out c.wav
+  ringdump trace stats t.json
+  ringdump trace stats t-ctf --backend sim --json`,
     )
     .action(async (path: string, flags: { backend?: string; json: boolean; format?: string }) => {
       const { output, warning } = await runTraceStats(path, flags);
@@ -227,15 +241,22 @@ export function addTraceCommand(program: Command): Command {
     });
   trace
     .command("report")
+    .summary("Write a self-contained HTML report of a trace")
     .description(
-      "Write one self-contained HTML page (inline SVG, no network): the period timeline\n" +
-        "(bytes per period, headroom against the ring size) and a latency histogram per\n" +
+      "Write one self-contained HTML page (inline SVG, no network): the period timeline " +
+        "(bytes per period, headroom against the ring size) and a latency histogram per " +
         "backend call.",
     )
     .argument("<path>", "trace: a .json file or a CTF directory")
     .requiredOption("-o, --out <file>", "HTML file to write")
     .addOption(formatOption())
-    .addHelpText("after", "\nExample:\n  ringdump trace report t.json -o report.html")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ringdump capture --duration 2s --trace t.json --out c.wav
+  ringdump trace report t.json -o report.html`,
+    )
     .action(async (path: string, flags: { out: string; format?: string }) => {
       const r = await runTraceReport(path, flags.out, flags);
       console.error(`wrote ${flags.out}: ${r.periods} periods, ${r.events} events`);

@@ -50,6 +50,13 @@ export async function verifyCounterFile(
       cause: e,
     });
   }
+  if (!(await file.stat()).isFile) {
+    file.close();
+    throw new UsageError(`verify: '${path}' is not a regular file; give the capture file`, {
+      option: "FILE",
+      value: path,
+    });
+  }
   const chunk = new Uint8Array(Math.max(8, (options.chunkBytes ?? 4 << 20) & ~7));
   let fill = 0;
   let total = 0;

@@ -40,7 +40,7 @@ Deno.test("verify: names the first gap with its file offset and size", async () 
   });
 });
 
-Deno.test("verify: a corrupted word, a partial word, an empty file, a missing file", async () => {
+Deno.test("verify: a corrupted word, a partial word, an empty file, a missing file, a directory", async () => {
   const data = new Uint8Array(64);
   fillCounter(data, 0);
   data[40] ^= 1;
@@ -56,4 +56,7 @@ Deno.test("verify: a corrupted word, a partial word, an empty file, a missing fi
     await assert.rejects(verifyCounterFile(path), /is empty: nothing was captured/);
   });
   await assert.rejects(verifyCounterFile("/nonexistent/file.bin"), UsageError);
+  const dir = await Deno.makeTempDir();
+  await assert.rejects(verifyCounterFile(dir), /is not a regular file; give the capture file/);
+  await Deno.remove(dir);
 });

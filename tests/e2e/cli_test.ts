@@ -39,10 +39,15 @@ Deno.test("capture + verify: counter and ring wrap many times, nothing lost", as
   assert.ok(size > 12 * 1024 * 1024, `only ${size} bytes`);
   const v = await ringdump(["verify", out]);
   assert.equal(v.code, 0, v.stderr);
-  assert.match(
-    new TextDecoder().decode(v.stdout),
-    /contiguous, \d+ bytes .* stream offsets 0x0\.\.0x/,
+  // The capture starts at the first counter read (the device runs from its open), so the
+  // range covers exactly the file's bytes from wherever that was.
+  const m = new TextDecoder().decode(v.stdout).match(
+    /contiguous, (\d+) bytes .* stream offsets 0x([0-9a-f]+)\.\.0x([0-9a-f]+)\n$/,
   );
+  assert.ok(m, new TextDecoder().decode(v.stdout));
+  assert.equal(Number(m[1]), size);
+  assert.equal(parseInt(m[3], 16) - parseInt(m[2], 16), size);
+  assert.equal(parseInt(m[2], 16) % (16 * 1024), 0, "it starts at a page boundary");
 });
 
 Deno.test("the default capture: a few seconds of tone into capture.wav, ending by itself", async () => {
@@ -169,6 +174,11 @@ Deno.test("bad input: a clear message and exit 2 before anything is captured", a
     [["--overrun", "ignore"], /argument 'ignore' is invalid/],
     [["--frobnicate"], /unknown option '--frobnicate'/],
     [["--backend", "sim:?rat=1"], /unknown option 'rat'/],
+    [
+      ["--pages", "16", "--in-flight", "16"],
+      /--in-flight must be a whole number of pages from 0 to 15/,
+    ],
+    [["--in-flight", "many"], /--in-flight: 'many' is not a number/],
   ];
   for (const [args, re] of cases) {
     const out = `${tmp}/bad.bin`;
@@ -176,8 +186,14 @@ Deno.test("bad input: a clear message and exit 2 before anything is captured", a
     assert.equal(res.code, 2, `${args.join(" ")}: ${res.stderr}`);
     assert.match(res.stderr, re, args.join(" "));
     assert.doesNotMatch(res.stderr, /^\s+at /m, "no stack trace");
-    await Deno.remove(out).catch(() => {});
+    assert.equal(await Deno.stat(out).catch(() => null), null, `${args.join(" ")}: no output file`);
   }
+  // A mistake in the backend URL leaves an existing output file as it was.
+  const keep = `${tmp}/keep.bin`;
+  await Deno.writeTextFile(keep, "yesterday's capture");
+  const bad = await ringdump(["capture", "--backend", "sim:?rat=1", "--out", keep]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.equal(await Deno.readTextFile(keep), "yesterday's capture");
   const res = await ringdump(["capture", "--duration", "1s", "--out", `${tmp}/no/such/dir/x.bin`]);
   assert.equal(res.code, 2);
   assert.match(res.stderr, /its directory does not exist/);
