@@ -28,6 +28,7 @@ export * from "./lib/sink.ts";
 export * from "./lib/dumper.ts";
 export * from "./lib/capture.ts";
 export * from "./lib/verify.ts";
+export * from "./lib/trace.ts";
 export * from "./backends/mod.ts";
 export { MemoryRing, openSim, SimDevice, type SimMemory, type SimOptions } from "./backends/sim.ts";
 export {
