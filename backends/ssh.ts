@@ -690,11 +690,11 @@ const SSH_OPTIONS = [
 export const sshBackend: BackendFactory = {
   scheme: "ssh",
   description:
-    "a remote board through the OpenSSH client (one multiplexed connection; remote dd, devmem or pixeldump)",
+    "a remote board through the OpenSSH client (one multiplexed connection; remote dd, devmem, pixeldump or a resident ringdump agent)",
   usage:
     "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump|agent&agent=CMD&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]",
   needs:
-    "the ssh client here; key login (BatchMode) to a host in known_hosts; dd (busybox is enough) and devmem, or pixeldump, there",
+    "the ssh client here; key login (BatchMode) to a host in known_hosts; dd (busybox is enough) and devmem, or pixeldump, or ringdump (via=agent, see ringdump deploy) there",
   probe,
   // deno-lint-ignore require-await
   async open(url: URL, options: BackendOpenOptions): Promise<Backend> {

@@ -1975,7 +1975,10 @@ export function traceStats(
     if (!begin && e.name !== "backend_call_end") continue;
     const b = String(e.fields.backend_name ?? "");
     const f = String(e.fields.function_name ?? "");
-    if (options.backend !== undefined && b !== options.backend) continue;
+    if (
+      options.backend !== undefined && b !== options.backend &&
+      !b.startsWith(`${options.backend}+`)
+    ) continue;
     const key = `${b}:${f}`;
     names.set(key, [b, f]);
     let stack = stacks.get(key);

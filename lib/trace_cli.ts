@@ -68,9 +68,26 @@ export async function runTraceStats(
   const trace = await readTrace(path, { format: options.format });
   const stats = traceStats(trace.events, { backend: options.backend });
   const nEnd = stats.unmatchedEnds.length, nBegin = stats.unmatchedBegins.length;
-  const warning = nEnd || nBegin
-    ? `ringdump: ${path}: ${nEnd} backend_call_end without a begin, ${nBegin} backend_call_begin without an end`
-    : undefined;
+  const warnings: string[] = [];
+  if (nEnd || nBegin) {
+    warnings.push(
+      `ringdump: ${path}: ${nEnd} backend_call_end without a begin, ${nBegin} backend_call_begin without an end`,
+    );
+  }
+  if (options.backend !== undefined && stats.calls.length === 0 && nEnd + nBegin === 0) {
+    const all = new Set(
+      trace.events.filter((e) => e.name === "backend_call_begin")
+        .map((e) => String(e.fields.backend_name)),
+    );
+    if (all.size > 0) {
+      warnings.push(
+        `ringdump: ${path}: no calls of backend '${options.backend}'; the trace has: ${
+          [...all].sort().join(", ")
+        }`,
+      );
+    }
+  }
+  const warning = warnings.length ? warnings.join("\n") : undefined;
   if (options.json) {
     const out: TraceStatsJson = {
       trace: path,
@@ -222,7 +239,7 @@ Examples:
         "matched with a stack per key; unmatched ends are reported, not fatal.",
     )
     .argument("<path>", "trace: a .json file or a CTF directory")
-    .option("--backend <name>", "only this backend's calls")
+    .option("--backend <name>", "only this backend's calls ('ssh' takes in 'ssh+agent')")
     .option("--json", "print JSON instead of a table", false)
     .addOption(formatOption())
     .addHelpText(

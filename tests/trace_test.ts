@@ -505,6 +505,20 @@ Deno.test("stats: nested and interleaved pairs match with a stack per key", () =
   assert.deepEqual(stats.unmatchedEnds, [{ key: "sim:read", timestamp: 5 }]);
   assert.deepEqual(stats.unmatchedBegins, [{ key: "dev:close", timestamp: 70 }]);
   assert.deepEqual(traceStats(events, { backend: "dev" }).calls.map((c) => c.key), ["dev:read"]);
+  assert.deepEqual(traceStats(events, { backend: "de" }).calls, [], "a name, not a prefix");
+  // `ssh` takes in `ssh+agent` (the open is traced under the scheme, the calls under the name).
+  const ssh = [
+    ev("begin", 1, "ssh", "open"),
+    ev("end", 9, "ssh", "open"),
+    ev("begin", 10, "ssh+agent", "read"),
+    ev("end", 12, "ssh+agent", "read"),
+    ev("begin", 13, "sshfs", "read"),
+    ev("end", 14, "sshfs", "read"),
+  ];
+  assert.deepEqual(traceStats(ssh, { backend: "ssh" }).calls.map((c) => c.key), [
+    "ssh+agent:read",
+    "ssh:open",
+  ]);
   const table = formatTraceStats(stats);
   const lines = table.split("\n");
   assert.match(lines[0], /^key\s+count\s+min ns\s+max ns\s+mean ns\s+stddev ns\s+p50 ns\s+p99 ns$/);
@@ -615,6 +629,7 @@ Deno.test("CLI: trace stats and report on a traced capture, bad input exits 2", 
   assert.match(new TextDecoder().decode(table.stdout), /^key\s+count.*\nsim:close\s+1\s/);
   const none = await ringdump(["trace", "stats", dir, "--backend", "devmem", "--json"]);
   assert.deepEqual(JSON.parse(new TextDecoder().decode(none.stdout)).calls, []);
+  assert.match(none.stderr, /no calls of backend 'devmem'; the trace has: sim/);
 
   // bad input: exit 2, one clear line, no stack trace
   const stream = await Deno.readFile(`${dir}/stream_0`);
