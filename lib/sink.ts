@@ -43,6 +43,23 @@ async function writeAll(w: { write(p: Uint8Array): Promise<number> }, data: Uint
   while (off < data.length) off += await w.write(data.subarray(off));
 }
 
+/**
+ * Appends `data` to a file on this thread. The capture path of the file sinks:
+ * the bytes were just copied into the buffer on this thread and are still in
+ * its cache, where an async write hands them to another thread first
+ * (`deno task bench`, disk.vs_dd: 0.85-0.88 of dd async, 0.91-0.96 sync).
+ * The dumper waits for every append either way. Errors reject, never throw.
+ */
+function appendSync(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  try {
+    let off = 0;
+    while (off < data.length) off += file.writeSync(data.subarray(off));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return Promise.resolve();
+}
+
 async function openFile(path: string, options: Deno.OpenOptions): Promise<Deno.FsFile> {
   try {
     return await Deno.open(path, options);
@@ -114,7 +131,7 @@ export class FileSink implements Sink {
   /** Writes all of `chunk`. */
   async write(chunk: Uint8Array): Promise<void> {
     if (!this.#file) throw new Error(`${this.name}: write after close`);
-    await writeAll(this.#file, chunk);
+    await appendSync(this.#file, chunk);
     this.#bytes += chunk.length;
     this.#dirty = true;
   }
@@ -255,7 +272,7 @@ export class WavSink implements Sink {
   /** Appends sample data. */
   async write(chunk: Uint8Array): Promise<void> {
     if (!this.#file) throw new Error(`${this.name}: write after close`);
-    await writeAll(this.#file, chunk);
+    await appendSync(this.#file, chunk);
     this.#bytes += chunk.length;
     this.#dirty = true;
   }
