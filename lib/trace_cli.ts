@@ -49,7 +49,8 @@ export interface TraceStatsJson {
 
 /**
  * Runs `trace stats`: reads the trace and returns the table (or the JSON
- * text) to print, and a warning line for unmatched events, if any.
+ * text) to print, and warning lines for unmatched events, a filter that
+ * matches nothing, or an empty trace, if any.
  *
  * @example
  * ```ts
@@ -69,6 +70,12 @@ export async function runTraceStats(
   const stats = traceStats(trace.events, { backend: options.backend });
   const nEnd = stats.unmatchedEnds.length, nBegin = stats.unmatchedBegins.length;
   const warnings: string[] = [];
+  if (trace.events.length === 0) {
+    warnings.push(
+      `ringdump: ${path}: the trace holds no events (a capture killed outright leaves what ` +
+        `was not flushed yet unwritten; Ctrl-C or SIGTERM close a trace properly)`,
+    );
+  }
   if (nEnd || nBegin) {
     warnings.push(
       `ringdump: ${path}: ${nEnd} backend_call_end without a begin, ${nBegin} backend_call_begin without an end`,
