@@ -23,9 +23,6 @@ export const BENCH_BACKENDS: readonly BenchBackend[] = [
   "ssh_agent",
 ];
 
-/** The remote command that runs this checkout's ringdump (`agent=`), with this process's Deno cache. */
-export const AGENT_COMMAND: string = REMOTE_RINGDUMP;
-
 /** Environment that points the test emulators at `image`. */
 export function emulatorEnv(image: string): Record<string, string> {
   return { RINGDUMP_IMAGE: image, RINGDUMP_IMAGE_ORIGIN: "0" };
@@ -63,7 +60,7 @@ export function openBenchBackend(
     case "ssh_agent": {
       if (!sshd) throw new Error(`${kind} needs a running sshd`);
       const extra: Record<string, string> = { mem: image, origin: "0" };
-      if (kind === "ssh_agent") Object.assign(extra, { via: "agent", agent: AGENT_COMMAND });
+      if (kind === "ssh_agent") Object.assign(extra, { via: "agent", agent: REMOTE_RINGDUMP });
       return openBackend(sshd.url(extra), { geometry });
     }
   }

@@ -47,7 +47,7 @@ async function writeAll(w: { write(p: Uint8Array): Promise<number> }, data: Uint
  * Appends `data` to a file on this thread. The capture path of the file sinks:
  * the bytes were just copied into the buffer on this thread and are still in
  * its cache, where an async write hands them to another thread first
- * (`deno task bench`, disk.vs_dd: 0.85-0.88 of dd async, 0.91-0.96 sync).
+ * (`deno task bench --only disk`, disk.vs_dd: 0.85-0.88 of dd async, 0.91-0.97 sync).
  * The dumper waits for every append either way. Errors reject, never throw.
  */
 function appendSync(file: Deno.FsFile, data: Uint8Array): Promise<void> {

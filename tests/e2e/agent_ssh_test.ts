@@ -12,9 +12,6 @@ const ignore = ignoreUnless(missing);
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-agent-ssh-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
 
-/** The remote command that runs this checkout's ringdump, as `agent=` takes it. */
-const AGENT_CMD = REMOTE_RINGDUMP;
-
 async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
   requireTools(missing);
   const sshd = await startSshd();
@@ -63,7 +60,7 @@ Deno.test({
         const cap = await ringdump([
           "capture",
           "--backend",
-          sshd.url({ via: "agent", agent: AGENT_CMD, mem: image, origin: "0" }),
+          sshd.url({ via: "agent", agent: REMOTE_RINGDUMP, mem: image, origin: "0" }),
           ...GEOMETRY,
           "--period",
           "10ms",
@@ -124,7 +121,7 @@ Deno.test({
         const cap = spawnRingdump([
           "capture",
           "--backend",
-          sshd.url({ via: "agent", agent: AGENT_CMD, mem: image, origin: "0" }),
+          sshd.url({ via: "agent", agent: REMOTE_RINGDUMP, mem: image, origin: "0" }),
           ...GEOMETRY,
           "--period",
           "10ms",
