@@ -105,7 +105,7 @@ export async function main(args: string[]): Promise<number> {
       console.error(`ringdump: ${e.message}`);
       return e.exitCode;
     }
-    console.error(`ringdump: internal error: ${(e as Error)?.stack ?? e}`);
+    console.error(`ringdump: internal error: ${e instanceof Error ? e.stack : String(e)}`);
     return 70;
   }
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { UsageError } from "../lib/errors.ts";
+import { errorMessage, UsageError } from "../lib/errors.ts";
 import type { Backend, BackendFactory, BackendOpenOptions } from "./types.ts";
 
 const registry = new Map<string, BackendFactory>();
@@ -144,7 +144,7 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
     mod = await import(spec);
   } catch (e) {
     throw new UsageError(
-      `--backend-module: cannot load '${path}': ${(e as Error).message}`,
+      `--backend-module: cannot load '${path}': ${errorMessage(e)}`,
       { option: "--backend-module", value: path, cause: e },
     );
   }

@@ -29,6 +29,7 @@ import { type SustainedOptions, sustainedRate } from "./sustained.ts";
 import { tracingCost, type TracingOptions } from "./tracing.ts";
 import { MIB, ROOT } from "./util.ts";
 import { BENCH_BACKENDS } from "./backends.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** A size of the run. */
 export type BenchSize = "full" | "quick" | "tiny";
@@ -180,7 +181,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       figures.push(...await m.run(plan));
     } catch (e) {
       figures.push(
-        skipped(m.name, m.title, "-", "-", `failed: ${(e as Error).message.split("\n")[0]}`),
+        skipped(m.name, m.title, "-", "-", `failed: ${errorMessage(e).split("\n")[0]}`),
       );
     }
     log(`bench: ${m.name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`);

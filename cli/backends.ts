@@ -7,6 +7,7 @@
 import type { Command } from "commander";
 import { listBackends, loadBackendModule } from "../backends/mod.ts";
 import { collect } from "./options.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** One row of `ringdump backends`. */
 export interface BackendReport {
@@ -42,7 +43,7 @@ export function backendReports(): Promise<BackendReport[]> {
       try {
         ({ usable, detail } = await f.probe());
       } catch (e) {
-        detail = `probe failed: ${(e as Error)?.message ?? e}`;
+        detail = `probe failed: ${errorMessage(e)}`;
       }
       return {
         scheme: f.scheme,

@@ -23,6 +23,7 @@ import {
 } from "./options.ts";
 import { type Progress, startProgress } from "./progress.ts";
 import { startCaptureTrace } from "./trace.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 // Pre-formatted blocks for addHelpText (commander does not wrap them): keep
 // their lines within 80 columns. Prose belongs in description(), which
@@ -257,7 +258,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     } catch (e) {
       traceError = e;
       // After a failed capture, its own error is the one to report.
-      if (!ok) console.error(`ringdump: ${(e as Error).message}`);
+      if (!ok) console.error(`ringdump: ${errorMessage(e)}`);
     }
   }
   // Reached only after a capture that ended well: then a trace that failed is the error.

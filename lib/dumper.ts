@@ -12,6 +12,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import {
   BackendError,
   DeviceError,
+  errorMessage,
   OverrunError,
   RingdumpError,
   TornReadError,
@@ -470,13 +471,14 @@ export class Dumper {
  * @example
  * ```ts
  * import { checkDumperOptions } from "./dumper.ts";
+ * import { errorMessage } from "./errors.ts";
  * import { ringGeometry } from "./ring.ts";
  * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
  * checkDumperOptions({ geometry, period: 50 }); // fine
  * try {
  *   checkDumperOptions({ geometry, period: 0 });
  * } catch (e) {
- *   console.log((e as Error).message); // "--period must be greater than 0 (got 0 ms)"
+ *   console.log(errorMessage(e)); // "--period must be greater than 0 (got 0 ms)"
  * }
  * ```
  */
@@ -528,7 +530,7 @@ export function checkInFlight(inFlight: number, geometry: { pages: number }): nu
 
 function wrapBackendError(e: unknown, backend: Backend, what: string): Error {
   if (e instanceof RingdumpError) return e;
-  return new BackendError(`${backend.name}: ${what} failed: ${(e as Error)?.message ?? e}`, {
+  return new BackendError(`${backend.name}: ${what} failed: ${errorMessage(e)}`, {
     backend: backend.name,
     cause: e,
   });

@@ -11,7 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
 import { type CommandOutput, runCommand, showCommand } from "../process.ts";
-import { BackendError, UsageError } from "../../lib/errors.ts";
+import { BackendError, errorMessage, UsageError } from "../../lib/errors.ts";
 import type { RingGeometry } from "../../lib/ring.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
 import { hex } from "../../lib/units.ts";
@@ -272,7 +272,7 @@ class SshBackend implements Backend {
         });
         return;
       } catch (e) {
-        last = (e as Error).message;
+        last = errorMessage(e);
       }
     }
     throw new BackendError(
