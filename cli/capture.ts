@@ -12,6 +12,7 @@ import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/captur
 import type { DumpStats } from "../lib/dumper.ts";
 import type { TraceSession } from "../lib/trace.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
+import { cliMessage } from "./errors.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {
   addGeometryOptions,
@@ -23,7 +24,6 @@ import {
 } from "./options.ts";
 import { type Progress, startProgress } from "./progress.ts";
 import { startCaptureTrace } from "./trace.ts";
-import { errorMessage } from "../lib/errors.ts";
 
 // Pre-formatted blocks for addHelpText (commander does not wrap them): keep
 // their lines within 80 columns. Prose belongs in description(), which
@@ -258,7 +258,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     } catch (e) {
       traceError = e;
       // After a failed capture, its own error is the one to report.
-      if (!ok) console.error(`ringdump: ${errorMessage(e)}`);
+      if (!ok) console.error(`ringdump: ${cliMessage(e)}`);
     }
   }
   // Reached only after a capture that ended well: then a trace that failed is the error.

@@ -478,7 +478,7 @@ export class Dumper {
  * try {
  *   checkDumperOptions({ geometry, period: 0 });
  * } catch (e) {
- *   console.log(errorMessage(e)); // "--period must be greater than 0 (got 0 ms)"
+ *   console.log(errorMessage(e)); // "period must be greater than 0 (got 0 ms)"
  * }
  * ```
  */
@@ -486,22 +486,28 @@ export function checkDumperOptions(options: DumperOptions): void {
   const period = options.period ?? 100;
   const policy = options.overrun ?? "fail";
   if (!(period > 0) || !Number.isFinite(period)) {
-    throw new UsageError(`--period must be greater than 0 (got ${period} ms)`, {
-      option: "--period",
+    throw new UsageError(`period must be greater than 0 (got ${period} ms)`, {
+      option: "period",
       value: String(period),
     });
   }
   if (policy !== "fail" && policy !== "gap") {
-    throw new UsageError(`--overrun must be 'fail' or 'gap' (got '${policy}')`, {
-      option: "--overrun",
+    throw new UsageError(`overrun must be 'fail' or 'gap' (got '${policy}')`, {
+      option: "overrun",
       value: String(policy),
     });
   }
   if (options.duration !== undefined && !(options.duration >= 0)) {
-    throw new UsageError(`--duration must not be negative`, { option: "--duration" });
+    throw new UsageError(`duration must not be negative (got ${options.duration} ms)`, {
+      option: "duration",
+      value: String(options.duration),
+    });
   }
   if (options.maxBytes !== undefined && !(options.maxBytes > 0)) {
-    throw new UsageError(`--max-bytes must be greater than 0`, { option: "--max-bytes" });
+    throw new UsageError(`maxBytes must be greater than 0 (got ${options.maxBytes})`, {
+      option: "maxBytes",
+      value: String(options.maxBytes),
+    });
   }
   if (options.inFlight !== undefined) checkInFlight(options.inFlight, options.geometry);
 }

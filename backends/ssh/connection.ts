@@ -426,12 +426,12 @@ class SshBackend implements Backend {
 function checkTarget(host: string, user: string | undefined): void {
   if (!/^[A-Za-z0-9_.:%-]+$/.test(host) || host.startsWith("-")) {
     throw new UsageError(`ssh: '${host}' is not a host name or address`, {
-      option: "--backend",
+      option: "backend",
       value: host,
     });
   }
   if (user !== undefined && (!/^[A-Za-z0-9_.-]+$/.test(user) || user.startsWith("-"))) {
-    throw new UsageError(`ssh: '${user}' is not a user name`, { option: "--backend", value: user });
+    throw new UsageError(`ssh: '${user}' is not a user name`, { option: "backend", value: user });
   }
 }
 

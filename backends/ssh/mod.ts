@@ -100,20 +100,20 @@ interface SshTarget {
 function parseTarget(url: URL): SshTarget {
   if (url.hostname === "") {
     throw new UsageError(`backend URL '${url.href}': ssh needs a host: ssh://[user@]host[:port]`, {
-      option: "--backend",
+      option: "backend",
       value: url.href,
     });
   }
   if (url.password !== "") {
     throw new UsageError(
       `backend URL '${url.href}': no passwords in the URL; ssh uses keys (identity=PATH)`,
-      { option: "--backend", value: url.href },
+      { option: "backend", value: url.href },
     );
   }
   if (url.pathname !== "" && url.pathname !== "/") {
     throw new UsageError(
       `backend URL '${url.href}': put the remote memory in mem=PATH, not the URL path`,
-      { option: "--backend", value: url.href },
+      { option: "backend", value: url.href },
     );
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
