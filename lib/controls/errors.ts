@@ -167,9 +167,9 @@ export class ControlValidationError extends ControlSerializerError {
  * ```
  */
 export class UnknownControlError extends ControlValidationError {
-  /** Creates the error. */
-  constructor(id: number) {
-    super(id, "not in the ControlInfoMap");
+  /** Creates the error; `reason` defaults to "not in the ControlInfoMap". */
+  constructor(id: number, reason: string = "not in the ControlInfoMap") {
+    super(id, reason);
   }
 }
 
@@ -205,4 +205,53 @@ export class ControlTypeError extends ControlValidationError {
 /** A control id as libcamera prints it (`0x0000002a`). */
 export function formatId(id: number): string {
   return Number.isInteger(id) && id >= 0 ? `0x${id.toString(16).padStart(8, "0")}` : String(id);
+}
+
+/**
+ * A {@linkcode ControlInfoMap} libcamera would refuse: libcamera 0.0.3's
+ * `ControlInfoMap::validate()` needs every info's `min` to have the
+ * control's type (Integer32 for a String control: its range is a length)
+ * and aborts the process otherwise (`assertion "validate()" failed`), so an
+ * unset (None) `min` is refused too. ringdump is stricter for `max` and
+ * `def`, which libcamera does not check: they have that type or are unset.
+ * `field` says which of the three is wrong; `name` is the control's name.
+ *
+ * @example
+ * ```ts
+ * import { ControlId, ControlInfo, ControlInfoMap, ControlType, InvalidControlInfoError } from "./mod.ts";
+ * try {
+ *   new ControlInfoMap([[new ControlId(9, "Gain", { type: ControlType.Float }), new ControlInfo()]]);
+ * } catch (e) {
+ *   if (e instanceof InvalidControlInfoError) console.log(e.name, e.field, e.controlName); // "InvalidControlInfoError" "min" "Gain"
+ * }
+ * ```
+ */
+export class InvalidControlInfoError extends ControlTypeError {
+  /** The control's name ("" if it has none). */
+  readonly controlName: string;
+  /** Which value of the info is wrong. */
+  readonly field: "min" | "max" | "def";
+  /** Creates the error. */
+  constructor(
+    id: number,
+    options: {
+      controlName: string;
+      field: "min" | "max" | "def";
+      expected: number;
+      actual: number;
+    },
+  ) {
+    const reason = `info ${options.field} is ${controlTypeName(options.actual)}, it must be ${
+      controlTypeName(options.expected)
+    }${
+      options.field === "min"
+        ? " (libcamera's ControlInfoMap::validate() aborts on any other min, unset included)"
+        : " or unset"
+    }`;
+    super(id, { expected: options.expected, actual: options.actual, reason });
+    const named = options.controlName === "" ? "" : ` (${options.controlName})`;
+    this.message = `control ${formatId(id)}${named}: ${reason}`;
+    this.controlName = options.controlName;
+    this.field = options.field;
+  }
 }

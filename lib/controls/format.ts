@@ -99,8 +99,9 @@ export const IPA_CONTROL_INFO_ENTRY_LAYOUT: StructLayout = Object.freeze({
 export const CONTROL_TYPE_SIZE: number = 4;
 
 /**
- * Alignment of the data section (and, with `alignValues`, of every value in
- * it), as `ipa_controls.h`'s documentation specifies.
+ * Alignment of the data section (`header.data_offset`), as `ipa_controls.h`
+ * specifies. Values inside it are not aligned: libcamera 0.0.3 writes each
+ * right after the previous one and refuses any gap.
  *
  * @example
  * ```ts

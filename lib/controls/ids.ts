@@ -5,7 +5,7 @@
  */
 
 import { ControlValidationError } from "./errors.ts";
-import { ControlType, isControlType, UINT32_MAX } from "./format.ts";
+import { ControlType, IpaControlIdMapType, isControlType, UINT32_MAX } from "./format.ts";
 import { isInt } from "./values.ts";
 
 /**
@@ -56,5 +56,72 @@ export class ControlId {
     this.type = options.type;
     this.isArray = isArray;
     Object.freeze(this);
+  }
+}
+
+/**
+ * A global id map: the controls a whole id space defines, like libcamera's
+ * `controls::controls` and `properties::properties`. A
+ * {@linkcode ControlList} made from an id map (and no info map) is what
+ * libcamera serializes with handle 0; its `idMapType` says which map
+ * resolves the ids ({@linkcode IpaControlIdMapType}.Controls or
+ * `.Properties`).
+ *
+ * @example
+ * ```ts
+ * import { ControlId, ControlIdMap, ControlType, IpaControlIdMapType } from "./mod.ts";
+ * const map = new ControlIdMap(IpaControlIdMapType.Controls, [
+ *   new ControlId(7, "ExposureTime", { type: ControlType.Integer32 }),
+ * ]);
+ * console.log(map.get(7)?.name, map.size); // "ExposureTime" 1
+ * ```
+ */
+export class ControlIdMap implements Iterable<ControlId> {
+  /** Which global map this is: `Controls` (0) or `Properties` (1). */
+  readonly idMapType: typeof IpaControlIdMapType.Controls | typeof IpaControlIdMapType.Properties;
+  readonly #ids = new Map<number, ControlId>();
+
+  /** Creates the map; throws {@linkcode ControlValidationError} for a duplicate id. */
+  constructor(
+    idMapType: typeof IpaControlIdMapType.Controls | typeof IpaControlIdMapType.Properties,
+    ids: Iterable<ControlId>,
+  ) {
+    if (
+      idMapType !== IpaControlIdMapType.Controls && idMapType !== IpaControlIdMapType.Properties
+    ) {
+      throw new ControlValidationError(
+        undefined,
+        `a global id map is of type Controls (0) or Properties (1), not ${String(idMapType)}`,
+      );
+    }
+    this.idMapType = idMapType;
+    for (const cid of ids) {
+      if (!(cid instanceof ControlId)) {
+        throw new ControlValidationError(undefined, "an id map holds ControlId instances");
+      }
+      if (this.#ids.has(cid.id)) throw new ControlValidationError(cid.id, "duplicate id");
+      this.#ids.set(cid.id, cid);
+    }
+    Object.freeze(this);
+  }
+
+  /** The ControlId of a numeric id. */
+  get(id: number): ControlId | undefined {
+    return this.#ids.get(id);
+  }
+
+  /** Whether the map defines an id. */
+  has(id: number): boolean {
+    return this.#ids.has(id);
+  }
+
+  /** Number of ids. */
+  get size(): number {
+    return this.#ids.size;
+  }
+
+  /** Iterates over the ControlIds, in id order of definition. */
+  [Symbol.iterator](): IterableIterator<ControlId> {
+    return [...this.#ids.values()].values();
   }
 }

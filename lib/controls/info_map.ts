@@ -5,9 +5,15 @@
  * @module
  */
 
-import { ControlTypeError, ControlValidationError } from "./errors.ts";
+import {
+  ControlTypeError,
+  ControlValidationError,
+  InvalidControlInfoError,
+  UnknownControlError,
+} from "./errors.ts";
 import { ControlType, controlTypeName, IpaControlIdMapType } from "./format.ts";
 import { ControlId } from "./ids.ts";
+import { globalIdMap } from "./libcamera_ids.ts";
 import { checkValue, type ControlValue, freezeValue, isInt, noneValue } from "./values.ts";
 
 /**
@@ -71,8 +77,14 @@ export class ControlInfoMap implements Iterable<[ControlId, ControlInfo]> {
 
   /**
    * Creates the map; throws {@linkcode ControlValidationError} for a duplicate
-   * id and {@linkcode ControlTypeError} for an info whose values do not match
-   * the control's type.
+   * id and {@linkcode InvalidControlInfoError} for an info libcamera would
+   * refuse (a `min` without the control's type, unset included) or whose
+   * `max`/`def` has another type. A map of id map type `Controls` or
+   * `Properties` may only hold libcamera's own controls of that map
+   * ({@linkcode LIBCAMERA_CONTROLS}, {@linkcode LIBCAMERA_PROPERTIES}) with
+   * their type and array-ness: anything else is an
+   * {@linkcode UnknownControlError} or a {@linkcode ControlTypeError}
+   * (libcamera's deserializer dies on an id its map lacks).
    */
   constructor(
     entries: Iterable<readonly [ControlId, ControlInfo]>,
@@ -91,19 +103,8 @@ export class ControlInfoMap implements Iterable<[ControlId, ControlInfo]> {
         throw new ControlValidationError(cid.id, "infos must be ControlInfo instances");
       }
       if (this.#entries.has(cid.id)) throw new ControlValidationError(cid.id, "duplicate id");
-      // libcamera's ControlInfoMap::validate(): a String control's range is its length.
-      const rangeType = cid.type === ControlType.String ? ControlType.Integer32 : cid.type;
-      for (const [what, v] of [["min", info.min], ["max", info.max], ["def", info.def]] as const) {
-        if (v.type !== ControlType.None && v.type !== rangeType) {
-          throw new ControlTypeError(cid.id, {
-            expected: rangeType,
-            actual: v.type,
-            reason: `info ${what} has type ${controlTypeName(v.type)}, expected ${
-              controlTypeName(rangeType)
-            } (or None)`,
-          });
-        }
-      }
+      checkAgainstGlobalMap(cid, idMapType);
+      checkInfo(cid, info);
       this.#entries.set(cid.id, [cid, info]);
     }
   }
@@ -137,5 +138,45 @@ export class ControlInfoMap implements Iterable<[ControlId, ControlInfo]> {
   [Symbol.iterator](): IterableIterator<[ControlId, ControlInfo]> {
     return [...this.#entries.values()].map(([c, i]): [ControlId, ControlInfo] => [c, i])
       .values();
+  }
+}
+
+/** libcamera's `ControlInfoMap::validate()`, plus ringdump's rule for max and def. */
+function checkInfo(cid: ControlId, info: ControlInfo): void {
+  // A String control's range is its length.
+  const rangeType = cid.type === ControlType.String ? ControlType.Integer32 : cid.type;
+  for (const [field, v] of [["min", info.min], ["max", info.max], ["def", info.def]] as const) {
+    const unsetOk = field !== "min";
+    if (v.type !== rangeType && !(unsetOk && v.type === ControlType.None)) {
+      throw new InvalidControlInfoError(cid.id, {
+        controlName: cid.name,
+        field,
+        expected: rangeType,
+        actual: v.type,
+      });
+    }
+  }
+}
+
+/** A map of a global id map type holds that map's ControlIds, as libcamera's does. */
+function checkAgainstGlobalMap(cid: ControlId, idMapType: IpaControlIdMapType): void {
+  const global = globalIdMap(idMapType);
+  if (global === undefined) return;
+  const which = idMapType === IpaControlIdMapType.Controls ? "controls::" : "properties::";
+  const known = global.get(cid.id);
+  if (known === undefined) {
+    throw new UnknownControlError(
+      cid.id,
+      `not one of libcamera's ${which} ids, which a map of id map type ${idMapType} may only hold`,
+    );
+  }
+  if (known.type !== cid.type || (cid.isArray !== null && cid.isArray !== known.isArray)) {
+    throw new ControlTypeError(cid.id, {
+      expected: known.type,
+      actual: cid.type,
+      reason: `libcamera's ${which}${known.name} is ${controlTypeName(known.type)}${
+        known.isArray ? " array" : ""
+      }, not ${controlTypeName(cid.type)}${cid.isArray ? " array" : ""}`,
+    });
   }
 }

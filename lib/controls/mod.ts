@@ -60,6 +60,7 @@ export {
   ControlSerializerError,
   ControlTypeError,
   ControlValidationError,
+  InvalidControlInfoError,
   MalformedControlsError,
   NoSpaceError,
   UnknownControlError,
@@ -79,7 +80,16 @@ export {
   sizeValue,
   stringValue,
 } from "./values.ts";
-export { ControlId } from "./ids.ts";
+export { ControlId, ControlIdMap } from "./ids.ts";
+export {
+  globalIdMap,
+  LIBCAMERA_CONTROL_ROWS,
+  LIBCAMERA_CONTROLS,
+  LIBCAMERA_PROPERTIES,
+  LIBCAMERA_PROPERTY_ROWS,
+  LIBCAMERA_VERSION,
+  type LibcameraIdRow,
+} from "./libcamera_ids.ts";
 export { ControlInfo, ControlInfoMap } from "./info_map.ts";
 export { ControlList } from "./list.ts";
 export {

@@ -12,8 +12,10 @@ import {
   formatId,
   MalformedControlsError,
   NoSpaceError,
+  UnknownControlError,
   UnknownHandleError,
 } from "./errors.ts";
+import { globalIdMap } from "./libcamera_ids.ts";
 import {
   ControlType,
   controlTypeName,
@@ -21,7 +23,7 @@ import {
   IPA_CONTROL_VALUE_ENTRY_LAYOUT,
   IPA_CONTROLS_FORMAT_VERSION,
   IPA_CONTROLS_HEADER_LAYOUT,
-  type IpaControlIdMapType,
+  IpaControlIdMapType,
   isControlType,
   UINT32_MAX,
 } from "./format.ts";
@@ -29,17 +31,7 @@ import { ControlId } from "./ids.ts";
 import { ControlInfo, ControlInfoMap } from "./info_map.ts";
 import { ControlList } from "./list.ts";
 import { checkValue, type ControlValue, elementCount, valueSize } from "./values.ts";
-import {
-  align8,
-  checkEntryOffset,
-  H,
-  I,
-  readHeader,
-  readValue,
-  V,
-  viewOf,
-  writeValue,
-} from "./wire.ts";
+import { checkEntryOffset, H, I, readHeader, readValue, V, viewOf, writeValue } from "./wire.ts";
 
 /**
  * Options of {@linkcode ControlSerializer}.
@@ -58,14 +50,6 @@ export interface ControlSerializerOptions {
    * and go up by 2, so the two sides never collide (libcamera's `Role`).
    */
   role?: "proxy" | "worker";
-  /**
-   * Start every entry's data at a multiple of 8 bytes of the data section,
-   * as `ipa_controls.h`'s documentation asks. Default `false`: values are
-   * contiguous, byte for byte what libcamera 0.0.3's `ControlSerializer`
-   * writes and the only layout its deserializer accepts. This module reads
-   * both.
-   */
-  alignValues?: boolean;
 }
 
 /**
@@ -96,18 +80,29 @@ export interface DeserializeInfoMapOptions {
  * to maps, like libcamera's `ControlSerializer`. Use one instance per side of
  * a link, with different roles.
  *
+ * Packets are laid out as libcamera 0.0.3 writes them (each value right
+ * after the previous one, the only layout its deserializer accepts); a
+ * list without info map (of {@linkcode LIBCAMERA_CONTROLS} or
+ * {@linkcode LIBCAMERA_PROPERTIES}) is written and read with handle 0.
+ *
  * Differences from libcamera 0.0.3, all on the safe side: serializing a map
  * this serializer already knows writes it again with its existing handle
- * (libcamera writes nothing); every packet is fully validated before use;
- * a list always needs its map (no handle-0 lists of global controls).
+ * (libcamera writes nothing); ringdump writes zeros in `header.reserved`
+ * and each entry's `padding` (libcamera leaves whatever its stack held) and
+ * ignores them when reading; every packet is fully validated before use,
+ * and a value of another type than its control's is refused, where
+ * libcamera takes it (an Integer64 for an Integer32 control, say). Float
+ * elements go through JavaScript numbers, so a NaN's payload bits are not
+ * kept: any NaN is written as the quiet NaN `0x7fc00000`.
  *
  * @example
  * ```ts
  * import {
- *   ControlId, ControlInfo, ControlInfoMap, ControlSerializer, ControlType, NoSpaceError,
+ *   boolValue, ControlId, ControlInfo, ControlInfoMap, ControlSerializer, ControlType,
+ *   NoSpaceError,
  * } from "./mod.ts";
  * const map = new ControlInfoMap([
- *   [new ControlId(7, "Enable", { type: ControlType.Bool }), new ControlInfo()],
+ *   [new ControlId(7, "Enable", { type: ControlType.Bool }), new ControlInfo(boolValue(false))],
  * ]);
  * const s = new ControlSerializer();
  * try {
@@ -121,7 +116,6 @@ export interface DeserializeInfoMapOptions {
  */
 export class ControlSerializer {
   readonly #seed: number;
-  readonly #alignValues: boolean;
   #serial: number;
   #handles = new Map<ControlInfoMap, number>();
   #maps = new Map<number, ControlInfoMap>();
@@ -134,7 +128,13 @@ export class ControlSerializer {
     }
     this.#seed = role === "proxy" ? 1 : 2;
     this.#serial = this.#seed;
-    this.#alignValues = options.alignValues ?? false;
+    if ("alignValues" in options) {
+      throw new ControlValidationError(
+        undefined,
+        "the alignValues option was removed: libcamera 0.0.3 refuses packets whose values " +
+          'are aligned ("Bad data, entry offset mismatch"); drop the option',
+      );
+    }
   }
 
   /** Forgets every map handle (libcamera's `reset()`); handles restart. */
@@ -166,9 +166,13 @@ export class ControlSerializer {
     let handle: number;
     let newHandle = false;
     if (mapOrList instanceof ControlList) {
-      const known = this.#handles.get(mapOrList.infoMap);
-      if (known === undefined) throw new UnknownHandleError(undefined);
-      handle = known;
+      if (mapOrList.infoMap === undefined) {
+        handle = 0; // a list of libcamera's global controls or properties
+      } else {
+        const known = this.#handles.get(mapOrList.infoMap);
+        if (known === undefined) throw new UnknownHandleError(undefined);
+        handle = known;
+      }
     } else {
       const known = this.#handles.get(mapOrList);
       if (known === undefined) {
@@ -233,7 +237,11 @@ export class ControlSerializer {
    * Reads a map packet (from the start of `buffer`; bytes past the header's
    * `size` are ignored) and remembers its handle, so lists referring to it
    * can be read and written. If the handle is already known, the known map is
-   * returned (as libcamera does) once the packet has been validated. Throws
+   * returned (as libcamera does) once the packet has been validated. A map of
+   * id map type `Controls` or `Properties` resolves its ids in libcamera's
+   * tables ({@linkcode LIBCAMERA_CONTROLS}, {@linkcode LIBCAMERA_PROPERTIES}):
+   * names and array-ness come from there, and an id they lack or a type
+   * they contradict is refused. Throws
    * {@linkcode MalformedControlsError} for an invalid packet and
    * {@linkcode ControlValidationError} (or a subclass) for invalid content.
    */
@@ -245,6 +253,8 @@ export class ControlSerializer {
     if (hdr.handle === 0) {
       throw new MalformedControlsError(H.handle, "a ControlInfoMap packet needs a non-zero handle");
     }
+    const global = globalIdMap(hdr.idMapType);
+    const which = hdr.idMapType === IpaControlIdMapType.Controls ? "controls::" : "properties::";
     const cursor = { pos: 0 };
     const entries: [ControlId, ControlInfo][] = [];
     const seen = new Set<number>();
@@ -264,7 +274,14 @@ export class ControlSerializer {
       const min = readValue(buffer, view, hdr, cursor, { isArray: false, count: 1, entry: i });
       const max = readValue(buffer, view, hdr, cursor, { isArray: false, count: 1, entry: i });
       const def = readValue(buffer, view, hdr, cursor, { isArray: false, count: 1, entry: i });
-      let cid = known.get(id);
+      let cid = global !== undefined ? global.get(id) : known.get(id);
+      if (global !== undefined && cid === undefined) {
+        throw new UnknownControlError(
+          id,
+          `entry ${i}: not one of libcamera's ${which} ids (id map type ${hdr.idMapType}); ` +
+            "libcamera 0.0.3 dies on such a map",
+        );
+      }
       if (cid === undefined) {
         const isArray = type === ControlType.String
           ? true
@@ -276,9 +293,9 @@ export class ControlSerializer {
         throw new ControlTypeError(id, {
           expected: cid.type,
           actual: type,
-          reason: `the packet says ${controlTypeName(type)}, the known control is ${
-            controlTypeName(cid.type)
-          }`,
+          reason: `entry ${i}: the packet says ${controlTypeName(type)}, ${
+            global !== undefined ? `libcamera's ${which}${cid.name}` : "the known control"
+          } is ${controlTypeName(cid.type)}`,
         });
       }
       entries.push([cid, new ControlInfo(min, max, { def })]);
@@ -293,17 +310,40 @@ export class ControlSerializer {
 
   /**
    * Reads a list packet (from the start of `buffer`) and validates it against
-   * the map its handle names. Throws {@linkcode UnknownHandleError} if that
-   * map is unknown, {@linkcode MalformedControlsError} for an invalid packet,
+   * the map its handle names, or, for handle 0, against libcamera's global id
+   * map its id map type names ({@linkcode LIBCAMERA_CONTROLS} or
+   * {@linkcode LIBCAMERA_PROPERTIES}). Throws {@linkcode UnknownHandleError}
+   * if the handle's map is unknown, {@linkcode MalformedControlsError} for an invalid packet,
    * {@linkcode UnknownControlError} / {@linkcode ControlTypeError} for a value
    * the map does not accept.
    */
   deserializeList(buffer: Uint8Array): ControlList {
     const view = viewOf(buffer);
     const hdr = readHeader(buffer, view, IPA_CONTROL_VALUE_ENTRY_LAYOUT.size);
-    const map = this.#maps.get(hdr.handle);
-    if (map === undefined) throw new UnknownHandleError(hdr.handle);
-    const list = new ControlList(map);
+    let list: ControlList;
+    if (hdr.handle === 0) {
+      // A list of libcamera's global controls or properties, with no info map.
+      const global = globalIdMap(hdr.idMapType);
+      if (global === undefined) {
+        throw new MalformedControlsError(
+          H.handle,
+          `handle 0 (no info map) with id map type ${hdr.idMapType} (V4L2): a list of local ` +
+            "controls needs its ControlInfoMap's handle (libcamera 0.0.3 dies on this list)",
+        );
+      }
+      list = new ControlList(global);
+    } else {
+      const map = this.#maps.get(hdr.handle);
+      if (map === undefined) throw new UnknownHandleError(hdr.handle);
+      if (map.idMapType !== hdr.idMapType) {
+        throw new MalformedControlsError(
+          H.id_map_type,
+          `id map type ${hdr.idMapType}, but the ControlInfoMap of handle ${hdr.handle} has ` +
+            `id map type ${map.idMapType}`,
+        );
+      }
+      list = new ControlList(map);
+    }
     const cursor = { pos: 0 };
     for (let i = 0; i < hdr.entries; i++) {
       const at = IPA_CONTROLS_HEADER_LAYOUT.size + i * IPA_CONTROL_VALUE_ENTRY_LAYOUT.size;
@@ -339,13 +379,13 @@ export class ControlSerializer {
     let idMapType: IpaControlIdMapType;
     let data = 0;
     const place = (bytes: number): number => {
-      const offset = this.#alignValues ? align8(data) : data;
+      const offset = data;
       data = offset + bytes;
       return offset;
     };
     if (mapOrList instanceof ControlList) {
       entrySize = IPA_CONTROL_VALUE_ENTRY_LAYOUT.size;
-      idMapType = mapOrList.infoMap.idMapType;
+      idMapType = mapOrList.idMapType;
       for (const [id, value] of mapOrList) {
         checkValue(value, id);
         items.push({ kind: "value", id, value, offset: place(valueSize(value)) });

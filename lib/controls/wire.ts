@@ -36,11 +36,6 @@ export const V = IPA_CONTROL_VALUE_ENTRY_LAYOUT.offsets;
 /** Info entry field offsets. */
 export const I = IPA_CONTROL_INFO_ENTRY_LAYOUT.offsets;
 
-/** `n` rounded up to a multiple of 8. */
-export function align8(n: number): number {
-  return Math.ceil(n / IPA_CONTROLS_ALIGNMENT) * IPA_CONTROLS_ALIGNMENT;
-}
-
 /** A DataView over `buffer` (which must be a Uint8Array). */
 export function viewOf(buffer: Uint8Array): DataView {
   if (!(buffer instanceof Uint8Array)) {
@@ -148,8 +143,8 @@ export function readHeader(buffer: Uint8Array, view: DataView, entrySize: number
 }
 
 /**
- * An entry's data must come next in the data section: right at the cursor
- * (libcamera's contiguous layout) or at the next multiple of 8 (aligned).
+ * An entry's data must come right after the previous entry's (at the
+ * cursor), as libcamera 0.0.3 writes it and its deserializer demands.
  */
 export function checkEntryOffset(
   hdr: Header,
@@ -158,10 +153,11 @@ export function checkEntryOffset(
   fieldAt: number,
   entry: number,
 ): void {
-  if (offset !== cursor.pos && offset !== align8(cursor.pos)) {
+  if (offset !== cursor.pos) {
     throw new MalformedControlsError(
       fieldAt,
-      `entry ${entry}: data offset ${offset} does not follow the previous data (at ${cursor.pos})`,
+      `entry ${entry}: data offset ${offset}, but the previous data ends at ${cursor.pos} ` +
+        "(values follow each other with no gap; libcamera refuses this packet too)",
     );
   }
   if (hdr.dataOffset + offset > hdr.size) {
