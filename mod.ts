@@ -71,4 +71,4 @@ export {
   type StructLayout,
   UnknownControlError,
   UnknownHandleError,
-} from "./lib/controls.ts";
+} from "./lib/controls/mod.ts";

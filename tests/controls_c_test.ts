@@ -34,7 +34,7 @@ import {
   sizeValue,
   stringValue,
   UnknownHandleError,
-} from "../lib/controls.ts";
+} from "../lib/controls/mod.ts";
 
 const INCLUDE_DIR = "/usr/include/libcamera";
 const HEADER = `${INCLUDE_DIR}/libcamera/ipa/ipa_controls.h`;

@@ -28,7 +28,7 @@ import {
   sizeValue,
   stringValue,
   UnknownControlError,
-} from "../lib/controls.ts";
+} from "../lib/controls/mod.ts";
 
 const H = IPA_CONTROLS_HEADER_LAYOUT.offsets;
 const V = IPA_CONTROL_VALUE_ENTRY_LAYOUT.offsets;

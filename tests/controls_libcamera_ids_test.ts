@@ -16,8 +16,8 @@ import {
   LIBCAMERA_PROPERTY_ROWS,
   LIBCAMERA_VERSION,
   type LibcameraIdRow,
-} from "../lib/controls.ts";
-import { ignoreUnless, requireTools } from "./sshd.ts";
+} from "../lib/controls/mod.ts";
+import { ignoreUnless, requireTools } from "../testing/sshd.ts";
 
 /** The installed control_ids.h and property_ids.h, or why they are not there. */
 async function findHeaders(): Promise<

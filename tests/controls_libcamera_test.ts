@@ -43,9 +43,9 @@ import {
   sizeValue,
   stringValue,
   UnknownHandleError,
-} from "../lib/controls.ts";
-import { AgentControls, agentInfoMap } from "../lib/agent.ts";
-import { ignoreUnless, requireTools } from "./sshd.ts";
+} from "../lib/controls/mod.ts";
+import { agentHelloList, agentInfoMap } from "../lib/agent/protocol.ts";
+import { ignoreUnless, requireTools } from "../testing/sshd.ts";
 
 const SOURCE = decodeURIComponent(
   new URL("./c/libcamera_serializer.cpp", import.meta.url).pathname,
@@ -371,16 +371,16 @@ function ringdumpCases(): {
   ];
 }
 
-/** The agent's hello map and hello list, as lib/agent.ts's server sends them. */
+/** The agent's hello map and hello list, as lib/agent/server.ts sends them. */
 function agentHello(): { map: ControlInfoMap; list: ControlList } {
-  const C = AgentControls;
   const map = agentInfoMap({ pageSize: 4096, maxRead: 1 << 20 });
-  const list = new ControlList(map)
-    .set(C.ProtocolVersion, int32Value(1))
-    .set(C.PageSize, int32Value(4096))
-    .set(C.MaxRead, int32Value(1 << 20))
-    .set(C.MemoryDevice, stringValue("/dev/mem"))
-    .set(C.Origin, int64Value(0x3f00_0000));
+  const list = agentHelloList(map, {
+    protocolVersion: 1,
+    pageSize: 4096,
+    maxRead: 1 << 20,
+    memory: "/dev/mem",
+    origin: 0xffff_ffff_3f00_0000n, // an origin above 2^63: a negative int64 on the wire
+  });
   return { map, list };
 }
 

@@ -30,7 +30,7 @@ import {
   stringValue,
   UnknownControlError,
   UnknownHandleError,
-} from "../lib/controls.ts";
+} from "../lib/controls/mod.ts";
 import { RingdumpError } from "../lib/errors.ts";
 
 const H = IPA_CONTROLS_HEADER_LAYOUT.offsets;
