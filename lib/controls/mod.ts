@@ -16,7 +16,13 @@
  * "proxy" role, 2, 4, 6, ... for the "worker" role, as libcamera does); a
  * list carries its map's handle, so a list can only be serialized or
  * deserialized by a serializer that has already serialized or deserialized
- * the list's map.
+ * the list's map; a list of libcamera's own controls or properties
+ * ({@linkcode LIBCAMERA_CONTROLS}, {@linkcode LIBCAMERA_PROPERTIES}) has no
+ * map and goes with handle 0. A map libcamera would refuse (an info whose
+ * min lacks the control's type) cannot be built
+ * ({@linkcode InvalidControlInfoError}). The whole format is libcamera
+ * 0.0.3's, checked against its own `ControlSerializer` by
+ * `tests/controls_libcamera_test.ts`.
  *
  * @example
  * ```ts
