@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { Backend, RegisterWidth } from "../../backends/mod.ts";
-import type { Sink } from "../sink.ts";
+import type { Backend, RegisterWidth } from "../../backends/types.ts";
+import type { Sink } from "../sink/mod.ts";
 import { backendTrace, sinkTrace, tracing } from "./tracer.ts";
 
 const TRACED = Symbol("ringdump.traced");
@@ -72,7 +72,7 @@ export function traceBackend(backend: Backend): Backend {
  * @example
  * ```ts
  * import { MemoryTraceWriter, startTracing, traceSink } from "./mod.ts";
- * import { MemorySink } from "../sink.ts";
+ * import { MemorySink } from "../sink/mod.ts";
  * const memory = new MemoryTraceWriter();
  * const session = startTracing(memory);
  * const sink = traceSink(new MemorySink());
