@@ -91,13 +91,19 @@ export { readTrace, type TraceData } from "./read.ts";
 export { checkChromeTrace, type ChromeTraceProblem, parseChromeTrace } from "./json_read.ts";
 export { parseCtf } from "./ctf_read.ts";
 export {
+  BACKEND_CALLS,
   backendMatches,
+  CallCollector,
   CallPairer,
   type CallStats,
   formatTraceStats,
+  LIBCAMERA_IPA_CALLS,
   pairBackendCalls,
+  type PairingRule,
   type TraceStats,
   traceStats,
   type UnmatchedCall,
 } from "./stats.ts";
-export { traceReport } from "./report.ts";
+export { renderReport, ReportCollector, traceReport } from "./report.ts";
+export { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "./analyze.ts";
+export { type CtfReadSummary, findCtfTraces, readCtfTraces } from "./ctf/lttng.ts";

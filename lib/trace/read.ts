@@ -7,6 +7,8 @@
  */
 import { readCtf } from "./ctf_read.ts";
 import { CTF_MAGIC } from "./ctf_writer.ts";
+import { findCtfTraces, readCtfTraces } from "./ctf/lttng.ts";
+import { TSDL_MAGIC } from "./ctf/metadata.ts";
 import { TraceFormatError } from "./errors.ts";
 import { parseChromeTrace } from "./json_read.ts";
 import type { TraceEvent } from "./tracepoints.ts";
@@ -25,7 +27,9 @@ export interface TraceData {
 /**
  * Reads a trace written by ringdump: a CTF directory (or its `metadata`
  * file) or a Chrome Trace Event JSON file; the format is detected unless
- * given. Throws a {@linkcode TraceFormatError} (exit 2) for a missing,
+ * given. A directory holding other CTF traces (an LTTng session directory or
+ * any directory below it) is read whole, every stream merged in timestamp
+ * order (for large traces, `analyzeTrace` streams instead). Throws a {@linkcode TraceFormatError} (exit 2) for a missing,
  * truncated, corrupt or unknown trace.
  *
  * @example
@@ -68,7 +72,10 @@ export async function readTrace(
     else if (text.startsWith("/* CTF 1.8")) {
       format = "ctf";
       dir = path.replace(/\/?[^/]*$/, "") || ".";
-    } else if (head.length >= 4 && new DataView(head.buffer).getUint32(0, true) === CTF_MAGIC) {
+    } else if (
+      head.length >= 4 &&
+      [CTF_MAGIC, TSDL_MAGIC].includes(new DataView(head.buffer).getUint32(0, true))
+    ) {
       format = "ctf";
       dir = path.replace(/\/?[^/]*$/, "") || ".";
     } else {
@@ -88,6 +95,12 @@ export async function readTrace(
     }
     const text = await readText(path);
     return { format: "json", path, events: parseChromeTrace(text, { path }) };
+  }
+  if (findCtfTraces(dir).length > 0) {
+    // Not ringdump's own CTF: LTTng's (or another tracer's), every trace at or below dir.
+    const events: TraceEvent[] = [];
+    readCtfTraces(dir, (e) => events.push(e));
+    return { format: "ctf", path, events };
   }
   return { format: "ctf", path, events: await readCtf(dir) };
 }

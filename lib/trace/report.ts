@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { pairBackendCalls } from "./stats.ts";
+import { BACKEND_CALLS, CallCollector } from "./stats.ts";
 import type { TraceEvent } from "./tracepoints.ts";
 
 function esc(s: string): string {
@@ -51,6 +51,48 @@ function axes(xLabel: string, yLabel: string, xMax: string, yMax: string): strin
 }
 
 /**
+ * What a report is drawn from, gathered one event at a time (so a trace can
+ * be streamed through it): the period events, the capture's geometry, the
+ * time span, the event count and the calls.
+ *
+ * @example
+ * ```ts
+ * import { ReportCollector } from "./report.ts";
+ * const c = new ReportCollector();
+ * c.add({ name: "dumper_period_end", timestamp: 5, fields: { bytes: 4096 } });
+ * console.log(c.periods.length, c.count); // 1 1
+ * ```
+ */
+export class ReportCollector {
+  /** `dumper_period_end` events. */
+  readonly periods: TraceEvent[] = [];
+  /** The first `dumper_capture_begin`. */
+  capture: TraceEvent | undefined;
+  /** The first event's timestamp. */
+  t0 = 0;
+  /** The last event's timestamp. */
+  tEnd = 0;
+  /** Events seen. */
+  count = 0;
+  /** The calls drawn (ringdump's backend calls unless given). */
+  readonly calls: CallCollector;
+
+  /** Collects the calls of `calls` (default: every backend call). */
+  constructor(calls: CallCollector = new CallCollector(BACKEND_CALLS)) {
+    this.calls = calls;
+  }
+
+  /** Takes one event. */
+  add(e: TraceEvent): void {
+    if (this.count++ === 0) this.t0 = e.timestamp;
+    this.tEnd = e.timestamp;
+    if (e.name === "dumper_period_end") this.periods.push(e);
+    else if (e.name === "dumper_capture_begin") this.capture ??= e;
+    this.calls.add(e);
+  }
+}
+
+/**
  * A self-contained HTML report of a trace (inline SVG and CSS, no script, no
  * network): the period timeline (bytes per period, one point per
  * `dumper_period_end`; headroom per period against the ring size) and a
@@ -67,11 +109,28 @@ export function traceReport(
   events: readonly TraceEvent[],
   options: { title?: string; source?: string } = {},
 ): string {
+  const c = new ReportCollector();
+  for (const e of events) c.add(e);
+  return renderReport(c, options);
+}
+
+/**
+ * The HTML page of {@linkcode traceReport}, from what a
+ * {@linkcode ReportCollector} gathered (the calls drawn are its collector's:
+ * backend calls, or libcamera IPA calls).
+ *
+ * @example
+ * ```ts
+ * import { renderReport, ReportCollector } from "./report.ts";
+ * console.log(renderReport(new ReportCollector()).includes("0 events")); // true
+ * ```
+ */
+export function renderReport(
+  input: ReportCollector,
+  options: { title?: string; source?: string } = {},
+): string {
   const title = options.title ?? "ringdump trace report";
-  const periods = events.filter((e) => e.name === "dumper_period_end");
-  const capture = events.find((e) => e.name === "dumper_capture_begin");
-  const t0 = events.length ? events[0].timestamp : 0;
-  const tEnd = events.length ? events[events.length - 1].timestamp : 0;
+  const { periods, capture, t0, tEnd } = input;
   const span = Math.max(1, tEnd - t0);
   const num = (e: TraceEvent, k: string) => Number(e.fields[k] ?? 0);
   const ringPages = capture
@@ -141,10 +200,11 @@ export function traceReport(
   parts.push(`<h2>Headroom per period</h2>`, hsvg);
 
   // Latency histograms.
-  const pairs = pairBackendCalls(events);
-  const stats = pairs.stats();
-  parts.push("<h2>Backend call latency</h2>");
-  if (stats.calls.length === 0) parts.push("<p>No backend calls in the trace.</p>");
+  const pairs = input.calls.pairer;
+  const stats = input.calls.stats();
+  const what = input.calls.rule.what;
+  parts.push(`<h2>${esc(input.calls.rule.heading)}</h2>`);
+  if (stats.calls.length === 0) parts.push(`<p>No ${esc(what)} in the trace.</p>`);
   else {
     parts.push(
       `<table><tr>${
@@ -210,7 +270,7 @@ td:first-child,th:first-child{text-align:left}
 .warn{color:#c0392b}
 </style></head><body>
 <h1>${esc(title)}</h1>
-<p>${esc(options.source ?? "")} ${events.length} events over ${fmtNs(span)}.</p>
+<p>${esc(options.source ?? "")} ${input.count} events over ${fmtNs(span)}.</p>
 ${parts.join("\n")}
 </body></html>
 `;

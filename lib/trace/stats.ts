@@ -173,6 +173,118 @@ export function backendMatches(name: string, filter: string | undefined): boolea
   return filter === undefined || name === filter || name.startsWith(`${filter}+`);
 }
 
+/** Which events open and close a call, and which fields name it. */
+export interface PairingRule {
+  /** What the calls are, for messages (`backend calls`). */
+  readonly what: string;
+  /** The report's heading for them. */
+  readonly heading: string;
+  /** The begin event's name. */
+  readonly begin: string;
+  /** The end event's name. */
+  readonly end: string;
+  /** The field naming the caller group (backend, pipeline): the key's first part. */
+  readonly group: string;
+  /** The field naming the function: the key's second part. */
+  readonly function: string;
+  /** Whether the stddev is the sample one (n - 1) rather than the population one. */
+  readonly sample: boolean;
+}
+
+/**
+ * ringdump's own pairing: `backend_call_begin`/`_end`, key
+ * `backend_name:function_name`, population stddev.
+ *
+ * @example
+ * ```ts
+ * import { BACKEND_CALLS } from "./stats.ts";
+ * console.log(BACKEND_CALLS.begin); // "backend_call_begin"
+ * ```
+ */
+export const BACKEND_CALLS: PairingRule = Object.freeze({
+  what: "backend calls",
+  heading: "Backend call latency",
+  begin: "backend_call_begin",
+  end: "backend_call_end",
+  group: "backend_name",
+  function: "function_name",
+  sample: false,
+});
+
+/**
+ * libcamera's IPA call pairing, as utils/tracepoints/analyze-ipa-trace.py
+ * does it: `libcamera:ipa_call_begin`/`_end`, key
+ * `pipeline_name:function_name`, sample stddev.
+ *
+ * @example
+ * ```ts
+ * import { LIBCAMERA_IPA_CALLS } from "./stats.ts";
+ * console.log(LIBCAMERA_IPA_CALLS.group); // "pipeline_name"
+ * ```
+ */
+export const LIBCAMERA_IPA_CALLS: PairingRule = Object.freeze({
+  what: "libcamera IPA calls",
+  heading: "libcamera IPA call latency",
+  begin: "libcamera:ipa_call_begin",
+  end: "libcamera:ipa_call_end",
+  group: "pipeline_name",
+  function: "function_name",
+  sample: true,
+});
+
+/**
+ * Feeds the events of one {@linkcode PairingRule} to a
+ * {@linkcode CallPairer}, one event at a time, keeping only the groups
+ * `filter` accepts; remembers every group seen (to say what a filter missed).
+ *
+ * @example
+ * ```ts
+ * import { CallCollector, LIBCAMERA_IPA_CALLS } from "./stats.ts";
+ * const c = new CallCollector(LIBCAMERA_IPA_CALLS);
+ * const fields = { pipeline_name: "rkisp1", function_name: "processStats" };
+ * c.add({ name: "libcamera:ipa_call_begin", timestamp: 10, fields });
+ * c.add({ name: "libcamera:ipa_call_end", timestamp: 25, fields });
+ * console.log(c.stats().calls[0].key, c.events); // "rkisp1:processStats" 2
+ * ```
+ */
+export class CallCollector {
+  /** The rule. */
+  readonly rule: PairingRule;
+  /** The pairs. */
+  readonly pairer: CallPairer = new CallPairer();
+  /** Every group (backend, pipeline) seen, filtered out or not. */
+  readonly groups: Set<string> = new Set();
+  /** Events of the rule seen, filtered out or not. */
+  events = 0;
+  readonly #filter?: (group: string) => boolean;
+
+  /** Collects `rule`'s events of the groups `filter` accepts (all without one). */
+  constructor(rule: PairingRule, filter?: (group: string) => boolean) {
+    this.rule = rule;
+    this.#filter = filter;
+  }
+
+  /** Takes one event (any event: others are ignored). */
+  add(e: TraceEvent): void {
+    const begin = e.name === this.rule.begin;
+    if (!begin && e.name !== this.rule.end) return;
+    const gv = e.fields[this.rule.group];
+    if (gv === undefined) return;
+    const g = String(gv);
+    this.events++;
+    this.groups.add(g);
+    if (this.#filter && !this.#filter(g)) return;
+    const f = String(e.fields[this.rule.function] ?? "");
+    if (begin) this.pairer.begin(g, f, e.timestamp);
+    else this.pairer.end(g, f, e.timestamp);
+  }
+
+  /** The statistics, with the rule's stddev. */
+  stats(): TraceStats {
+    return this.pairer.stats({ sample: this.rule.sample });
+  }
+}
+
 /**
  * Pairs the `backend_call_begin`/`_end` events of a trace (optionally of one
  * backend) into a {@linkcode CallPairer}.
@@ -192,17 +304,13 @@ export function pairBackendCalls(
   events: readonly TraceEvent[],
   options: { backend?: string } = {},
 ): CallPairer {
-  const pairer = new CallPairer();
-  for (const e of events) {
-    const begin = e.name === "backend_call_begin";
-    if (!begin && e.name !== "backend_call_end") continue;
-    const b = String(e.fields.backend_name ?? "");
-    if (!backendMatches(b, options.backend)) continue;
-    const f = String(e.fields.function_name ?? "");
-    if (begin) pairer.begin(b, f, e.timestamp);
-    else pairer.end(b, f, e.timestamp);
-  }
-  return pairer;
+  const backend = options.backend;
+  const c = new CallCollector(
+    BACKEND_CALLS,
+    backend === undefined ? undefined : (g) => backendMatches(g, backend),
+  );
+  for (const e of events) c.add(e);
+  return c.pairer;
 }
 
 /**
@@ -244,7 +352,7 @@ export function traceStats(
  * console.log(formatTraceStats(traceStats([])).split("\n")[0].trim().startsWith("key")); // true
  * ```
  */
-export function formatTraceStats(stats: TraceStats): string {
+export function formatTraceStats(stats: TraceStats, options: { what?: string } = {}): string {
   const head = ["key", "count", "min ns", "max ns", "mean ns", "stddev ns", "p50 ns", "p99 ns"];
   const rows = stats.calls.map((c) => [
     c.key,
@@ -255,7 +363,7 @@ export function formatTraceStats(stats: TraceStats): string {
     r.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ")
       .trimEnd();
   const lines = [line(head), ...rows.map(line)];
-  if (rows.length === 0) lines.push("(no backend calls in the trace)");
+  if (rows.length === 0) lines.push(`(no ${options.what ?? "backend calls"} in the trace)`);
   const summarize = (what: string, list: readonly UnmatchedCall[]) => {
     if (list.length === 0) return;
     const byKey = new Map<string, number>();
