@@ -28,7 +28,7 @@ export * from "./lib/sink/mod.ts";
 export * from "./lib/dumper.ts";
 export * from "./lib/capture.ts";
 export * from "./lib/sim/verify.ts";
-export * from "./lib/trace.ts";
+export * from "./lib/trace/mod.ts";
 export * from "./backends/mod.ts";
 export { openSim } from "./backends/sim.ts";
 export { MemoryRing, SimDevice, type SimMemory, type SimOptions } from "./lib/sim/device.ts";
