@@ -30,20 +30,20 @@ export const KIT_RUNTIMES: Record<string, string> = {
 /** Bytes per block of the launcher: the payload starts on a block boundary (`dd bs=4096 skip=N`). */
 export const KIT_BLOCK = 4096;
 
-/** A kit that could not be built; `reason` is the one line to print. */
+/**
+ * A kit that could not be built; the message is the one line to print.
+ *
+ * @example
+ * ```ts
+ * import { KitError } from "./kit.ts";
+ * const e = new KitError("no runtime", { target: "aarch64" });
+ * console.log(e.target); // "aarch64"
+ * ```
+ */
 export class KitError extends Error {
   /** The target it was for, if any. */
   readonly target?: string;
-  /**
-   * @param message what went wrong and what to do
-   * @param options the target
-   * @example
-   * ```ts
-   * import { KitError } from "./kit.ts";
-   * const e = new KitError("no runtime", { target: "aarch64" });
-   * console.log(e.target); // "aarch64"
-   * ```
-   */
+  /** Creates the error with a message that says what to do. */
   constructor(message: string, options: { target?: string } = {}) {
     super(message);
     this.name = "KitError";
@@ -57,40 +57,34 @@ function parseVersion(v: string): [number, number, number] | undefined {
 }
 
 /**
- * The published version nearest to `want`: `want` itself when published, else
- * the nearest stable (x.y.z) version, comparing major, then minor, then patch
- * distance, the older one on a tie. Undefined when nothing stable is published.
+ * The runtime version to use for `want` (the host Deno's): `want` itself when
+ * published, else the oldest later stable (x.y.z) version of the same major
+ * (the bundle uses the host's APIs, which a later runtime has), else the
+ * newest earlier one, else the oldest later one. Undefined when nothing stable
+ * is published.
  *
  * @example
  * ```ts
  * import { nearestVersion } from "./kit.ts";
  * console.log(nearestVersion("2.9.7", ["2.7.7", "2.9.5", "2.9.6"])); // "2.9.6"
- * console.log(nearestVersion("2.8.0", ["2.7.7", "2.9.3"])); // "2.7.7"
+ * console.log(nearestVersion("2.8.0", ["2.7.7", "2.9.3"])); // "2.9.3"
  * ```
  */
 export function nearestVersion(want: string, published: string[]): string | undefined {
   if (published.includes(want)) return want;
   const w = parseVersion(want);
   if (w === undefined) return undefined;
-  let best: { v: string; key: number[] } | undefined;
-  for (const v of published) {
-    const p = parseVersion(v);
-    if (p === undefined) continue;
-    // distance first, then older before newer
-    const key = [
-      Math.abs(p[0] - w[0]),
-      Math.abs(p[1] - w[1]),
-      Math.abs(p[2] - w[2]),
-      p[0] > w[0] || (p[0] === w[0] && (p[1] > w[1] || (p[1] === w[1] && p[2] > w[2]))) ? 1 : 0,
-    ];
-    if (best === undefined || lexLess(key, best.key)) best = { v, key };
-  }
-  return best?.v;
+  const stable = published.map((v) => ({ v, p: parseVersion(v) }))
+    .filter((x): x is { v: string; p: [number, number, number] } => x.p !== undefined)
+    .sort((a, b) => compare(a.p, b.p));
+  const later = stable.filter((x) => compare(x.p, w) > 0);
+  const earlier = stable.filter((x) => compare(x.p, w) < 0);
+  return (later.find((x) => x.p[0] === w[0]) ?? earlier.at(-1) ?? later[0])?.v;
 }
 
-function lexLess(a: number[], b: number[]): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
-  return false;
+function compare(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
 }
 
 /**
@@ -378,7 +372,7 @@ async function writeAtomic(path: string, data: Uint8Array, mode = 0o644): Promis
 }
 
 /**
- * The `deno bundle` of cli.ts in the checkout at `root` (a temporary file in
+ * The `deno bundle` (minified, names kept) of cli.ts in the checkout at `root` (a temporary file in
  * `workDir` while it is made).
  *
  * @example
@@ -392,7 +386,19 @@ export async function bundleCli(root: string, workDir: string): Promise<Uint8Arr
   const out = `${workDir}/ringdump-bundle-${crypto.randomUUID().slice(0, 8)}.js`;
   try {
     const res = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--platform", "deno", "-o", out, "cli.ts"],
+      // Minified (names kept): less to parse at every start, which counts on slow boards
+      // and under emulation.
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "deno",
+        "--minify",
+        "--keep-names",
+        "-o",
+        out,
+        "cli.ts",
+      ],
       cwd: root,
       env: { NO_COLOR: "1" },
       stdout: "piped",
