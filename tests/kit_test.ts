@@ -14,9 +14,8 @@ import {
 } from "../tools/kit.ts";
 import { COMPILE_PERMISSIONS } from "../tools/compile.ts";
 import denoJson from "../deno.json" with { type: "json" };
-import { BUSYBOX } from "./sshd.ts";
-import { buildKit, finishKit, runKit, spawnKit, waitForSize } from "./e2e/kit_fixture.ts";
-import { ignoreUnless, requireTools } from "./sshd.ts";
+import { buildKit, finishKit, runKit, spawnKit, waitForSize } from "../testing/kit.ts";
+import { BUSYBOX, ignoreUnless, requireTools } from "../testing/sshd.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-kit-" });
@@ -384,5 +383,32 @@ Deno.test({
     assert.match(res.stderr, /captured .* 0 pages lost/);
     const ver = await runKit(kit, ["verify", out], run);
     assert.equal(ver.code, 0, ver.stderr);
+  },
+});
+
+Deno.test({
+  name: "x86_64 kit on another CPU: one line naming the kit to use; on 32-bit ARM: via=dd",
+  ignore: ignoreX86,
+  fn: async () => {
+    const { dir, kit, env } = await emptyBoard("cpu");
+    for (
+      const [machine, re] of [
+        ["armv7l", /this board is armv7l \(32-bit ARM\), for which Deno has no build: .*via=dd/],
+        ["riscv64", /this machine is riscv64 \(uname -m\): use ringdump-riscv64/],
+      ] as const
+    ) {
+      const fake = `${dir}/uname-${machine}`;
+      await Deno.mkdir(fake);
+      await Deno.writeTextFile(`${fake}/uname`, `#!/bin/sh\necho ${machine}\n`, { mode: 0o755 });
+      const r = await runKit(kit, ["--version"], {
+        cwd: `${dir}/run`,
+        env: { ...env, PATH: `${fake}:${env.PATH}` },
+      });
+      assert.equal(r.code, 126, r.stderr);
+      assert.match(r.stderr, /^ringdump kit: this kit is for x86_64; /);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.split("\n").length, 2, "one line");
+    }
+    assert.deepEqual(await listTree(`${dir}/home`, 4), [".cache", ".cache/ringdump"]);
   },
 });

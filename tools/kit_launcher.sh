@@ -18,6 +18,7 @@
 kit_sha256=@SHA256@
 kit_blocks=@BLOCKS@
 kit_name=kit-@SHORT@
+kit_arch=@ARCH@
 kit_nl='
 '
 
@@ -34,6 +35,20 @@ case $kit_self in
 esac
 [ -f "$kit_self" ] && [ -r "$kit_self" ] || kit_fail "cannot read $kit_self; run the kit by its path"
 
+# Before the first unpack: a kit for another CPU says so (it runs where binfmt_misc has qemu
+# for its CPU, as on a workstation testing an aarch64 kit).
+kit_check_cpu() {
+  kit_machine=$(uname -m 2>/dev/null) || return 0
+  [ "$kit_machine" = "$kit_arch" ] && return 0
+  [ -e "/proc/sys/fs/binfmt_misc/qemu-$kit_arch" ] && return 0
+  case $kit_machine in
+    arm* | aarch32*)
+      kit_fail "this kit is for $kit_arch; this board is $kit_machine (32-bit ARM), for which Deno has no build: capture it over ssh with via=dd or via=pixeldump instead of the agent"
+      ;;
+  esac
+  kit_fail "this kit is for $kit_arch; this machine is $kit_machine (uname -m): use ringdump-$kit_machine"
+}
+
 # kit_unpack BASE: afterwards BASE/$kit_name holds the unpacked kit (status 0), or kit_why says
 # why it could not be put there (status 1).
 kit_unpack() {
@@ -43,6 +58,7 @@ kit_unpack() {
     kit_why="cannot create or write $1"
     return 1
   }
+  kit_check_cpu
   kit_tmp=$1/.$kit_name.$$
   rm -rf "$kit_tmp"
   mkdir "$kit_tmp" 2>/dev/null || {

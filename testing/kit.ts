@@ -6,9 +6,9 @@
  * binfmt_misc, which it registers when it can), and runs a kit with a clean
  * environment and, where the kernel allows it, without a network. Test tool only.
  */
-import { ignoreUnless } from "../sshd.ts";
+import { ignoreUnless } from "./sshd.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
+const root = new URL("../", import.meta.url).pathname;
 
 /** A kit ready to run, or why there is none. */
 export type KitBuild = { path: string; missing?: undefined } | {
