@@ -14,8 +14,9 @@ import assert from "node:assert/strict";
 import { Dumper, type DumpStats } from "../../lib/dumper.ts";
 import { ringGeometry } from "../../lib/ring.ts";
 import { VirtualClock } from "../../lib/clock.ts";
-import { DeviceError, StallError, TornReadError } from "../../lib/errors.ts";
-import { HardwareModel } from "../../testing/hw_writer.ts";
+import { DeviceError, StallError, TornReadError, UsageError } from "../../lib/errors.ts";
+import { UrlOptions } from "../../backends/options.ts";
+import { HardwareModel, ImageWriter } from "../../testing/hw_writer.ts";
 import { checkPages } from "../../testing/page_check.ts";
 
 /** Collects what the dumper appends (a sink, structurally). */
@@ -201,5 +202,168 @@ Deno.test("faults 3: a stall just over one counter wrap is a reported loss (fail
       assert.equal(stats!.unknownLosses, 1);
       assert.equal(stats!.lostPages, lostForReal, "the estimate of one wrap is the truth here");
     }
+  }
+});
+
+// The CLI as a subprocess, with the permissions `deno task ringdump` gives it.
+
+const ROOT = new URL("../../", import.meta.url);
+const TASK: string = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.ringdump;
+const CLI_ARGS = TASK.split(/\s+/).slice(1).map((a) =>
+  a === "cli.ts" ? new URL("cli.ts", ROOT).pathname : a
+);
+
+/** Starts `ringdump ARGS` (stdout and stderr piped unless told). */
+function spawnCli(
+  args: string[],
+  options: { stdout?: "piped" | "null" | "inherit"; cwd?: string } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...CLI_ARGS, ...args],
+    cwd: options.cwd,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: options.stdout ?? "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+interface Ran {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+async function finish(child: Deno.ChildProcess): Promise<Ran> {
+  const o = await child.output();
+  return {
+    code: o.code,
+    signal: o.signal,
+    stdout: o.stdout,
+    stderr: new TextDecoder().decode(o.stderr),
+  };
+}
+
+/** A ring on an image at origin 0: geometry flags for the CLI, and the writer's view of it. */
+function imageRing(
+  pages: number,
+  pageSize: number,
+  options: { counterWrap?: number; counterBelow?: boolean } = {},
+) {
+  const counterWrap = options.counterWrap ?? 0x10000;
+  // The counter right after the ring, or (counterBelow) at 0 with the ring from 4096.
+  const base = options.counterBelow ? 4096 : 0;
+  const ring = {
+    base: BigInt(base),
+    pageSize,
+    pages,
+    counterAddress: options.counterBelow ? 0n : BigInt(pages * pageSize),
+    counterWrap,
+  };
+  const flags = [
+    "--counter",
+    String(ring.counterAddress),
+    "--base",
+    String(base),
+    "--page-size",
+    String(pageSize),
+    "--pages",
+    String(pages),
+    "--counter-wrap",
+    String(counterWrap),
+  ];
+  return { ring, flags };
+}
+
+async function tempDir(): Promise<{ dir: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "ringdump_faults_" });
+  return { dir, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Case 4: the image shrinking under a capture.
+
+Deno.test("faults 4: an image shrinking under a capture is a backend error (exit 3), never a SIGBUS; what came before is intact", async () => {
+  await using t = await tempDir();
+  const image = `${t.dir}/ring.img`;
+  const out = `${t.dir}/out.bin`;
+  // The counter below the ring: cutting the ring off leaves it readable.
+  const { ring, flags } = imageRing(1024, 4096, { counterBelow: true });
+  const writer = await ImageWriter.open(image, ring);
+  const stop = new AbortController();
+  const pacing = writer.pace(400, { signal: stop.signal });
+  const child = spawnCli([
+    "capture",
+    "--backend",
+    `devmem:${image}?origin=0`,
+    ...flags,
+    // long periods: each read is 4 MiB, a long copy for a shrink to hit
+    "--period",
+    "2s",
+    "--duration",
+    "30s",
+    "--out",
+    out,
+  ]);
+  await sleep(4500);
+  // Shrink and regrow it, over and over, mid-read. (Regrown, the ring reads
+  // as zeros: memory lost under the capture, no fault of the reader's; only
+  // what was captured before the first shrink is checked.)
+  const before = (await Deno.stat(out)).size / 4096;
+  const f = await Deno.open(image, { write: true });
+  let result: Ran | undefined;
+  const done = finish(child).then((r) => (result = r));
+  const full = 4096 + ring.pages * ring.pageSize;
+  for (let i = 0; i < 200000 && result === undefined; i++) {
+    // short for a moment in every six truncates
+    await f.truncate(i % 6 ? full : 4096 + 4);
+    if (i % 64 === 0) await sleep(0);
+  }
+  f.close();
+  await done;
+  stop.abort();
+  await pacing;
+  writer.close();
+  const r = result!;
+  assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /shrank under the capture|past the end of the image/);
+  const c = checkPages((await Deno.readFile(out)).subarray(0, before * 4096), 4096);
+  assert.deepEqual(c.torn, []);
+  assert.equal(c.notIncreasing, 0);
+  assert.ok(c.pages > 0, "what was captured before the fault is on disk");
+});
+
+// Case 11: a backend URL repeating a query key.
+
+Deno.test("faults 11: a backend URL that repeats a query key is a usage error (exit 2), not 'the first one wins'", async () => {
+  assert.throws(
+    () => new UrlOptions(new URL("sim:?rate=1MiB&rate=2MiB"), ["rate"]),
+    (e: unknown) =>
+      e instanceof UsageError && /option 'rate' is given more than once/.test(e.message),
+  );
+  await using t = await tempDir();
+  const out = `${t.dir}/out.bin`;
+  await Deno.writeFile(out, new Uint8Array([1, 2, 3]));
+  for (
+    const url of [
+      "ssh://me@127.0.0.1:9?known_hosts=/a&known_hosts=/b",
+      "sim:?pattern=counter&pattern=sine",
+      `devmem:${t.dir}/x.img?origin=0&origin=0x1000`,
+    ]
+  ) {
+    const r = await finish(
+      spawnCli(["capture", "--backend", url, "--duration", "1s", "--out", out]),
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /is given more than once; give it once/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.deepEqual(
+      await Deno.readFile(out),
+      new Uint8Array([1, 2, 3]),
+      "the output is untouched",
+    );
   }
 });
