@@ -11,76 +11,19 @@
  *
  * @module
  */
-import { $ } from "@david/dax";
-import { Command, CommanderError, Option } from "commander";
-import { getLogger } from "@logtape/logtape";
+import { Command, CommanderError } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
-import { findBackend, loadBackendModule, openBackend } from "./backends/mod.ts";
-import { checkInFlight, Dumper, type DumpStats } from "./lib/dumper.ts";
-import { RingdumpError, UsageError } from "./lib/errors.ts";
-import { configureLogging, LOG_LEVELS } from "./lib/logging.ts";
-import { openSink, type Sink } from "./lib/sink.ts";
-import { formatBytes, hex, parseDuration, parseInteger } from "./lib/units.ts";
-import { verifyCounterFile } from "./lib/verify.ts";
-import { addAgentCommand, addDeployCommand } from "./lib/agent_cli.ts";
-import { addBackendsCommand, addSimCommand } from "./lib/sim_cli.ts";
-import type { TraceSession } from "./lib/trace.ts";
-import { addTraceCommand, startCaptureTrace } from "./lib/trace_cli.ts";
-import {
-  addGeometryOptions,
-  durationFlag,
-  type GeometryFlags,
-  geometryFromFlags,
-  sizeFlag,
-} from "./lib/cli_options.ts";
+import { RingdumpError } from "./lib/errors.ts";
+import { addAgentCommand } from "./cli/agent.ts";
+import { addBackendsCommand } from "./cli/backends.ts";
+import { addCaptureCommand, EXIT_CODES } from "./cli/capture.ts";
+import { addDeployCommand } from "./cli/deploy.ts";
+import { addSimCommand } from "./cli/sim.ts";
+import { addTraceCommand } from "./cli/trace.ts";
+import { addVerifyCommand } from "./cli/verify.ts";
 
 /** The version printed by `ringdump --version`. */
 export const VERSION: string = denoJson.version;
-
-// Pre-formatted blocks for addHelpText (commander does not wrap them): keep
-// their lines within 80 columns. Prose belongs in description(), which
-// commander wraps to the terminal.
-const EXIT_CODES = `
-Exit codes:
-  0   success (also after Ctrl-C/SIGTERM when nothing was lost)
-  1   data lost (overrun, torn read, or pages skipped with --overrun gap),
-      or verify failed
-  2   usage error (bad flag, URL, geometry, or output path); nothing captured
-  3   backend or device error; what was captured before it is on disk
-  70  internal error (a bug: please report it)`;
-
-const VERIFY_EXIT_CODES = `
-Exit codes:
-  0   contiguous: every word holds its stream offset
-  1   not contiguous: a gap, a mismatch, a partial word, or an empty file
-  2   usage error (the file does not exist, a bad flag)
-  70  internal error (a bug: please report it)`;
-
-const log = getLogger(["ringdump", "cli"]);
-
-interface CaptureFlags extends GeometryFlags {
-  backend: string;
-  backendModule: string[];
-  period: string;
-  out: string;
-  format?: "raw" | "wav";
-  rate: string;
-  channels: string;
-  bits: string;
-  duration?: string;
-  maxBytes?: string;
-  overrun: "fail" | "gap";
-  inFlight: string;
-  append: boolean;
-  logLevel: string;
-  progress: boolean;
-  trace: string[];
-  traceFormat?: string;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 /**
  * Builds the `ringdump` command tree (without running it).
@@ -116,112 +59,8 @@ Examples:
   ringdump verify c.bin
 ${EXIT_CODES}`,
     );
-
-  const capture = program
-    .command("capture")
-    .summary("Capture the ring to a file until a limit or Ctrl-C")
-    .description(
-      "Capture the ring to a file until --duration, --max-bytes, or Ctrl-C. " +
-        "Every period it reads the page counter, reads the new pages (in two parts at the " +
-        "ring's end), checks they were not overwritten while read, and appends them.\n\n" +
-        "Numbers take hex (0x...), sizes take suffixes (4096, 64KiB, 8MiB), durations take " +
-        "units (50ms, 1s).",
-    )
-    .addOption(
-      new Option(
-        "-b, --backend <url>",
-        "where to read: sim:, devmem:[PATH], pixeldump:, ssh://HOST",
-      )
-        .default("sim:"),
-    )
-    .option(
-      "--backend-module <path>",
-      "load a backend plugin module first (repeatable)",
-      collect,
-      [] as string[],
-    );
-  addGeometryOptions(capture)
-    .option("-p, --period <dur>", "time between counter reads (50ms, 1s)", "100ms")
-    .option("-o, --out <file>", "output file, or - for stdout", "capture.wav")
-    .addOption(
-      new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
-        .choices(["raw", "wav"]),
-    )
-    .option("--rate <hz>", "WAV sample rate", "48000")
-    .option("--channels <n>", "WAV channels", "2")
-    .option("--bits <n>", "WAV bits per sample (8, 16, 24, 32)", "16")
-    .option("-d, --duration <dur>", "stop after this long (3s, 500ms, 2m)")
-    .option("--max-bytes <size>", "stop after this many bytes (64KiB, 1GiB)")
-    .addOption(
-      new Option(
-        "--overrun <policy>",
-        "when the writer laps the reader: fail, or gap (count and go on)",
-      )
-        .choices(["fail", "gap"]).default("fail"),
-    )
-    .option(
-      "--in-flight <pages>",
-      "pages the hardware may be writing beyond its counter; they count as torn " +
-        "(1: it advances the counter after each page; N: after bursts of N)",
-      "0",
-    )
-    .option("--append", "append to the output file instead of truncating it", false)
-    .option("--no-progress", "no progress line, even on a terminal")
-    .option(
-      "--trace <path>",
-      "trace where each period's time goes: FILE.json (Perfetto, chrome://tracing) or a CTF " +
-        "directory (babeltrace2); repeatable, e.g. both formats of one run",
-      collect,
-      [] as string[],
-    )
-    .addOption(
-      new Option(
-        "--trace-format <fmt>",
-        "format of every --trace (default: json for *.json, else ctf)",
-      )
-        .choices(["json", "ctf"]),
-    )
-    .addOption(
-      new Option("--log-level <level>", "log detail on stderr (debug shows every period)")
-        .choices(LOG_LEVELS as string[]).default("info"),
-    )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  # 3 s of a tone from the simulated device, as WAV
-  ringdump capture --duration 3s --out tone.wav
-  # the counter pattern through a small ring at 8 MiB/s, then check it
-  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' \\
-      --page-size 16KiB --pages 16 --counter-wrap 0x100 --period 5ms \\
-      --duration 2s --out c.bin && ringdump verify c.bin
-  # real hardware through /dev/mem, raw bytes to stdout until Ctrl-C
-  ringdump capture --backend devmem:/dev/mem --base 0x30000000 \\
-      --counter 0x43c00010 --out - | xxd
-${EXIT_CODES}`,
-    )
-    .action((flags: CaptureFlags) => runCapture(flags));
-
-  program
-    .command("verify")
-    .summary("Check a capture of the 'counter' pattern for gaps")
-    .description(
-      "Check a capture of the 'counter' test pattern: contiguous (exit 0, prints the byte " +
-        "range covered) or not (exit 1, names the first gap or mismatch).",
-    )
-    .argument("<file>", "raw capture file")
-    .option("--json", "print the result as JSON", false)
-    .addHelpText(
-      "after",
-      `
-Examples:
-  ringdump capture --backend 'sim:?pattern=counter' --duration 2s --out c.bin
-  ringdump verify c.bin
-  ringdump verify --json c.bin
-${VERIFY_EXIT_CODES}`,
-    )
-    .action((file: string, flags: { json: boolean }) => runVerify(file, flags));
-
+  addCaptureCommand(program, setExit);
+  addVerifyCommand(program, setExit);
   addSimCommand(program);
   addBackendsCommand(program);
   addAgentCommand(program);
@@ -232,179 +71,9 @@ ${VERIFY_EXIT_CODES}`,
 
 /** The exit code set by the last action. */
 let actionExit = 0;
-
-async function runVerify(file: string, flags: { json: boolean }): Promise<void> {
-  try {
-    const r = await verifyCounterFile(file);
-    if (flags.json) {
-      console.log(JSON.stringify({
-        ok: true,
-        file,
-        bytes: r.bytes,
-        firstOffset: Number(r.firstOffset),
-        endOffset: Number(r.endOffset),
-      }));
-    } else {
-      console.log(
-        `${file}: contiguous, ${r.bytes} bytes (${formatBytes(r.bytes)}), stream offsets ${
-          hex(r.firstOffset)
-        }..${hex(r.endOffset)}`,
-      );
-    }
-  } catch (e) {
-    if (flags.json && e instanceof RingdumpError && e.exitCode === 1) {
-      console.log(JSON.stringify({ ok: false, file, error: e.message }));
-      actionExit = 1;
-      return;
-    }
-    throw e;
-  }
-}
-
-function summaryLine(stats: DumpStats, out: string): string {
-  const secs = stats.elapsedMs / 1000;
-  const rate = secs > 0 ? stats.bytes / secs : 0;
-  return `captured ${formatBytes(stats.bytes)} (${stats.pages} pages) in ${secs.toFixed(2)} s ` +
-    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty), ` +
-    `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${stats.lostPages} pages lost ` +
-    `-> ${out === "-" ? "stdout" : out}`;
-}
-
-async function runCapture(flags: CaptureFlags): Promise<void> {
-  configureLogging(flags.logLevel);
-  for (const path of flags.backendModule) await loadBackendModule(path);
-  const geometry = geometryFromFlags(flags);
-  const period = parseDuration(flags.period, { option: "--period" });
-  if (!(period > 0)) {
-    throw new UsageError(`--period must be greater than 0 (got '${flags.period}')`, {
-      option: "--period",
-      value: flags.period,
-    });
-  }
-  const duration = durationFlag(flags.duration, "--duration");
-  const maxBytes = sizeFlag(flags.maxBytes, "--max-bytes");
-  if (maxBytes === 0) {
-    throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
-  }
-  const inFlight = checkInFlight(
-    parseInteger(flags.inFlight, { option: "--in-flight" }),
-    geometry,
-  );
-  findBackend(flags.backend); // an unknown scheme is a usage error before anything opens
-  const sinkOptions = {
-    format: flags.format,
-    append: flags.append,
-    rate: parseInteger(flags.rate, { option: "--rate" }),
-    channels: parseInteger(flags.channels, { option: "--channels" }),
-    bits: parseInteger(flags.bits, { option: "--bits" }),
-  };
-
-  const controller = new AbortController();
-  let signals = 0;
-  const onSignal = () => {
-    signals++;
-    if (signals === 1) {
-      log.info("stopping: finishing the period in flight, then a final drain");
-      controller.abort();
-    } else {
-      console.error("ringdump: second interrupt: exiting without the final drain");
-      try {
-        traceSession?.stop(); // leave a readable trace behind
-      } catch { /* exiting anyway */ }
-      Deno.exit(130);
-    }
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-
-  let sink: Sink | undefined;
-  let backend: Awaited<ReturnType<typeof openBackend>> | undefined;
-  let progress: ReturnType<typeof $.progress> | undefined;
-  let ticker: ReturnType<typeof setInterval> | undefined;
-  let traceSession: TraceSession | undefined;
-  let ok = false;
-  let traceError: unknown;
-  try {
-    traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    // The backend first: a bad backend URL must not truncate an existing --out file.
-    backend = await openBackend(flags.backend, { geometry, signal: controller.signal });
-    sink = await openSink(flags.out, sinkOptions);
-    log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
-      name: backend.name,
-      ring: formatBytes(geometry.ringBytes),
-      base: hex(geometry.base),
-      counter: hex(geometry.counterAddress),
-    });
-    const dumper = new Dumper(backend, sink, {
-      geometry,
-      period,
-      duration,
-      maxBytes,
-      overrun: flags.overrun,
-      inFlight,
-      signal: controller.signal,
-    });
-    if (
-      flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
-    ) {
-      const t0 = performance.now();
-      progress = $.progress({
-        prefix: "Capturing",
-        length: duration === undefined ? undefined : Math.ceil(duration / 1000),
-      });
-      const update = () => {
-        const s = dumper.stats;
-        const secs = (performance.now() - t0) / 1000;
-        progress!.message(
-          `${secs.toFixed(1)} s  ${formatBytes(s.bytes)}  ${
-            formatBytes(secs > 0 ? s.bytes / secs : 0)
-          }/s  ` +
-            `headroom ${(s.headroom * 100).toFixed(0)}%` +
-            (s.lostPages ? `  lost ${s.lostPages} pages` : ""),
-        );
-        if (duration !== undefined) {
-          progress!.position(Math.min(Math.ceil(duration / 1000), Math.floor(secs)));
-        }
-      };
-      ticker = setInterval(update, 200);
-    }
-    const stats = await dumper.run();
-    if (ticker !== undefined) clearInterval(ticker);
-    progress?.finish();
-    progress = undefined;
-    await sink.close();
-    console.error(summaryLine(stats, flags.out));
-    if (stats.lostPages > 0) {
-      console.error(
-        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads); ` +
-          `the output has gaps. Use a shorter --period or a larger ring.`,
-      );
-      actionExit = 1;
-    }
-    ok = true;
-  } finally {
-    if (ticker !== undefined) clearInterval(ticker);
-    progress?.finish();
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    try {
-      await sink?.close();
-    } finally {
-      try {
-        await backend?.close();
-      } finally {
-        try {
-          traceSession?.stop();
-        } catch (e) {
-          traceError = e;
-          // After a failed capture, its own error is the one to report.
-          if (!ok) console.error(`ringdump: ${(e as Error).message}`);
-        }
-      }
-    }
-  }
-  if (traceError !== undefined) throw traceError;
-}
+const setExit = (code: number): void => {
+  actionExit = code;
+};
 
 /**
  * Runs the CLI with `args` and returns the exit code (it never calls

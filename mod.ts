@@ -23,14 +23,15 @@ export * from "./lib/ring.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/clock.ts";
 export * from "./lib/units.ts";
-export * from "./lib/pattern.ts";
-export * from "./lib/sink.ts";
+export * from "./lib/sim/pattern.ts";
+export * from "./lib/sink/mod.ts";
 export * from "./lib/dumper.ts";
 export * from "./lib/capture.ts";
-export * from "./lib/verify.ts";
+export * from "./lib/sim/verify.ts";
 export * from "./lib/trace.ts";
 export * from "./backends/mod.ts";
-export { MemoryRing, openSim, SimDevice, type SimMemory, type SimOptions } from "./backends/sim.ts";
+export { openSim } from "./backends/sim.ts";
+export { MemoryRing, SimDevice, type SimMemory, type SimOptions } from "./lib/sim/device.ts";
 export {
   boolValue,
   byteValue,

@@ -20,7 +20,7 @@ import type {
   BackendOpenOptions,
   BackendProbe,
   RegisterWidth,
-} from "./mod.ts";
+} from "./types.ts";
 import { UrlOptions } from "./options.ts";
 import { closeFd, type Errno, fdSize, Mapping, openReadOnly, preadAll } from "./libc_util.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";

@@ -10,15 +10,15 @@
  *
  * @module
  */
-import { CommandBuilder } from "@david/dax";
 import type {
   Backend,
   BackendFactory,
   BackendOpenOptions,
   BackendProbe,
   RegisterWidth,
-} from "./mod.ts";
+} from "./types.ts";
 import { UrlOptions } from "./options.ts";
+import { type CommandOutput, runCommand, showCommand } from "./process.ts";
 import { BackendError } from "../lib/errors.ts";
 import { hex } from "../lib/units.ts";
 
@@ -32,57 +32,6 @@ export interface PixeldumpOptions {
   pageSize?: number;
   /** Extra environment for the commands (tests point emulators at an image). */
   env?: Record<string, string>;
-}
-
-/** Result of one subprocess. */
-export interface CommandOutput {
-  /** Exit code (127 when the program was not found). */
-  readonly code: number;
-  /** Standard output, as bytes. */
-  readonly stdout: Uint8Array;
-  /** Standard error, as text. */
-  readonly stderr: string;
-}
-
-/**
- * Runs `argv` (no shell) with dax and collects its output as bytes; never
- * throws for a non-zero exit.
- *
- * @example
- * ```ts
- * import { runCommand } from "./pixeldump.ts";
- * const r = await runCommand(["printf", "%s", "a b"]);
- * console.log(r.code, new TextDecoder().decode(r.stdout)); // 0 "a b"
- * ```
- */
-export async function runCommand(
-  argv: readonly string[],
-  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
-): Promise<CommandOutput> {
-  let b = new CommandBuilder()
-    .command([...argv])
-    .stdin("null")
-    .stdout("piped")
-    .stderr("piped")
-    .noThrow();
-  if (options.env !== undefined) b = b.env(options.env);
-  if (options.signal !== undefined) b = b.signal(options.signal);
-  const r = await b;
-  return { code: r.code, stdout: r.stdoutBytes, stderr: r.stderr };
-}
-
-/**
- * Shows an argv as one line a user can paste into a shell.
- *
- * @example
- * ```ts
- * import { showCommand } from "./pixeldump.ts";
- * console.log(showCommand(["pixeldump", "-a", "0x1000", "-", "4096", "2", "1"]));
- * ```
- */
-export function showCommand(argv: readonly string[]): string {
-  return argv.map((a) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)
-    .join(" ");
 }
 
 function notFound(r: CommandOutput): boolean {

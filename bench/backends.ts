@@ -1,16 +1,16 @@
 /**
  * The backends the bench compares, each opened on a memory image (origin 0):
  * devmem directly, pixeldump through the test emulators, and ssh `via=dd` and
- * `via=agent` through a real sshd on 127.0.0.1 (tests/sshd.ts).
+ * `via=agent` through a real sshd on 127.0.0.1 (testing/sshd.ts).
  *
  * @module
  */
 import { type Backend, openBackend } from "../backends/mod.ts";
 import { openPixeldump } from "../backends/pixeldump.ts";
 import type { RingGeometry } from "../lib/ring.ts";
-import { type Sshd, sshMissing, startSshd } from "../tests/sshd.ts";
+import { type Sshd, sshMissing, startSshd } from "../testing/sshd.ts";
 import { EMULATORS } from "./util.ts";
-import { REMOTE_RINGDUMP } from "../tests/e2e/run_cli.ts";
+import { REMOTE_RINGDUMP } from "../testing/run_cli.ts";
 
 /** A backend the bench knows. */
 export type BenchBackend = "devmem" | "pixeldump" | "ssh_dd" | "ssh_agent";

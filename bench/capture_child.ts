@@ -9,7 +9,7 @@
  * @module
  */
 import { openDevmem } from "../backends/devmem.ts";
-import { DiscardSink } from "../lib/sink.ts";
+import { DiscardSink } from "../lib/sink/mod.ts";
 import { openTraceWriter, startTracing } from "../lib/trace.ts";
 import { LAP_PAGE_SIZE, lapCapture } from "./lap.ts";
 import { ringGeometry } from "../lib/ring.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { openDevmem } from "../backends/devmem.ts";
-import { DiscardSink, FileSink } from "../lib/sink.ts";
+import { DiscardSink, FileSink } from "../lib/sink/mod.ts";
 import { type Figure, figure } from "./results.ts";
 import { copyIntoReference, createLapRing, ddReference, lapCapture, type Timed } from "./lap.ts";
 import { median, MIB, scratchDir, shmDir, workDiskDir } from "./util.ts";

@@ -9,13 +9,13 @@
  *
  * @module
  */
-import type { Backend } from "../backends/mod.ts";
+import type { Backend } from "../backends/types.ts";
 import { closeFd, Mapping, openReadOnly } from "../backends/libc_util.ts";
 import type { Clock } from "../lib/clock.ts";
 import { Dumper, type DumpStats } from "../lib/dumper.ts";
-import { imageLayout } from "../lib/image.ts";
+import { imageLayout } from "../lib/sim/image.ts";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
-import type { Sink } from "../lib/sink.ts";
+import type { Sink } from "../lib/sink/mod.ts";
 import { run } from "./util.ts";
 
 /** Page size of lap rings: large pages keep a GiB ring under the counter wrap. */
@@ -158,7 +158,7 @@ export interface LapCaptureOptions {
  * ```ts ignore
  * import { createLapRing, lapCapture } from "./lap.ts";
  * import { openDevmem } from "../backends/devmem.ts";
- * import { DiscardSink } from "../lib/sink.ts";
+ * import { DiscardSink } from "../lib/sink/mod.ts";
  * const ring = await createLapRing("/dev/shm", 1 << 20);
  * const backend = await openDevmem(ring.path, { geometry: ring.geometry });
  * console.log(await lapCapture({ backend, sink: new DiscardSink(), ring, laps: 2 }));

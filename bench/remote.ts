@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { DiscardSink } from "../lib/sink.ts";
-import type { Sshd } from "../tests/sshd.ts";
+import { DiscardSink } from "../lib/sink/mod.ts";
+import type { Sshd } from "../testing/sshd.ts";
 import { type BenchBackend, openBenchBackend, withSshd } from "./backends.ts";
 import { createLapRing, lapCapture, type LapRing } from "./lap.ts";
 import { type Figure, figure, skipped } from "./results.ts";

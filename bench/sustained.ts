@@ -8,11 +8,11 @@
 import { Dumper } from "../lib/dumper.ts";
 import { OverrunError, TornReadError } from "../lib/errors.ts";
 import { ringGeometry } from "../lib/ring.ts";
-import { DiscardSink } from "../lib/sink.ts";
+import { DiscardSink } from "../lib/sink/mod.ts";
 import { type BenchBackend, openBenchBackend, withSshd } from "./backends.ts";
 import { type Figure, figure, skipped } from "./results.ts";
 import { MIB, scratchDir, shmDir, startSim } from "./util.ts";
-import type { Sshd } from "../tests/sshd.ts";
+import type { Sshd } from "../testing/sshd.ts";
 
 /** Options of {@linkcode sustainedRate}. */
 export interface SustainedOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 import { openDevmem } from "../backends/devmem.ts";
-import { DiscardSink } from "../lib/sink.ts";
+import { DiscardSink } from "../lib/sink/mod.ts";
 import {
   dumperTrace,
   monotonicNs,

@@ -5,7 +5,7 @@
  * @module
  */
 import { COMPILE_PERMISSIONS } from "../tools/compile.ts";
-import { ensureImage, imageLayout } from "../lib/image.ts";
+import { ensureImage, imageLayout } from "../lib/sim/image.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 
 /** The repository root (with a trailing slash). */
@@ -13,8 +13,8 @@ export const ROOT: string = new URL("../", import.meta.url).pathname;
 
 /** The test emulators of the board's tools. */
 export const EMULATORS: { pixeldump: string; devmem: string } = {
-  pixeldump: `${ROOT}tests/bin/pixeldump`,
-  devmem: `${ROOT}tests/bin/devmem`,
+  pixeldump: `${ROOT}testing/bin/pixeldump`,
+  devmem: `${ROOT}testing/bin/devmem`,
 };
 
 /** MiB, for rates. */

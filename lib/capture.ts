@@ -5,12 +5,14 @@
  *
  * @module
  */
-import { type Backend, openBackend } from "../backends/mod.ts";
+import { findBackend, parseBackendUrl } from "../backends/mod.ts";
+import type { Backend, BackendOpenOptions } from "../backends/types.ts";
 import type { Clock } from "./clock.ts";
 import { Dumper, type DumperOptions, type DumpStats, type OverrunPolicy } from "./dumper.ts";
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
-import { openSink, type OpenSinkOptions, type Sink } from "./sink.ts";
+import { openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";
+import { backendTrace, traceBackend, tracing } from "./trace.ts";
 
 /** Options of {@linkcode capture}. */
 export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSinkOptions {
@@ -24,6 +26,37 @@ export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSin
 
 function isBackend(b: unknown): b is Backend {
   return typeof b === "object" && b !== null && "readRegister" in b && "read" in b;
+}
+
+/**
+ * Opens the backend a URL names, for a capture: when tracing is on, the open
+ * is traced as a backend call (under the URL's scheme) and so is every call on
+ * the backend it returns. Without tracing it is `openBackend`.
+ *
+ * @example
+ * ```ts
+ * import { openCaptureBackend } from "./capture.ts";
+ * import { ringGeometry } from "./ring.ts";
+ * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+ * const backend = await openCaptureBackend("sim:?pattern=counter", { geometry });
+ * console.log(backend.name); // "sim"
+ * await backend.close();
+ * ```
+ */
+export async function openCaptureBackend(
+  url: string | URL,
+  options: BackendOpenOptions,
+): Promise<Backend> {
+  const u = typeof url === "string" ? parseBackendUrl(url) : url;
+  const factory = findBackend(u);
+  if (!tracing.enabled) return await factory.open(u, options);
+  // Tracing: the open is a backend call too, and so is every call on the result.
+  backendTrace.callBegin(factory.scheme, "open");
+  try {
+    return traceBackend(await factory.open(u, options));
+  } finally {
+    if (tracing.enabled) backendTrace.callEnd(factory.scheme, "open");
+  }
 }
 
 /**
@@ -50,7 +83,7 @@ export async function capture(options: CaptureOptions): Promise<DumpStats> {
   const ownBackend = !isBackend(options.backend);
   const backend = isBackend(options.backend)
     ? options.backend
-    : await openBackend(options.backend ?? "sim:", { geometry, clock: options.clock });
+    : await openCaptureBackend(options.backend ?? "sim:", { geometry, clock: options.clock });
   let sink: Sink | undefined;
   try {
     sink = typeof options.out === "string" ? await openSink(options.out, options) : options.out;

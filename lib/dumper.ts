@@ -2,12 +2,12 @@
  * The period loop: read the counter, work out the new pages, read them (in
  * two parts at the ring's end), check they were not overwritten while read,
  * append them to the sink, and on stop drain once more. Follows every
- * correctness rule of DESIGN.md.
+ * correctness rule of docs/design.md.
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Backend } from "../backends/mod.ts";
+import type { Backend } from "../backends/types.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   BackendError,
@@ -25,7 +25,7 @@ import {
   type RingGeometry,
   splitRange,
 } from "./ring.ts";
-import type { Sink } from "./sink.ts";
+import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
 import { dumperTrace, traceBackend, traceSink, tracing } from "./trace.ts";
 
@@ -140,7 +140,7 @@ export interface DumperOptions {
  * ```ts
  * import { Dumper } from "./dumper.ts";
  * import { ringGeometry } from "./ring.ts";
- * import { MemorySink } from "./sink.ts";
+ * import { MemorySink } from "./sink/mod.ts";
  * import { openSim } from "../backends/sim.ts";
  * import { VirtualClock } from "./clock.ts";
  *
@@ -470,7 +470,7 @@ export class Dumper {
     const current = await this.#readLogical(this.#next);
     const from = this.#next;
     const delta = current - from;
-    // DESIGN rule 3, the reference's check: pages read last period may have
+    // docs/design.md rule 3, the reference's check: pages read last period may have
     // been overwritten while being read. Rule 4 below already checked those
     // reads right after they completed, so this is only counted.
     if (current - this.#prevStart > pages && this.#prevStart < from) {
@@ -495,7 +495,7 @@ export class Dumper {
     }
     let start = from;
     if (delta > pages) {
-      // DESIGN rule 2: the writer lapped the reader.
+      // docs/design.md rule 2: the writer lapped the reader.
       if (this.#policy === "fail") {
         throw new OverrunError({
           lastPage: from,
@@ -518,7 +518,7 @@ export class Dumper {
       });
       await this.#report(start, 0, lost);
     }
-    // DESIGN rule 5: a full lap splits into two reads covering the whole ring.
+    // docs/design.md rule 5: a full lap splits into two reads covering the whole ring.
     for (const span of splitRange(this.#g, { from: start, to: current })) {
       for (let done = 0; done < span.pages; done += this.#maxReadPages) {
         const n = Math.min(this.#maxReadPages, span.pages - done);
@@ -543,7 +543,7 @@ export class Dumper {
       throw wrapBackendError(e, this.#backend, `reading ${bytes} bytes at ${hex(address)}`);
     }
     s.reads++;
-    // DESIGN rule 4: read the counter again; pages the writer got more than a
+    // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.
     const after = await this.#readLogical(first);

@@ -4,7 +4,7 @@
  * most two physical reads. No I/O lives here, so all of it can be tested
  * exhaustively.
  *
- * Terms (see DESIGN.md): the *physical* count is the register value, which
+ * Terms (see docs/design.md): the *physical* count is the register value, which
  * wraps at `counterWrap`; the *logical* count never wraps (safe to 2^53); the
  * ring index of a logical page is `logical % pages`.
  *
@@ -119,7 +119,7 @@ function toBigInt(field: string, v: number): bigint {
 
 /**
  * How many pages the counter advanced since `lastLogical`, given the new
- * physical register value (DESIGN.md rule 1): `phys - (last % wrap)`, plus
+ * physical register value (docs/design.md rule 1): `phys - (last % wrap)`, plus
  * `wrap` when negative.
  *
  * @example
@@ -234,12 +234,12 @@ function span(g: RingGeometry, index: number, firstPage: number, pages: number):
 
 /**
  * The first logical page that is still intact after a read, given the logical
- * counter read right after it (DESIGN.md rule 4): a page `p` may have been
+ * counter read right after it (docs/design.md rule 4): a page `p` may have been
  * overwritten once the writer got more than `pages` past it, so pages below
  * `counterAfter - pages` are torn.
  *
  * `inFlight` is how many pages the hardware may be writing beyond the counter
- * it has published (default 0, DESIGN.md's rule). Hardware that writes a page
+ * it has published (default 0, docs/design.md's rule). Hardware that writes a page
  * and only then advances the counter is writing page `counterAfter` while the
  * counter reads `counterAfter`, into the slot of page `counterAfter - pages`:
  * that page is at risk too, so such hardware needs `inFlight: 1`, and one that

@@ -32,9 +32,9 @@
  *
  * @module
  */
-import type { Backend, RegisterWidth } from "../backends/mod.ts";
+import type { Backend, RegisterWidth } from "../backends/types.ts";
 import { RingdumpError, UsageError } from "./errors.ts";
-import type { Sink } from "./sink.ts";
+import type { Sink } from "./sink/mod.ts";
 
 // ---------------------------------------------------------------------------
 // Definitions
@@ -829,7 +829,7 @@ export function traceBackend(backend: Backend): Backend {
  * @example
  * ```ts
  * import { MemoryTraceWriter, startTracing, traceSink } from "./trace.ts";
- * import { MemorySink } from "./sink.ts";
+ * import { MemorySink } from "./sink/mod.ts";
  * const memory = new MemoryTraceWriter();
  * const session = startTracing(memory);
  * const sink = traceSink(new MemorySink());

@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { AgentClient, AgentTimeoutError } from "../lib/agent/client.ts";
 import {
-  AGENT_PROTOCOL_VERSION,
-  AgentClient,
-  AgentControls,
   AgentErrno,
-  agentInfoMap,
-  AgentOp,
-  AgentTimeoutError,
   decodeErrorPayload,
   decodeFrame,
   decodeFrameHeader,
@@ -18,17 +13,23 @@ import {
   FrameKind,
   FrameReader,
   ProtocolError,
-  runAgent,
-} from "../lib/agent.ts";
+} from "../lib/agent/frame.ts";
+import {
+  AGENT_PROTOCOL_VERSION,
+  AgentControls,
+  agentInfoMap,
+  AgentOp,
+} from "../lib/agent/protocol.ts";
+import { runAgent } from "../lib/agent/server.ts";
 import { ControlList, ControlSerializer, int32Value, int64Value } from "../lib/controls.ts";
 import { BackendError } from "../lib/errors.ts";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
 import { openSim } from "../backends/sim.ts";
-import type { Backend } from "../backends/mod.ts";
-import { fillCounter } from "../lib/pattern.ts";
-import { verifyCounterFile } from "../lib/verify.ts";
+import type { Backend } from "../backends/types.ts";
+import { fillCounter } from "../lib/sim/pattern.ts";
+import { verifyCounterFile } from "../lib/sim/verify.ts";
 import { capture } from "../lib/capture.ts";
-import { RINGDUMP_ARGS, spawnRingdump } from "./e2e/run_cli.ts";
+import { RINGDUMP_ARGS, spawnRingdump } from "../testing/run_cli.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-agent-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { BENCH_SIZES, MEASUREMENTS, runBench } from "../bench/mod.ts";
 import { figure, formatTable, resultsJson } from "../bench/results.ts";
-import { sshMissing } from "./sshd.ts";
+import { sshMissing } from "../testing/sshd.ts";
 
 Deno.test("bench: figure() computes the ratio and the goal both ways", () => {
   const up = figure({

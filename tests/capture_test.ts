@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { capture, dump } from "../lib/capture.ts";
 import { VirtualClock } from "../lib/clock.ts";
-import { MemorySink } from "../lib/sink.ts";
-import { verifyCounterFile } from "../lib/verify.ts";
+import { MemorySink } from "../lib/sink/mod.ts";
+import { verifyCounterFile } from "../lib/sim/verify.ts";
 import { openSim } from "../backends/sim.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { OverrunError, UsageError } from "../lib/errors.ts";

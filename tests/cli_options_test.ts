@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { Command } from "commander";
-import {
-  addGeometryOptions,
-  durationFlag,
-  geometryFromFlags,
-  sizeFlag,
-} from "../lib/cli_options.ts";
+import { addGeometryOptions, durationFlag, geometryFromFlags, sizeFlag } from "../cli/options.ts";
 import { GeometryError, UsageError } from "../lib/errors.ts";
 
 Deno.test("geometry flags: defaults parse into a valid geometry", () => {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { DEV_MEM, devmemBackend, openDevmem } from "../backends/devmem.ts";
 import { type Backend, openBackend } from "../backends/mod.ts";
-import { SimDevice } from "../backends/sim.ts";
-import { ImageMemory } from "../lib/image.ts";
+import { SimDevice } from "../lib/sim/device.ts";
+import { ImageMemory } from "../lib/sim/image.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { VirtualClock } from "../lib/clock.ts";
-import { checkCounter } from "../lib/pattern.ts";
+import { checkCounter } from "../lib/sim/pattern.ts";
 import { capture } from "../lib/capture.ts";
-import { MemorySink } from "../lib/sink.ts";
+import { MemorySink } from "../lib/sink/mod.ts";
 import { BackendError } from "../lib/errors.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-devmem-" });

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Dumper, type DumpEvent } from "../lib/dumper.ts";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
-import { MemorySink } from "../lib/sink.ts";
+import { MemorySink } from "../lib/sink/mod.ts";
 import { VirtualClock } from "../lib/clock.ts";
 import { openSim } from "../backends/sim.ts";
-import { checkCounter, fillCounter } from "../lib/pattern.ts";
-import type { Backend } from "../backends/mod.ts";
+import { checkCounter, fillCounter } from "../lib/sim/pattern.ts";
+import type { Backend } from "../backends/types.ts";
 import {
   BackendError,
   DeviceError,
@@ -258,7 +258,7 @@ Deno.test("dumper: inFlight catches a page torn by hardware that writes before i
     })
       .run().then((stats) => ({ stats, sink }), (error) => ({ error, sink }));
   };
-  // A full lap every period. DESIGN.md rule 4 as written (inFlight 0) cannot
+  // A full lap every period. docs/design.md rule 4 as written (inFlight 0) cannot
   // see the half-overwritten oldest page: the output is corrupt.
   const blind = await run(0, "fail", 8);
   assert.ok("stats" in blind);

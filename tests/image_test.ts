@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { ensureImage, imageLayout, ImageMemory } from "../lib/image.ts";
-import { SimDevice } from "../backends/sim.ts";
+import { ensureImage, imageLayout, ImageMemory } from "../lib/sim/image.ts";
+import { SimDevice } from "../lib/sim/device.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { VirtualClock } from "../lib/clock.ts";
-import { checkCounter } from "../lib/pattern.ts";
+import { checkCounter } from "../lib/sim/pattern.ts";
 import { UsageError } from "../lib/errors.ts";
 import { openDevmem } from "../backends/devmem.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configureLogging, LOG_LEVELS } from "../lib/logging.ts";
+import { configureLogging, LOG_LEVELS } from "../cli/logging.ts";
 import { UsageError } from "../lib/errors.ts";
 
 Deno.test("configureLogging accepts the documented levels and rejects others", () => {

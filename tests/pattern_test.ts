@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { checkCounter, fillCounter, fillSine } from "../lib/pattern.ts";
+import { checkCounter, fillCounter, fillSine } from "../lib/sim/pattern.ts";
 
 Deno.test("fillCounter: each word holds its stream offset, across the 2^32 boundary", () => {
   const buf = new Uint8Array(64);

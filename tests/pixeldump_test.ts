@@ -1,22 +1,18 @@
 import assert from "node:assert/strict";
-import {
-  openPixeldump,
-  parseRegisterOutput,
-  runCommand,
-  showCommand,
-} from "../backends/pixeldump.ts";
+import { openPixeldump, parseRegisterOutput } from "../backends/pixeldump.ts";
+import { runCommand, showCommand } from "../backends/process.ts";
 import { type Backend, openBackend } from "../backends/mod.ts";
-import { SimDevice } from "../backends/sim.ts";
-import { ImageMemory } from "../lib/image.ts";
+import { SimDevice } from "../lib/sim/device.ts";
+import { ImageMemory } from "../lib/sim/image.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { VirtualClock } from "../lib/clock.ts";
-import { checkCounter } from "../lib/pattern.ts";
+import { checkCounter } from "../lib/sim/pattern.ts";
 import { capture } from "../lib/capture.ts";
-import { MemorySink } from "../lib/sink.ts";
+import { MemorySink } from "../lib/sink/mod.ts";
 import { BackendError } from "../lib/errors.ts";
 
-const PIXELDUMP = new URL("./bin/pixeldump", import.meta.url).pathname;
-const DEVMEM = new URL("./bin/devmem", import.meta.url).pathname;
+const PIXELDUMP = new URL("../testing/bin/pixeldump", import.meta.url).pathname;
+const DEVMEM = new URL("../testing/bin/devmem", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-pixeldump-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
 

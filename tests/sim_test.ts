@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { MemoryRing, openSim, simBackend, SimDevice } from "../backends/sim.ts";
+import { openSim, simBackend } from "../backends/sim.ts";
+import { MemoryRing, SimDevice } from "../lib/sim/device.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { VirtualClock } from "../lib/clock.ts";
-import { checkCounter } from "../lib/pattern.ts";
+import { checkCounter } from "../lib/sim/pattern.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
 
 const g = ringGeometry({ base: 0x1000n, pageSize: 64, pages: 8, counterWrap: 20 });

@@ -7,7 +7,7 @@ import {
   WAV_HEADER_BYTES,
   wavHeader,
   WavSink,
-} from "../lib/sink.ts";
+} from "../lib/sink/mod.ts";
 import { UsageError } from "../lib/errors.ts";
 
 Deno.test("FileSink truncates by default and appends on request", async () => {

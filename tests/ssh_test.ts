@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import { connectSsh, ddBlockSize, openSsh, shellQuote } from "../backends/ssh.ts";
-import { runCommand } from "../backends/pixeldump.ts";
+import { connectSsh, ddBlockSize, openSsh, shellQuote } from "../backends/ssh/mod.ts";
+import { runCommand } from "../backends/process.ts";
 import { type Backend, openBackend } from "../backends/mod.ts";
-import { SimDevice } from "../backends/sim.ts";
-import { ImageMemory } from "../lib/image.ts";
+import { SimDevice } from "../lib/sim/device.ts";
+import { ImageMemory } from "../lib/sim/image.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { VirtualClock } from "../lib/clock.ts";
-import { checkCounter } from "../lib/pattern.ts";
+import { checkCounter } from "../lib/sim/pattern.ts";
 import { capture } from "../lib/capture.ts";
-import { MemorySink } from "../lib/sink.ts";
+import { MemorySink } from "../lib/sink/mod.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
-import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "./sshd.ts";
+import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "../testing/sshd.ts";
 
 const missing = await sshMissing();
 const ignore = ignoreUnless(missing);
@@ -173,7 +173,7 @@ Deno.test({
       const { clock, mem, dev } = simulated(0);
       const tools = `${tmp}/board tools 'v1'`;
       await Deno.mkdir(tools, { recursive: true });
-      const bin = new URL("./bin/", import.meta.url).pathname;
+      const bin = new URL("../testing/bin/", import.meta.url).pathname;
       for (const tool of ["pixeldump", "devmem"]) {
         await Deno.writeTextFile(
           `${tools}/${tool}`,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CtfTraceWriter, JsonTraceWriter, startTracing } from "../lib/trace.ts";
-import { runTraceStats } from "../lib/trace_cli.ts";
+import { runTraceStats } from "../cli/trace.ts";
 
 Deno.test("runTraceStats: an empty trace (JSON or CTF) is said to be empty, not silently fine", async () => {
   const dir = await Deno.makeTempDir();

@@ -33,11 +33,11 @@ import {
 import { RingdumpError, UsageError } from "../lib/errors.ts";
 import { Dumper } from "../lib/dumper.ts";
 import { ringGeometry } from "../lib/ring.ts";
-import { MemorySink } from "../lib/sink.ts";
+import { MemorySink } from "../lib/sink/mod.ts";
 import { VirtualClock } from "../lib/clock.ts";
 import { openSim } from "../backends/sim.ts";
-import type { Backend } from "../backends/mod.ts";
-import { ringdump } from "./e2e/run_cli.ts";
+import type { Backend } from "../backends/types.ts";
+import { ringdump } from "../testing/run_cli.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-trace-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));

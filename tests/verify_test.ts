@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { verifyCounterFile } from "../lib/verify.ts";
-import { fillCounter } from "../lib/pattern.ts";
+import { verifyCounterFile } from "../lib/sim/verify.ts";
+import { fillCounter } from "../lib/sim/pattern.ts";
 import { UsageError, VerifyError } from "../lib/errors.ts";
 
 async function withFile(data: Uint8Array, fn: (path: string) => Promise<void>) {

@@ -1,11 +1,17 @@
 /**
  * `ssh://...?via=agent` and `ringdump deploy` against a real sshd
- * (tests/sshd.ts): the agent runs as `deno run <the ringdump task's flags>
+ * (testing/sshd.ts): the agent runs as `deno run <the ringdump task's flags>
  * cli.ts agent` on the "board" (this machine, over SSH).
  */
 import assert from "node:assert/strict";
-import { finish, REMOTE_RINGDUMP, ringdump, spawnRingdump } from "./run_cli.ts";
-import { ignoreUnless, requireTools, type Sshd, sshMissing, startSshd } from "../sshd.ts";
+import { finish, REMOTE_RINGDUMP, ringdump, spawnRingdump } from "../../testing/run_cli.ts";
+import {
+  ignoreUnless,
+  requireTools,
+  type Sshd,
+  sshMissing,
+  startSshd,
+} from "../../testing/sshd.ts";
 
 const missing = await sshMissing();
 const ignore = ignoreUnless(missing);

@@ -5,8 +5,8 @@
  * sshd on 127.0.0.1) and a plugin — then `ringdump verify` checks the result.
  */
 import assert from "node:assert/strict";
-import { finish, ringdump, spawnRingdump } from "./run_cli.ts";
-import { ignoreUnless, requireTools, sshMissing, startSshd } from "../sshd.ts";
+import { finish, ringdump, spawnRingdump } from "../../testing/run_cli.ts";
+import { ignoreUnless, requireTools, sshMissing, startSshd } from "../../testing/sshd.ts";
 import { closeFd, openReadOnly } from "../../backends/libc_util.ts";
 
 // Outputs go to an ordinary temporary directory; memory images to /dev/shm, made and removed
@@ -28,8 +28,8 @@ function hasDevMem(): boolean {
   if ("fd" in r) closeFd(r.fd);
   return !("errno" in r && r.errno.name === "ENOENT");
 }
-const BIN = new URL("../bin", import.meta.url).pathname;
-const PLUGIN = new URL("../plugin_backend.ts", import.meta.url).pathname;
+const BIN = new URL("../../testing/bin", import.meta.url).pathname;
+const PLUGIN = new URL("../../testing/plugin_backend.ts", import.meta.url).pathname;
 
 /** A running `ringdump sim`. */
 interface Sim {

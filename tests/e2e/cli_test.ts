@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { finish, ringdump, RINGDUMP_ARGS, spawnRingdump } from "./run_cli.ts";
-import { checkCounter, fillCounter } from "../../lib/pattern.ts";
+import { finish, ringdump, RINGDUMP_ARGS, spawnRingdump } from "../../testing/run_cli.ts";
+import { checkCounter, fillCounter } from "../../lib/sim/pattern.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-e2e-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));

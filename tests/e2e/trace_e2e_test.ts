@@ -6,7 +6,7 @@
  * ns. With CI set, a missing babeltrace2 or python3-bt2 fails the tests.
  */
 import assert from "node:assert/strict";
-import { ringdump, spawnRingdump } from "./run_cli.ts";
+import { ringdump, spawnRingdump } from "../../testing/run_cli.ts";
 import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-trace-e2e-" });

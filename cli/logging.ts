@@ -4,7 +4,7 @@
  * @module
  */
 import { configureSync, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 
 /** Log levels accepted by `--log-level`. */
 export const LOG_LEVELS: readonly LogLevel[] = [

@@ -3,7 +3,7 @@
  * reads a memory image with plain positioned file reads (no FFI, no
  * subprocess). Loaded at run time, it registers its scheme like a built-in.
  */
-import type { Backend, BackendFactory, BackendOpenOptions } from "../backends/mod.ts";
+import type { Backend, BackendFactory, BackendOpenOptions } from "../backends/types.ts";
 import { UrlOptions } from "../backends/options.ts";
 import { BackendError } from "../lib/errors.ts";
 
@@ -24,7 +24,7 @@ export const backend: BackendFactory = {
   description: "test plugin: a memory image read with plain file reads",
   usage: "imagefile:PATH[?origin=ADDR]",
   needs: "a memory image file",
-  probe: () => Promise.resolve({ usable: true, detail: "plugin loaded from tests/" }),
+  probe: () => Promise.resolve({ usable: true, detail: "plugin loaded from testing/" }),
   async open(url: URL, _options: BackendOpenOptions): Promise<Backend> {
     const origin = new UrlOptions(url, ["origin"]).address("origin", 0n);
     const path = decodeURIComponent(url.pathname);

@@ -3,9 +3,9 @@
  * permission flags are read from deno.json's `ringdump` task, so the tests run
  * with the permissions the compiled binary gets.
  */
-import { shellQuote } from "../../backends/ssh.ts";
+import { shellQuote } from "../backends/ssh/mod.ts";
 
-const root = new URL("../../", import.meta.url);
+const root = new URL("../", import.meta.url);
 const denoJson = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
 const task: string = denoJson.tasks.ringdump;
 

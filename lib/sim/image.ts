@@ -14,11 +14,11 @@
  *
  * @module
  */
-import type { SimMemory } from "../backends/sim.ts";
-import { BackendError, UsageError } from "./errors.ts";
-import type { RingGeometry } from "./ring.ts";
-import { hex } from "./units.ts";
-import { closeFd, fdSize, openReadWrite, pwriteAll, truncateFd } from "../backends/libc_util.ts";
+import type { SimMemory } from "./device.ts";
+import { BackendError, UsageError } from "../errors.ts";
+import type { RingGeometry } from "../ring.ts";
+import { hex } from "../units.ts";
+import { closeFd, fdSize, openReadWrite, pwriteAll, truncateFd } from "../../backends/libc_util.ts";
 
 /** Where an image starts and how long it must be to hold a ring and its counter. */
 export interface ImageLayout {
@@ -35,7 +35,7 @@ export interface ImageLayout {
  * @example
  * ```ts
  * import { imageLayout } from "./image.ts";
- * import { ringGeometry } from "./ring.ts";
+ * import { ringGeometry } from "../ring.ts";
  * const g = ringGeometry({ base: 0x1000n, pageSize: 4096, pages: 4 });
  * console.log(imageLayout(g)); // { origin: 4096n, size: 16388 }
  * ```
@@ -132,9 +132,9 @@ function growImage(path: string, fd: number, layout: ImageLayout): number {
  * @example
  * ```ts
  * import { ImageMemory } from "./image.ts";
- * import { SimDevice } from "../backends/sim.ts";
- * import { ringGeometry } from "./ring.ts";
- * import { VirtualClock } from "./clock.ts";
+ * import { SimDevice } from "./device.ts";
+ * import { ringGeometry } from "../ring.ts";
+ * import { VirtualClock } from "../clock.ts";
  * const path = await Deno.makeTempFile();
  * const g = ringGeometry({ base: 0x1000n, pageSize: 4096, pages: 4, counterWrap: 16 });
  * const mem = ImageMemory.open(path, g, { origin: 0n });

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import {
   formatTraceStats,
   openTraceWriter,
@@ -18,7 +18,7 @@ import {
   type TraceSession,
   traceStats,
   type TraceWriter,
-} from "./trace.ts";
+} from "../lib/trace.ts";
 
 /** What `trace stats` prints with `--json`. */
 export interface TraceStatsJson {
@@ -54,8 +54,8 @@ export interface TraceStatsJson {
  *
  * @example
  * ```ts
- * import { JsonTraceWriter, startTracing } from "./trace.ts";
- * import { runTraceStats } from "./trace_cli.ts";
+ * import { JsonTraceWriter, startTracing } from "../lib/trace.ts";
+ * import { runTraceStats } from "./trace.ts";
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * startTracing(await JsonTraceWriter.open(path)).stop();
  * const { output } = await runTraceStats(path, { json: true });
@@ -129,8 +129,8 @@ export async function runTraceStats(
  *
  * @example
  * ```ts
- * import { JsonTraceWriter, startTracing } from "./trace.ts";
- * import { runTraceReport } from "./trace_cli.ts";
+ * import { JsonTraceWriter, startTracing } from "../lib/trace.ts";
+ * import { runTraceReport } from "./trace.ts";
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * startTracing(await JsonTraceWriter.open(path)).stop();
  * const out = await Deno.makeTempFile({ suffix: ".html" });
@@ -174,7 +174,7 @@ export async function runTraceReport(
  *
  * @example
  * ```ts
- * import { startCaptureTrace } from "./trace_cli.ts";
+ * import { startCaptureTrace } from "./trace.ts";
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * const session = await startCaptureTrace([path]);
  * session?.stop();
@@ -214,7 +214,7 @@ export async function startCaptureTrace(
  * @example
  * ```ts
  * import { Command } from "commander";
- * import { addTraceCommand } from "./trace_cli.ts";
+ * import { addTraceCommand } from "./trace.ts";
  * const program = new Command("ringdump");
  * addTraceCommand(program);
  * console.log(program.commands.map((c) => c.name())); // ["trace"]

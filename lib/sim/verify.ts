@@ -6,8 +6,8 @@
  * @module
  */
 import { checkCounter } from "./pattern.ts";
-import { UsageError, VerifyError } from "./errors.ts";
-import { hex } from "./units.ts";
+import { UsageError, VerifyError } from "../errors.ts";
+import { hex } from "../units.ts";
 
 /** Result of a successful {@linkcode verifyCounterFile}. */
 export interface VerifyResult {

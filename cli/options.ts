@@ -5,8 +5,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { type RingGeometry, ringGeometry } from "./ring.ts";
-import { parseAddress, parseDuration, parseInteger, parseSize } from "./units.ts";
+import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
+import { parseAddress, parseDuration, parseInteger, parseSize } from "../lib/units.ts";
 
 /** The raw values of the geometry flags as commander collects them. */
 export interface GeometryFlags {
@@ -29,7 +29,7 @@ export interface GeometryFlags {
  * @example
  * ```ts
  * import { Command } from "commander";
- * import { addGeometryOptions } from "./cli_options.ts";
+ * import { addGeometryOptions } from "./options.ts";
  * const cmd = addGeometryOptions(new Command("capture"));
  * console.log(cmd.options.length); // 5
  * ```
@@ -51,7 +51,7 @@ export function addGeometryOptions(cmd: Command): Command {
  *
  * @example
  * ```ts
- * import { geometryFromFlags } from "./cli_options.ts";
+ * import { geometryFromFlags } from "./options.ts";
  * const g = geometryFromFlags({ base: "0x1000", pageSize: "4KiB", pages: "16", counterWrap: "0x100" });
  * console.log(g.ringBytes); // 65536
  * ```
@@ -73,7 +73,7 @@ export function geometryFromFlags(flags: GeometryFlags): RingGeometry {
  *
  * @example
  * ```ts
- * import { durationFlag } from "./cli_options.ts";
+ * import { durationFlag } from "./options.ts";
  * console.log(durationFlag("2s", "--duration")); // 2000
  * ```
  */
@@ -86,10 +86,27 @@ export function durationFlag(value: string | undefined, option: string): number 
  *
  * @example
  * ```ts
- * import { sizeFlag } from "./cli_options.ts";
+ * import { sizeFlag } from "./options.ts";
  * console.log(sizeFlag("8MiB", "--max-bytes")); // 8388608
  * ```
  */
 export function sizeFlag(value: string | undefined, option: string): number | undefined {
   return value === undefined ? undefined : parseSize(value, { option });
+}
+
+/**
+ * Commander's argument parser of a repeatable option: each value is appended
+ * to the ones before.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { collect } from "./options.ts";
+ * const cmd = new Command("x").option("--m <path>", "repeatable", collect, [] as string[]);
+ * cmd.parse(["--m", "a", "--m", "b"], { from: "user" });
+ * console.log(cmd.opts().m); // ["a", "b"]
+ * ```
+ */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -1,30 +1,32 @@
 /**
- * Two commands of the `ringdump` CLI:
- *
- * - `ringdump sim`: a live device to read. It creates or grows a memory
- *   image (a file standing for physical memory from `--origin`) and then
- *   behaves like capture hardware: it writes ring pages, then advances the
- *   little-endian u32 counter register, at `--rate`, until `--duration` ends
- *   or it gets SIGINT/SIGTERM. Every backend can read the image.
- * - `ringdump backends`: every backend scheme, what it needs, and whether it
- *   is usable on this machine right now.
+ * `ringdump sim`: a live device to read. It creates or grows a memory image
+ * (a file standing for physical memory from `--origin`) and then behaves like
+ * capture hardware: it writes ring pages, then advances the little-endian u32
+ * counter register, at `--rate`, until `--duration` ends or it gets
+ * SIGINT/SIGTERM. Every backend can read the image.
  *
  * @module
  */
 import { type Command, Option } from "commander";
-import { listBackends, loadBackendModule } from "../backends/mod.ts";
-import { SimDevice } from "../backends/sim.ts";
+import { SimDevice } from "../lib/sim/device.ts";
 import {
   addGeometryOptions,
   durationFlag,
   type GeometryFlags,
   geometryFromFlags,
-} from "./cli_options.ts";
-import { systemClock } from "./clock.ts";
-import { UsageError } from "./errors.ts";
-import { ImageMemory } from "./image.ts";
-import type { PatternName } from "./pattern.ts";
-import { formatBytes, hex, parseAddress, parseDuration, parseInteger, parseSize } from "./units.ts";
+} from "./options.ts";
+import { systemClock } from "../lib/clock.ts";
+import { UsageError } from "../lib/errors.ts";
+import { ImageMemory } from "../lib/sim/image.ts";
+import type { PatternName } from "../lib/sim/pattern.ts";
+import {
+  formatBytes,
+  hex,
+  parseAddress,
+  parseDuration,
+  parseInteger,
+  parseSize,
+} from "../lib/units.ts";
 
 interface SimFlags extends GeometryFlags {
   image: string;
@@ -38,17 +40,13 @@ interface SimFlags extends GeometryFlags {
   quiet: boolean;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
 /**
  * Adds `ringdump sim` to a commander program.
  *
  * @example
  * ```ts
  * import { Command } from "commander";
- * import { addSimCommand } from "./sim_cli.ts";
+ * import { addSimCommand } from "./sim.ts";
  * const program = new Command("ringdump");
  * addSimCommand(program);
  * console.log(program.commands.map((c) => c.name())); // ["sim"]
@@ -168,123 +166,4 @@ async function runSim(flags: SimFlags): Promise<void> {
     Deno.removeSignalListener("SIGTERM", onSignal);
     memory.close();
   }
-}
-
-/** One row of `ringdump backends`. */
-export interface BackendReport {
-  /** URL scheme, e.g. `devmem`. */
-  readonly scheme: string;
-  /** One-line description. */
-  readonly description: string;
-  /** URL form with its options. */
-  readonly usage: string;
-  /** What it needs. */
-  readonly needs: string;
-  /** Whether it can be used here right now. */
-  readonly usable: boolean;
-  /** What the probe found. */
-  readonly detail: string;
-}
-
-/**
- * Probes every registered backend (in parallel) and reports what it found.
- *
- * @example
- * ```ts
- * import { backendReports } from "./sim_cli.ts";
- * const reports = await backendReports();
- * console.log(reports.find((r) => r.scheme === "sim")?.usable); // true
- * ```
- */
-export function backendReports(): Promise<BackendReport[]> {
-  return Promise.all(
-    listBackends().map(async (f) => {
-      let usable = false;
-      let detail: string;
-      try {
-        ({ usable, detail } = await f.probe());
-      } catch (e) {
-        detail = `probe failed: ${(e as Error)?.message ?? e}`;
-      }
-      return {
-        scheme: f.scheme,
-        description: f.description,
-        usage: f.usage,
-        needs: f.needs,
-        usable,
-        detail,
-      };
-    }),
-  );
-}
-
-/**
- * Formats reports as `ringdump backends` prints them.
- *
- * @example
- * ```ts
- * import { formatBackendReports } from "./sim_cli.ts";
- * console.log(formatBackendReports([
- *   { scheme: "sim", description: "simulated", usage: "sim:", needs: "nothing", usable: true, detail: "built in" },
- * ]));
- * ```
- */
-export function formatBackendReports(reports: readonly BackendReport[]): string {
-  const width = Math.max(...reports.map((r) => r.scheme.length + 1), 7) + 2;
-  const pad = " ".repeat(width);
-  return reports.map((r) =>
-    [
-      `${(r.scheme + ":").padEnd(width)}${r.description}`,
-      `${pad}url:    ${r.usage}`,
-      `${pad}needs:  ${r.needs}`,
-      `${pad}here:   ${r.usable ? "usable" : "NOT usable"}: ${r.detail}`,
-    ].join("\n")
-  ).join("\n");
-}
-
-/**
- * Adds `ringdump backends` to a commander program.
- *
- * @example
- * ```ts
- * import { Command } from "commander";
- * import { addBackendsCommand } from "./sim_cli.ts";
- * const program = new Command("ringdump");
- * addBackendsCommand(program);
- * console.log(program.commands.map((c) => c.name())); // ["backends"]
- * ```
- */
-export function addBackendsCommand(program: Command): Command {
-  return program
-    .command("backends")
-    .summary("List the backend schemes and which are usable here")
-    .description(
-      "List every backend scheme: what it reads, its URL form with its options, what it " +
-        "needs, and whether it is usable on this machine now (each backend probes for what " +
-        "it needs).",
-    )
-    .option("--json", "print the list as JSON", false)
-    .option(
-      "--backend-module <path>",
-      "load a backend plugin module first (repeatable)",
-      collect,
-      [] as string[],
-    )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  ringdump backends
-  # the schemes usable here, one a line
-  ringdump backends --json | jq -r '.[] | select(.usable) | .scheme'
-  # a plugin's scheme listed with the built-in ones
-  ringdump backends --backend-module ./my_backend.ts`,
-    )
-    .action(async (flags: { json: boolean; backendModule: string[] }) => {
-      for (const path of flags.backendModule) await loadBackendModule(path);
-      const reports = await backendReports();
-      console.log(
-        flags.json ? JSON.stringify(reports, null, 2) : formatBackendReports(reports),
-      );
-    });
 }

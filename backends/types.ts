@@ -1,0 +1,59 @@
+/**
+ * The backend interface: what the dumper needs from a source of physical
+ * memory ({@linkcode Backend}), and what a backend kind offers the registry
+ * ({@linkcode BackendFactory}). Imports nothing from the backends, so every
+ * backend can import it.
+ *
+ * @module
+ */
+import type { RingGeometry } from "../lib/ring.ts";
+import type { Clock } from "../lib/clock.ts";
+
+/** Widths of a register read, in bits. */
+export type RegisterWidth = 8 | 16 | 32 | 64;
+
+/** A source of physical memory: registers and byte ranges. */
+export interface Backend {
+  /** Short name, e.g. `sim`, `devmem`. */
+  readonly name: string;
+  /** Reads a little-endian register of `width` bits at `address`, fresh from the device. */
+  readRegister(address: bigint, width: RegisterWidth): Promise<bigint>;
+  /** Fills `dest` exactly with the bytes at `address`; throws a BackendError otherwise. */
+  read(address: bigint, dest: Uint8Array): Promise<void>;
+  /** Releases every resource (mappings, processes, connections). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What a backend gets when it is opened. */
+export interface BackendOpenOptions {
+  /** The ring being captured: lets a backend map the window once, or simulate it. */
+  geometry: RingGeometry;
+  /** Clock for time-based backends (the simulator); default the system clock. */
+  clock?: Clock;
+  /** Aborts long set-up work (connecting, spawning). */
+  signal?: AbortSignal;
+}
+
+/** Whether a backend can be used on this machine right now. */
+export interface BackendProbe {
+  /** True when the backend can be opened here with its defaults. */
+  readonly usable: boolean;
+  /** What was found, e.g. "/dev/mem: absent". */
+  readonly detail: string;
+}
+
+/** A backend kind, registered under a URL scheme. */
+export interface BackendFactory {
+  /** URL scheme without the colon, e.g. `devmem`. */
+  readonly scheme: string;
+  /** One-line description. */
+  readonly description: string;
+  /** URL form with its options, e.g. `devmem:[PATH][?origin=ADDR]`. */
+  readonly usage: string;
+  /** What it needs, e.g. "read access to /dev/mem (root)". */
+  readonly needs: string;
+  /** Checks whether the backend is usable here now. */
+  probe(): Promise<BackendProbe>;
+  /** Opens a backend for `url`. */
+  open(url: URL, options: BackendOpenOptions): Promise<Backend>;
+}

@@ -1,0 +1,128 @@
+/**
+ * `ringdump backends`: every backend scheme, what it needs, and whether it is
+ * usable on this machine right now.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { listBackends, loadBackendModule } from "../backends/mod.ts";
+import { collect } from "./options.ts";
+
+/** One row of `ringdump backends`. */
+export interface BackendReport {
+  /** URL scheme, e.g. `devmem`. */
+  readonly scheme: string;
+  /** One-line description. */
+  readonly description: string;
+  /** URL form with its options. */
+  readonly usage: string;
+  /** What it needs. */
+  readonly needs: string;
+  /** Whether it can be used here right now. */
+  readonly usable: boolean;
+  /** What the probe found. */
+  readonly detail: string;
+}
+
+/**
+ * Probes every registered backend (in parallel) and reports what it found.
+ *
+ * @example
+ * ```ts
+ * import { backendReports } from "./backends.ts";
+ * const reports = await backendReports();
+ * console.log(reports.find((r) => r.scheme === "sim")?.usable); // true
+ * ```
+ */
+export function backendReports(): Promise<BackendReport[]> {
+  return Promise.all(
+    listBackends().map(async (f) => {
+      let usable = false;
+      let detail: string;
+      try {
+        ({ usable, detail } = await f.probe());
+      } catch (e) {
+        detail = `probe failed: ${(e as Error)?.message ?? e}`;
+      }
+      return {
+        scheme: f.scheme,
+        description: f.description,
+        usage: f.usage,
+        needs: f.needs,
+        usable,
+        detail,
+      };
+    }),
+  );
+}
+
+/**
+ * Formats reports as `ringdump backends` prints them.
+ *
+ * @example
+ * ```ts
+ * import { formatBackendReports } from "./backends.ts";
+ * console.log(formatBackendReports([
+ *   { scheme: "sim", description: "simulated", usage: "sim:", needs: "nothing", usable: true, detail: "built in" },
+ * ]));
+ * ```
+ */
+export function formatBackendReports(reports: readonly BackendReport[]): string {
+  const width = Math.max(...reports.map((r) => r.scheme.length + 1), 7) + 2;
+  const pad = " ".repeat(width);
+  return reports.map((r) =>
+    [
+      `${(r.scheme + ":").padEnd(width)}${r.description}`,
+      `${pad}url:    ${r.usage}`,
+      `${pad}needs:  ${r.needs}`,
+      `${pad}here:   ${r.usable ? "usable" : "NOT usable"}: ${r.detail}`,
+    ].join("\n")
+  ).join("\n");
+}
+
+/**
+ * Adds `ringdump backends` to a commander program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addBackendsCommand } from "./backends.ts";
+ * const program = new Command("ringdump");
+ * addBackendsCommand(program);
+ * console.log(program.commands.map((c) => c.name())); // ["backends"]
+ * ```
+ */
+export function addBackendsCommand(program: Command): Command {
+  return program
+    .command("backends")
+    .summary("List the backend schemes and which are usable here")
+    .description(
+      "List every backend scheme: what it reads, its URL form with its options, what it " +
+        "needs, and whether it is usable on this machine now (each backend probes for what " +
+        "it needs).",
+    )
+    .option("--json", "print the list as JSON", false)
+    .option(
+      "--backend-module <path>",
+      "load a backend plugin module first (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ringdump backends
+  # the schemes usable here, one a line
+  ringdump backends --json | jq -r '.[] | select(.usable) | .scheme'
+  # a plugin's scheme listed with the built-in ones
+  ringdump backends --backend-module ./my_backend.ts`,
+    )
+    .action(async (flags: { json: boolean; backendModule: string[] }) => {
+      for (const path of flags.backendModule) await loadBackendModule(path);
+      const reports = await backendReports();
+      console.log(
+        flags.json ? JSON.stringify(reports, null, 2) : formatBackendReports(reports),
+      );
+    });
+}

@@ -1,0 +1,591 @@
+/**
+ * The capture side of the resident agent protocol ({@link ./protocol.ts}):
+ * {@linkcode AgentClient}, a {@linkcode Backend} that reads through an agent
+ * on the other end of a pair of streams, and {@linkcode spawnAgent}, which
+ * starts one as a subprocess.
+ *
+ * @module
+ */
+import {
+  type ControlInfoMap,
+  ControlList,
+  ControlSerializer,
+  int32Value,
+  int64Value,
+} from "../controls.ts";
+import { BackendError } from "../errors.ts";
+import type { RingGeometry } from "../ring.ts";
+import { hex } from "../units.ts";
+import type { Backend, RegisterWidth } from "../../backends/types.ts";
+import {
+  AgentErrno,
+  decodeErrorPayload,
+  encodeErrorFrame,
+  errnoName,
+  type Frame,
+  FrameKind,
+  FrameReader,
+  FrameWriter,
+  ProtocolError,
+} from "./frame.ts";
+import {
+  AGENT_PROTOCOL_VERSION,
+  AgentControls as C,
+  AgentOp,
+  ALL_CONTROLS,
+  asProtocolError,
+  bigOf,
+  defOf,
+  fromWire,
+  intOf,
+  serializeFrame,
+  strOf,
+  toWire,
+} from "./protocol.ts";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    Deno.unrefTimer(t);
+  });
+}
+
+/**
+ * A request to the agent got no reply in time. A backend error (exit code 3).
+ *
+ * @example
+ * ```ts
+ * import { AgentTimeoutError } from "./client.ts";
+ * const e = new AgentTimeoutError({ seq: 7, timeout: 5000, what: "read of 4096 bytes at 0x0" });
+ * console.log(e.seq, e.timeout, e.exitCode); // 7 5000 3
+ * ```
+ */
+export class AgentTimeoutError extends BackendError {
+  /** The request's id. */
+  readonly seq: number;
+  /** The timeout, ms. */
+  readonly timeout: number;
+  /** Creates the error. */
+  constructor(options: { seq: number; timeout: number; what: string; backend?: string }) {
+    super(
+      `agent: no reply to request ${options.seq} (${options.what}) within ${options.timeout} ms; ` +
+        `the agent or the link is stuck`,
+      { backend: options.backend ?? "agent" },
+    );
+    this.seq = options.seq;
+    this.timeout = options.timeout;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The client (a Backend)
+// ---------------------------------------------------------------------------
+
+/** What the agent said in its hello. */
+export interface AgentHello {
+  /** Protocol version. */
+  protocolVersion: number;
+  /** The agent's page size. */
+  pageSize: number;
+  /** Largest read the agent serves in one request. */
+  maxRead: number;
+  /** The memory device the agent reads, e.g. `/dev/mem`. */
+  memoryDevice: string;
+  /** Physical address of the device's byte 0. */
+  origin: bigint;
+}
+
+/** Options of {@linkcode AgentClient.connect}. */
+export interface AgentClientOptions {
+  /** The ring to capture; sent to the agent so it maps that window. */
+  geometry: RingGeometry;
+  /** Timeout of every request, ms; default 10000. */
+  timeout?: number;
+  /** Timeout of the hello (the agent's start-up), ms; default 30000. */
+  helloTimeout?: number;
+  /** Backend name used in errors and `name`; default `agent`. */
+  name?: string;
+  /** What the agent process wrote to stderr so far, for error messages. */
+  stderr?: () => string;
+  /** Runs on `close()` after the streams are closed (e.g. waits for the process). */
+  onClose?: () => Promise<void>;
+  /** Protocol version to speak (tests only); default {@linkcode AGENT_PROTOCOL_VERSION}. */
+  protocolVersion?: number;
+  /** Aborts the hello. */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  seq: number;
+  what: string;
+  resolve: (v: bigint | undefined) => void;
+  reject: (e: unknown) => void;
+  timer: ReturnType<typeof setTimeout>;
+  /** For a range: where the data frame goes, once a status-0 reply came. */
+  dest?: Uint8Array;
+  awaitingData?: boolean;
+  address: bigint;
+}
+
+/**
+ * A {@linkcode Backend} that reads through an agent on the other end of a
+ * pair of streams (a subprocess's stdout/stdin, an SSH channel). Requests are
+ * pipelined and matched to replies by id; a read larger than the agent's
+ * largest read is split into several requests in flight at once. Every
+ * request has a timeout ({@linkcode AgentTimeoutError}); a peer that goes away
+ * or breaks the protocol fails every pending and later request with a
+ * {@linkcode BackendError} that says so (with the agent's stderr when known).
+ *
+ * @example
+ * ```ts ignore
+ * import { AgentClient } from "./client.ts";
+ * import { ringGeometry } from "../ring.ts";
+ * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+ * const child = new Deno.Command("ringdump", {
+ *   args: ["agent", "--mem", "/dev/shm/ring.img"],
+ *   stdin: "piped",
+ *   stdout: "piped",
+ * }).spawn();
+ * const client = await AgentClient.connect(
+ *   { readable: child.stdout, writable: child.stdin },
+ *   { geometry },
+ * );
+ * console.log(client.hello.memoryDevice, await client.readRegister(geometry.counterAddress, 32));
+ * await client.close();
+ * ```
+ */
+export class AgentClient implements Backend {
+  /** Backend name (`agent` unless given). */
+  readonly name: string;
+  /** What the agent said in its hello. */
+  readonly hello: AgentHello;
+  readonly #reader: FrameReader;
+  readonly #writer: FrameWriter;
+  readonly #serializer: ControlSerializer;
+  readonly #map: ControlInfoMap;
+  readonly #timeout: number;
+  readonly #stderr?: () => string;
+  readonly #onClose?: () => Promise<void>;
+  readonly #pending = new Map<number, Pending>();
+  #seq = 0;
+  #failure: BackendError | undefined;
+  #closed = false;
+  #loop: Promise<void> = Promise.resolve();
+
+  private constructor(
+    parts: {
+      reader: FrameReader;
+      writer: FrameWriter;
+      serializer: ControlSerializer;
+      map: ControlInfoMap;
+      hello: AgentHello;
+    },
+    options: AgentClientOptions,
+  ) {
+    this.name = options.name ?? "agent";
+    this.hello = parts.hello;
+    this.#reader = parts.reader;
+    this.#writer = parts.writer;
+    this.#serializer = parts.serializer;
+    this.#map = parts.map;
+    this.#timeout = options.timeout ?? 10_000;
+    this.#stderr = options.stderr;
+    this.#onClose = options.onClose;
+  }
+
+  /**
+   * Does the hello with the agent at the other end of `streams` and returns a
+   * client ready for reads. Throws a {@linkcode ProtocolError} for an
+   * unsupported version or a malformed hello, a {@linkcode BackendError} when
+   * the agent cannot open its memory or goes away, an
+   * {@linkcode AgentTimeoutError} when it says nothing in time.
+   */
+  static async connect(
+    streams: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
+    options: AgentClientOptions,
+  ): Promise<AgentClient> {
+    const name = options.name ?? "agent";
+    const version = options.protocolVersion ?? AGENT_PROTOCOL_VERSION;
+    const reader = new FrameReader(streams.readable, { maxData: 0 });
+    const writer = new FrameWriter(streams.writable);
+    const serializer = new ControlSerializer({ role: "worker" });
+    const helloTimeout = options.helloTimeout ?? 30_000;
+    const stderrNote = () => {
+      const s = options.stderr?.().trim();
+      if (!s) return "";
+      const hint = /not found|No such file or directory|cannot execute|Permission denied/i.test(s)
+        ? " (is ringdump installed there? put it there with 'ringdump deploy', or name the command " +
+          "that runs it with agent=CMD)"
+        : "";
+      return `; the agent said: ${s}${hint}`;
+    };
+    const closeAll = async () => {
+      // End our side first and let the agent end its own (after reading an
+      // error frame we sent), so it exits with its own clear message.
+      await Promise.race([writer.close(), sleep(1000)]);
+      await Promise.race([
+        (async () => {
+          try {
+            while (await reader.read() !== null) { /* drain */ }
+          } catch { /* broken frames: it is going away anyway */ }
+        })(),
+        sleep(1000),
+      ]);
+      await reader.cancel();
+      await options.onClose?.();
+    };
+
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new BackendError(
+              `${name}: the agent did not say hello within ${helloTimeout} ms${stderrNote()}`,
+              { backend: name, stderr: options.stderr?.() },
+            ),
+          ),
+        helloTimeout,
+      );
+      onAbort = () =>
+        reject(new BackendError(`${name}: aborted during the hello`, { backend: name }));
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    deadline.catch(() => {}); // rejections are seen through Promise.race
+
+    const next = async (what: string): Promise<Frame> => {
+      let frame: Frame | null;
+      try {
+        frame = await Promise.race([reader.read(), deadline]);
+      } catch (e) {
+        if (e instanceof ProtocolError) {
+          // Let the note about stderr reach the user: the cause is often a crash message.
+          throw new ProtocolError(`${e.message.replace(/^agent protocol: /, "")}${stderrNote()}`, {
+            code: e.code,
+            backend: name,
+            stderr: options.stderr?.(),
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      if (frame === null) {
+        // Give the process a moment to finish writing its stderr.
+        await new Promise((r) => setTimeout(r, 50));
+        throw new BackendError(
+          `${name}: the agent went away before ${what}${stderrNote()}`,
+          { backend: name, stderr: options.stderr?.() },
+        );
+      }
+      if (frame.kind === FrameKind.Error) {
+        const { code, message } = decodeErrorPayload(frame.payload);
+        const text = message.replace(/^agent protocol: /, "");
+        throw code === AgentErrno.EIO
+          ? new BackendError(`${name}: ${text}`, { backend: name, stderr: options.stderr?.() })
+          : new ProtocolError(`the agent refused: ${text}`, { code, backend: name });
+      }
+      return frame;
+    };
+    const refuse = async (error: ProtocolError): Promise<never> => {
+      await Promise.race([
+        writer.write(encodeErrorFrame(0, { code: error.code, message: error.message }))
+          .catch(() => {}),
+        sleep(1000),
+      ]);
+      throw error;
+    };
+
+    try {
+      const mapFrame = await next("its hello");
+      if (mapFrame.kind !== FrameKind.InfoMap) {
+        await refuse(
+          new ProtocolError(`expected the agent's info map, got a frame of kind ${mapFrame.kind}`, {
+            backend: name,
+          }),
+        );
+      }
+      let map: ControlInfoMap;
+      try {
+        map = serializer.deserializeInfoMap(mapFrame.payload, { controls: ALL_CONTROLS });
+      } catch (e) {
+        return await refuse(asProtocolError(e, "the agent's info map") as ProtocolError);
+      }
+      const agentVersion = defOf(map, C.ProtocolVersion);
+      if (agentVersion !== version) {
+        await refuse(
+          new ProtocolError(
+            `the agent speaks protocol version ${
+              agentVersion ?? "(none)"
+            }, this ringdump speaks ${version}; ` +
+              `deploy the same ringdump on both sides (ringdump deploy)`,
+            { code: AgentErrno.EPROTONOSUPPORT, backend: name },
+          ),
+        );
+      }
+      const helloFrame = await next("its hello list");
+      let helloList: ControlList;
+      try {
+        if (helloFrame.kind !== FrameKind.List || helloFrame.seq !== 0) {
+          throw new ProtocolError(`expected the agent's hello list, got kind ${helloFrame.kind}`);
+        }
+        helloList = serializer.deserializeList(helloFrame.payload);
+      } catch (e) {
+        return await refuse(asProtocolError(e, "the agent's hello") as ProtocolError);
+      }
+      const hello: AgentHello = {
+        protocolVersion: agentVersion!,
+        pageSize: intOf(helloList, C.PageSize) ?? 0,
+        maxRead: intOf(helloList, C.MaxRead) ?? 0,
+        memoryDevice: strOf(helloList, C.MemoryDevice) ?? "",
+        origin: fromWire(bigOf(helloList, C.Origin) ?? 0n),
+      };
+      if (!(hello.maxRead > 0)) {
+        await refuse(new ProtocolError(`the agent's largest read is ${hello.maxRead}`));
+      }
+      reader.setLimits({ maxData: hello.maxRead });
+
+      const g = options.geometry;
+      const mine = new ControlList(map)
+        .set(C.ProtocolVersion, int32Value(version))
+        .set(C.RingBase, toWire(g.base))
+        .set(C.RingPageSize, int32Value(g.pageSize))
+        .set(C.RingPages, int32Value(g.pages))
+        .set(C.CounterAddress, toWire(g.counterAddress))
+        .set(C.CounterWrap, int64Value(g.counterWrap));
+      await writer.write(serializeFrame(serializer, mine, 0)).catch((e) => {
+        throw new BackendError(`${name}: cannot send the hello: ${e.message}${stderrNote()}`, {
+          backend: name,
+        });
+      });
+      const ready = await next("it opened its memory");
+      let status: number | undefined;
+      try {
+        if (ready.kind !== FrameKind.List || ready.seq !== 0) {
+          throw new ProtocolError(`expected the agent's ready reply, got kind ${ready.kind}`);
+        }
+        status = intOf(serializer.deserializeList(ready.payload), C.Status);
+      } catch (e) {
+        return await refuse(asProtocolError(e, "the agent's ready reply") as ProtocolError);
+      }
+      if (status !== 0) await refuse(new ProtocolError(`the agent's ready status is ${status}`));
+
+      const client = new AgentClient({ reader, writer, serializer, map, hello }, options);
+      client.#loop = client.#readLoop();
+      return client;
+    } catch (e) {
+      await closeAll();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Reads a register through the agent. */
+  readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+    const list = new ControlList(this.#map)
+      .set(C.Op, int32Value(AgentOp.ReadRegister))
+      .set(C.Address, toWire(address))
+      .set(C.Width, int32Value(width));
+    return this.#request(list, {
+      what: `${width}-bit register at ${hex(address)}`,
+      address,
+    }) as Promise<bigint>;
+  }
+
+  /** Fills `dest` from `address`, in requests of at most the agent's largest read, all in flight. */
+  async read(address: bigint, dest: Uint8Array): Promise<void> {
+    const max = this.hello.maxRead;
+    const parts: Promise<unknown>[] = [];
+    for (let off = 0; off < dest.length; off += max) {
+      const part = dest.subarray(off, Math.min(dest.length, off + max));
+      const at = address + BigInt(off);
+      const list = new ControlList(this.#map)
+        .set(C.Op, int32Value(AgentOp.ReadRange))
+        .set(C.Address, toWire(at))
+        .set(C.Length, int32Value(part.length));
+      parts.push(
+        this.#request(list, {
+          what: `read of ${part.length} bytes at ${hex(at)}`,
+          address: at,
+          dest: part,
+        }),
+      );
+    }
+    // Wait for every part (even after a failure) so no late data lands in `dest`.
+    const results = await Promise.allSettled(parts);
+    const bad = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+    if (bad) throw bad.reason;
+  }
+
+  /** Requests in flight. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  #request(
+    list: ControlList,
+    ctx: { what: string; address: bigint; dest?: Uint8Array },
+  ): Promise<bigint | undefined> {
+    if (this.#closed) {
+      return Promise.reject(
+        new BackendError(`${this.name}: ${ctx.what} after close`, { backend: this.name }),
+      );
+    }
+    if (this.#failure) return Promise.reject(this.#failure);
+    this.#seq = this.#seq >= 0xffff_ffff ? 1 : this.#seq + 1;
+    const seq = this.#seq;
+    const frame = serializeFrame(this.#serializer, list, seq);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(seq);
+        reject(
+          new AgentTimeoutError({
+            seq,
+            timeout: this.#timeout,
+            what: ctx.what,
+            backend: this.name,
+          }),
+        );
+      }, this.#timeout);
+      this.#pending.set(seq, {
+        seq,
+        what: ctx.what,
+        resolve,
+        reject,
+        timer,
+        dest: ctx.dest,
+        address: ctx.address,
+      });
+      this.#writer.write(frame).catch((e) => {
+        this.#fail(
+          new BackendError(
+            `${this.name}: cannot send a request to the agent (${(e as Error).message}): ` +
+              `the agent went away${this.#stderrNote()}`,
+            { backend: this.name, stderr: this.#stderr?.(), cause: e },
+          ),
+        );
+      });
+    });
+  }
+
+  #stderrNote(): string {
+    const s = this.#stderr?.().trim();
+    return s ? `; the agent said: ${s}` : "";
+  }
+
+  #settle(p: Pending, error?: unknown, value?: bigint): void {
+    clearTimeout(p.timer);
+    this.#pending.delete(p.seq);
+    if (error !== undefined) p.reject(error);
+    else p.resolve(value);
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      while (true) {
+        const frame = await this.#reader.read();
+        if (frame === null) {
+          if (this.#closed) return;
+          await new Promise((r) => setTimeout(r, 50)); // let its stderr arrive
+          throw new BackendError(
+            `${this.name}: the agent went away (its output ended)` +
+              (this.#pending.size ? ` with ${this.#pending.size} requests unanswered` : "") +
+              this.#stderrNote(),
+            { backend: this.name, stderr: this.#stderr?.() },
+          );
+        }
+        if (frame.kind === FrameKind.Error) {
+          const { code, message } = decodeErrorPayload(frame.payload);
+          throw new ProtocolError(
+            `the agent failed (${errnoName(code)}): ${message.replace(/^agent protocol: /, "")}`,
+            { code, backend: this.name, stderr: this.#stderr?.() },
+          );
+        }
+        const p = this.#pending.get(frame.seq);
+        if (frame.kind === FrameKind.Data) {
+          if (p === undefined) continue; // the request timed out; drop its bytes
+          if (!p.awaitingData || !p.dest) {
+            throw new ProtocolError(`unexpected data frame for request ${frame.seq}`, {
+              backend: this.name,
+            });
+          }
+          if (frame.payload.length !== p.dest.length) {
+            throw new ProtocolError(
+              `data frame for request ${frame.seq} has ${frame.payload.length} bytes, expected ${p.dest.length}`,
+              { backend: this.name },
+            );
+          }
+          p.dest.set(frame.payload);
+          this.#settle(p);
+          continue;
+        }
+        if (frame.kind !== FrameKind.List) {
+          throw new ProtocolError(`unexpected frame of kind ${frame.kind} after the hello`, {
+            backend: this.name,
+          });
+        }
+        let reply: ControlList;
+        try {
+          reply = this.#serializer.deserializeList(frame.payload);
+        } catch (e) {
+          throw asProtocolError(e, `reply ${frame.seq}`);
+        }
+        if (p === undefined) continue; // a late reply to a request that timed out
+        if (p.awaitingData) {
+          throw new ProtocolError(`second reply to request ${frame.seq}`, { backend: this.name });
+        }
+        const status = intOf(reply, C.Status);
+        if (status !== 0) {
+          this.#settle(
+            p,
+            new BackendError(
+              `${this.name}: ${p.what} failed on the board (${errnoName(status ?? -1)}): ${
+                strOf(reply, C.Message) ?? "no message"
+              }`,
+              { backend: this.name, address: p.address },
+            ),
+          );
+        } else if (p.dest) {
+          p.awaitingData = true;
+        } else {
+          const v = bigOf(reply, C.Value);
+          if (v === undefined) {
+            throw new ProtocolError(`reply ${frame.seq} to a register read has no value`);
+          }
+          this.#settle(p, undefined, fromWire(v));
+        }
+      }
+    } catch (e) {
+      const error = e instanceof BackendError ? e : new BackendError(
+        `${this.name}: reading from the agent failed: ${(e as Error).message}${this.#stderrNote()}`,
+        { backend: this.name, cause: e },
+      );
+      this.#fail(error);
+      if (!(e instanceof ProtocolError)) return;
+      // Tell the agent why the link is dropped.
+      await this.#writer.write(encodeErrorFrame(0, { code: e.code, message: e.message }))
+        .catch(() => {});
+    }
+  }
+
+  #fail(error: BackendError): void {
+    if (this.#failure === undefined) this.#failure = error;
+    for (const p of [...this.#pending.values()]) this.#settle(p, this.#failure);
+  }
+
+  /** Closes the link: the agent sees its input end and exits. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#fail(new BackendError(`${this.name}: closed`, { backend: this.name }));
+    await this.#writer.close();
+    // The agent answers the end of its input by ending its output; do not wait forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#loop, new Promise((r) => timer = setTimeout(r, 2000))]);
+    clearTimeout(timer);
+    await this.#reader.cancel();
+    await this.#onClose?.();
+  }
+}

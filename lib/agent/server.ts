@@ -1,0 +1,327 @@
+/**
+ * The agent, the board side of the resident agent protocol
+ * ({@link ./protocol.ts}): serves one client on a pair of streams.
+ *
+ * @module
+ */
+import {
+  type ControlInfoMap,
+  ControlList,
+  ControlSerializer,
+  int32Value,
+  stringValue,
+} from "../controls.ts";
+import { BackendError } from "../errors.ts";
+import { type RingGeometry, ringGeometry } from "../ring.ts";
+import type { Backend, RegisterWidth } from "../../backends/types.ts";
+import {
+  AgentErrno,
+  decodeErrorPayload,
+  DEFAULT_MAX_READ,
+  encodeErrorFrame,
+  type Frame,
+  FRAME_HEADER_SIZE,
+  FrameKind,
+  FrameReader,
+  FrameWriter,
+  ProtocolError,
+  writeFrameHeader,
+} from "./frame.ts";
+import {
+  AGENT_PROTOCOL_VERSION,
+  AgentControls as C,
+  agentInfoMap,
+  AgentOp,
+  asProtocolError,
+  bigOf,
+  fromWire,
+  intOf,
+  serializeFrame,
+  toWire,
+} from "./protocol.ts";
+
+// ---------------------------------------------------------------------------
+// The agent (server side)
+// ---------------------------------------------------------------------------
+
+/** Options of {@linkcode runAgent}. */
+export interface AgentOptions {
+  /** Where requests come from (the agent's stdin). */
+  input: ReadableStream<Uint8Array>;
+  /** Where replies go (the agent's stdout). */
+  output: WritableStream<Uint8Array>;
+  /**
+   * Opens the memory for the ring the client names in its hello (e.g. the
+   * devmem backend over `/dev/mem` or an image file).
+   */
+  open: (geometry: RingGeometry) => Promise<Backend>;
+  /** The memory device, as reported in the hello (e.g. `/dev/mem`). */
+  memory: string;
+  /** Physical address of the device's byte 0, as reported in the hello; default 0. */
+  origin?: bigint;
+  /** Page size reported in the hello; default 4096. */
+  pageSize?: number;
+  /** Largest read served in one request; default {@linkcode DEFAULT_MAX_READ}. */
+  maxRead?: number;
+  /** Protocol version to offer (tests only); default {@linkcode AGENT_PROTOCOL_VERSION}. */
+  protocolVersion?: number;
+}
+
+/** What an agent did, for its log. */
+export interface AgentStats {
+  /** Requests served (including failed ones). */
+  requests: number;
+  /** Bytes of ranges sent. */
+  bytes: number;
+}
+
+/**
+ * Serves one client on a pair of streams until the client closes its end
+ * (then resolves) or breaks the protocol (then sends an error frame and
+ * throws a {@linkcode ProtocolError}). A read that fails is answered with a
+ * non-zero status and the message; the agent goes on.
+ *
+ * @example
+ * ```ts
+ * import { AgentClient } from "./client.ts";
+ * import { runAgent } from "./server.ts";
+ * import { openSim } from "../../backends/sim.ts";
+ * import { ringGeometry } from "../ring.ts";
+ * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const served = runAgent({
+ *   input: up.readable,
+ *   output: down.writable,
+ *   memory: "sim",
+ *   open: (g) => Promise.resolve(openSim(g, { pattern: "counter" })),
+ * });
+ * const client = await AgentClient.connect({ readable: down.readable, writable: up.writable }, { geometry });
+ * console.log(await client.readRegister(geometry.counterAddress, 32)); // 0n
+ * await client.close();
+ * await served;
+ * ```
+ */
+export async function runAgent(options: AgentOptions): Promise<AgentStats> {
+  const maxRead = options.maxRead ?? DEFAULT_MAX_READ;
+  const pageSize = options.pageSize ?? 4096;
+  const version = options.protocolVersion ?? AGENT_PROTOCOL_VERSION;
+  if (!Number.isSafeInteger(maxRead) || maxRead < 1 || maxRead > 0x7fff_ffff) {
+    throw new ProtocolError(`max read must be between 1 and 2^31-1 bytes (got ${maxRead})`, {
+      code: AgentErrno.EINVAL,
+    });
+  }
+  const serializer = new ControlSerializer({ role: "proxy" });
+  const reader = new FrameReader(options.input, { maxData: 0 });
+  const writer = new FrameWriter(options.output);
+  const stats: AgentStats = { requests: 0, bytes: 0 };
+  let backend: Backend | undefined;
+
+  const fatal = async (error: ProtocolError): Promise<never> => {
+    try {
+      await writer.write(encodeErrorFrame(0, { code: error.code, message: error.message }));
+    } catch {
+      // the client is gone; the local message is all there is
+    }
+    throw error;
+  };
+
+  try {
+    // 1. Hello: the map, then the hello list.
+    const map = agentInfoMap({ pageSize, maxRead, protocolVersion: version });
+    const hello = new ControlList(map)
+      .set(C.ProtocolVersion, int32Value(version))
+      .set(C.PageSize, int32Value(pageSize))
+      .set(C.MaxRead, int32Value(maxRead))
+      .set(C.MemoryDevice, stringValue(options.memory))
+      .set(C.Origin, toWire(options.origin ?? 0n));
+    // One chunk, so a client that refuses the map has no half-written hello to wait for.
+    const mapFrame = serializeFrame(serializer, map, 0);
+    const helloFrame = serializeFrame(serializer, hello, 0);
+    const both = new Uint8Array(mapFrame.length + helloFrame.length);
+    both.set(mapFrame);
+    both.set(helloFrame, mapFrame.length);
+    try {
+      await writer.write(both);
+    } catch (e) {
+      // The client stopped listening; it may have said why before it went.
+      const said = await Promise.race([
+        reader.read().catch(() => null),
+        new Promise<null>((r) => setTimeout(() => r(null), 1000)),
+      ]);
+      if (said?.kind === FrameKind.Error) {
+        const { code, message } = decodeErrorPayload(said.payload);
+        throw new ProtocolError(`the client gave up: ${message}`, { code });
+      }
+      throw new ProtocolError(
+        `cannot send the hello: the client went away (${(e as Error).message})`,
+        {
+          cause: e,
+        },
+      );
+    }
+
+    // 2. The client's hello.
+    let first: Frame | null;
+    try {
+      first = await reader.read();
+    } catch (e) {
+      if (e instanceof ProtocolError) return await fatal(e);
+      throw e;
+    }
+    if (first === null) return stats; // the client looked and left
+    if (first.kind === FrameKind.Error) {
+      const { code, message } = decodeErrorPayload(first.payload);
+      throw new ProtocolError(`the client gave up: ${message}`, { code });
+    }
+    if (first.kind !== FrameKind.List || first.seq !== 0) {
+      return await fatal(
+        new ProtocolError(
+          `expected the client's hello (a list with seq 0), got a frame of kind ${first.kind} seq ${first.seq}`,
+        ),
+      );
+    }
+    let clientHello: ControlList;
+    try {
+      clientHello = serializer.deserializeList(first.payload);
+    } catch (e) {
+      return await fatal(asProtocolError(e, "the client's hello") as ProtocolError);
+    }
+    const clientVersion = intOf(clientHello, C.ProtocolVersion);
+    if (clientVersion !== version) {
+      return await fatal(
+        new ProtocolError(
+          `the client speaks protocol version ${
+            clientVersion ?? "(none)"
+          }, this agent speaks ${version}; ` +
+            `deploy the same ringdump on both sides (ringdump deploy)`,
+          { code: AgentErrno.EPROTONOSUPPORT },
+        ),
+      );
+    }
+    let geometry: RingGeometry;
+    try {
+      geometry = ringGeometry({
+        base: fromWire(bigOf(clientHello, C.RingBase) ?? 0n),
+        pageSize: intOf(clientHello, C.RingPageSize) ?? 0,
+        pages: intOf(clientHello, C.RingPages) ?? 0,
+        counterAddress: fromWire(bigOf(clientHello, C.CounterAddress) ?? 0n),
+        counterWrap: Number(bigOf(clientHello, C.CounterWrap) ?? 0n),
+      });
+    } catch (e) {
+      return await fatal(
+        new ProtocolError(`the client's hello has a bad ring geometry: ${(e as Error).message}`, {
+          code: AgentErrno.EINVAL,
+        }),
+      );
+    }
+
+    // 3. Open the memory; say whether it worked.
+    try {
+      backend = await options.open(geometry);
+    } catch (e) {
+      const message = `cannot open ${options.memory}: ${(e as Error).message}`;
+      await writer.write(encodeErrorFrame(0, { code: AgentErrno.EIO, message })).catch(() => {});
+      throw new BackendError(message, { backend: "agent", cause: e });
+    }
+    await writer.write(
+      serializeFrame(serializer, new ControlList(map).set(C.Status, int32Value(0)), 0),
+    );
+
+    // 4. Requests, until the client closes its end.
+    while (true) {
+      let frame: Frame | null;
+      try {
+        frame = await reader.read();
+      } catch (e) {
+        if (e instanceof ProtocolError) return await fatal(e);
+        throw e;
+      }
+      if (frame === null) return stats;
+      if (frame.kind === FrameKind.Error) {
+        const { code, message } = decodeErrorPayload(frame.payload);
+        throw new ProtocolError(`the client reported: ${message}`, { code });
+      }
+      if (frame.kind !== FrameKind.List || frame.seq === 0) {
+        return await fatal(
+          new ProtocolError(
+            `expected a request (a list with seq > 0), got a frame of kind ${frame.kind} seq ${frame.seq}`,
+          ),
+        );
+      }
+      let request: ControlList;
+      try {
+        request = serializer.deserializeList(frame.payload);
+      } catch (e) {
+        return await fatal(asProtocolError(e, `request ${frame.seq}`) as ProtocolError);
+      }
+      stats.requests++;
+      const reply = await serve(backend, request, { seq: frame.seq, maxRead, map });
+      const head = serializeFrame(serializer, reply.list, frame.seq);
+      if (reply.data) stats.bytes += reply.data.length - FRAME_HEADER_SIZE;
+      try {
+        await writer.write(...(reply.data ? [head, reply.data] : [head]));
+      } catch (e) {
+        throw new BackendError(
+          `agent: cannot send the reply to request ${frame.seq}: the client went away (${
+            (e as Error).message
+          })`,
+          { backend: "agent", cause: e },
+        );
+      }
+    }
+  } finally {
+    await reader.cancel();
+    await writer.close();
+    await backend?.close();
+  }
+}
+
+async function serve(
+  backend: Backend,
+  request: ControlList,
+  ctx: { seq: number; maxRead: number; map: ControlInfoMap },
+): Promise<{ list: ControlList; data?: Uint8Array }> {
+  const fail = (code: number, message: string) => ({
+    list: new ControlList(ctx.map).set(C.Status, int32Value(code)).set(
+      C.Message,
+      stringValue(message),
+    ),
+  });
+  const op = intOf(request, C.Op);
+  const address = bigOf(request, C.Address);
+  if (address === undefined) return fail(AgentErrno.EINVAL, "request without an address");
+  const addr = fromWire(address);
+  try {
+    if (op === AgentOp.ReadRegister) {
+      const width = intOf(request, C.Width);
+      if (width !== 8 && width !== 16 && width !== 32 && width !== 64) {
+        return fail(AgentErrno.EINVAL, `register width ${width} is not 8, 16, 32 or 64`);
+      }
+      const value = await backend.readRegister(addr, width as RegisterWidth);
+      return {
+        list: new ControlList(ctx.map).set(C.Status, int32Value(0)).set(C.Value, toWire(value)),
+      };
+    }
+    if (op === AgentOp.ReadRange) {
+      const length = intOf(request, C.Length);
+      if (length === undefined || length < 1 || length > ctx.maxRead) {
+        return fail(
+          AgentErrno.ERANGE,
+          `read length ${length} is not between 1 and the agent's largest read ${ctx.maxRead}`,
+        );
+      }
+      const data = new Uint8Array(FRAME_HEADER_SIZE + length);
+      await backend.read(addr, data.subarray(FRAME_HEADER_SIZE));
+      writeFrameHeader(data, { kind: FrameKind.Data, flags: 0, seq: ctx.seq, length });
+      return { list: new ControlList(ctx.map).set(C.Status, int32Value(0)), data };
+    }
+    return fail(
+      AgentErrno.EINVAL,
+      `unknown op ${op ?? "(none)"}: the agent only reads registers (1) and ranges (2); ` +
+        `it has no write request`,
+    );
+  } catch (e) {
+    return fail(AgentErrno.EIO, (e as Error).message ?? String(e));
+  }
+}
