@@ -10,7 +10,7 @@ import { type Command, Option } from "commander";
 import { loadBackendModule } from "../backends/mod.ts";
 import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/capture.ts";
 import type { DumpStats } from "../lib/dumper.ts";
-import type { TraceSession } from "../lib/trace.ts";
+import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
 import { cliMessage } from "./errors.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
