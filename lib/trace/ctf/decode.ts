@@ -407,7 +407,9 @@ function compileType(t: CtfType, scopes: Scope[], ctx: CompileContext, depth: nu
         let n = fixed;
         if (n < 0) {
           const v = r.lookup(lengthPath);
-          if (typeof v !== "number") throw r.fail(`sequence length '${lengthPath}' has no value`);
+          if (typeof v !== "number" || v < 0 || !Number.isSafeInteger(v)) {
+            throw r.fail(`sequence length '${lengthPath}' is ${v === undefined ? "missing" : v}`);
+          }
           n = v;
         }
         r.align(align);
