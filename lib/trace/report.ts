@@ -159,7 +159,10 @@ export function renderReport(
     } pages, ${num(p, "reads")} reads, ${num(p, "lost_pages")} lost</title></circle>`;
   }
   svg += "</svg>";
-  parts.push(`<h2>Period timeline</h2><p>${periods.length} periods.</p>`, svg);
+  // A trace of another tracer (LTTng) has no periods: only its calls are drawn.
+  const captureTrace = periods.length > 0 || capture !== undefined ||
+    input.calls.rule === BACKEND_CALLS;
+  if (captureTrace) parts.push(`<h2>Period timeline</h2><p>${periods.length} periods.</p>`, svg);
 
   // Headroom per period against the ring.
   const maxHead = Math.max(1.1, ...periods.map((p) => num(p, "headroom_ppm") / 1e6)) * 1.05;
@@ -193,7 +196,7 @@ export function renderReport(
     }% of the ring (${num(p, "new_pages")} new pages)</title></circle>`;
   }
   hsvg += "</svg>";
-  parts.push(`<h2>Headroom per period</h2>`, hsvg);
+  if (captureTrace) parts.push(`<h2>Headroom per period</h2>`, hsvg);
 
   // Latency histograms.
   const pairs = input.calls.pairer;
