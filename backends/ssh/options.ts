@@ -35,6 +35,11 @@ export interface SshOptions {
   via?: SshVia;
   /** `via=agent`: the remote command that runs ringdump; default {@linkcode SSH_DEFAULTS}. */
   agent?: string;
+  /**
+   * `via=agent`: how long the agent may take to start and say hello, ms (a slow board, the
+   * first run of a kit, emulation); default {@linkcode SSH_DEFAULTS}.
+   */
+  agentTimeout?: number;
   /** `via=agent`: the ring, sent to the agent so it maps that window (required there). */
   geometry?: RingGeometry;
   /** Remote memory device or image for `via=dd`; default {@linkcode SSH_DEFAULTS}. */
@@ -76,6 +81,7 @@ export const SSH_DEFAULTS: {
   readonly hostKeys: "strict" | "accept-new";
   readonly via: SshVia;
   readonly agent: string;
+  readonly agentTimeout: number;
   readonly mem: string;
   readonly origin: bigint;
   readonly pixeldump: string;
@@ -89,6 +95,7 @@ export const SSH_DEFAULTS: {
   hostKeys: "strict",
   via: "dd",
   agent: "ringdump",
+  agentTimeout: 30_000,
   mem: "/dev/mem",
   origin: 0n,
   pixeldump: "pixeldump",
@@ -149,6 +156,13 @@ const URL_OPTIONS: readonly SshUrlOption[] = [
     placeholder: "CMD",
     default: SSH_DEFAULTS.agent,
     doc: "via=agent: the remote command that runs ringdump",
+  },
+  {
+    key: "agentTimeout",
+    name: "agent_timeout",
+    type: "duration",
+    default: `${SSH_DEFAULTS.agentTimeout / 1000}s`,
+    doc: "via=agent: how long the agent may take to start and say hello (a slow board, emulation)",
   },
   {
     key: "reg",
