@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { ringdump, spawnRingdump } from "../../testing/run_cli.ts";
 import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace.ts";
+import { LIVE_GEOMETRY, LIVE_PAGES, LIVE_RATE, waitForSize } from "../../testing/live.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-trace-e2e-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
@@ -153,9 +154,8 @@ realClientTest(
     checkTracedCapture("sim", "sim", [
       "capture",
       "--backend",
-      "sim:?pattern=counter&rate=4MiB",
-      "--pages",
-      "64",
+      `sim:?pattern=counter&rate=${LIVE_RATE}`,
+      ...LIVE_GEOMETRY,
       "--period",
       "10ms",
       "--duration",
@@ -167,24 +167,20 @@ realClientTest(
 
 realClientTest("a traced capture through devmem of a live memory image", async () => {
   const image = `${tmp}/ring.img`;
-  const geometry = ["--base", "0x10000000", "--pages", "64", "--page-size", "4KiB"];
+  const geometry = ["--base", "0x10000000", ...LIVE_GEOMETRY];
   const sim = spawnRingdump([
     "sim",
     "--image",
     image,
     ...geometry,
     "--rate",
-    "2MiB",
+    LIVE_RATE,
     "--duration",
-    "5s",
+    "60s",
     "--quiet",
   ]);
   try {
-    for (let i = 0; i < 200; i++) {
-      const st = await Deno.stat(image).catch(() => undefined);
-      if (st && st.size >= 64 * 4096 + 4) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForSize(image, LIVE_PAGES * 4096 + 4);
     await checkTracedCapture("devmem", "devmem", [
       "capture",
       "--backend",
@@ -212,7 +208,7 @@ Deno.test("Ctrl-C during a traced capture leaves a complete, valid trace", async
   const child = spawnRingdump([
     "capture",
     "--backend",
-    "sim:?pattern=counter&rate=1MiB",
+    `sim:?pattern=counter&rate=${LIVE_RATE}`,
     "--period",
     "10ms",
     "--out",
