@@ -13,6 +13,7 @@ import {
   LIVE_GEOMETRY,
   LIVE_RATE,
   LIVE_RATE_BYTES,
+  waitFor,
   waitForSize,
 } from "../../testing/live.ts";
 
@@ -323,8 +324,14 @@ Deno.test({
       ]);
       // Drop every connection twice, each time once the capture has written more.
       let dropped = 0;
+      let exited = false;
+      child.status.then(() => exited = true);
       for (let i = 0; i < 2; i++) {
-        await waitForSize(out, (await fileSize(out)) + 64 * 1024);
+        const target = (await fileSize(out)) + 64 * 1024;
+        await waitFor(async () => exited || await fileSize(out) >= target, {
+          what: `${out} to reach ${target} bytes`,
+        });
+        if (exited) break;
         dropped += await sshd.dropConnections();
       }
       const cap = await finish(child);
