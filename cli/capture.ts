@@ -13,7 +13,7 @@ import { openCaptureBackend } from "../lib/capture.ts";
 import { checkInFlight, Dumper, type DumpStats } from "../lib/dumper.ts";
 import { UsageError } from "../lib/errors.ts";
 import { openSink, type Sink } from "../lib/sink/mod.ts";
-import type { TraceSession } from "../lib/trace.ts";
+import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {

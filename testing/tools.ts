@@ -239,8 +239,10 @@ export function skipSummary(records: readonly SkipRecord[]): string | undefined 
   const packages = new Set<string>();
   const needs = new Set<string>();
   for (const r of records) {
-    const apt = /apt-get install ([^)\n]+?)\)?$/.exec(r.reason);
-    for (const p of apt?.[1].trim().split(/\s+/) ?? []) packages.add(p);
+    // Every `apt-get install ...` the reason names (others' probes write their own reasons).
+    for (const apt of r.reason.matchAll(/apt-get install ([^);\n]+)/g)) {
+      for (const p of apt[1].trim().split(/\s+/)) if (!p.startsWith("-")) packages.add(p);
+    }
     const m = /^needs (.*?):? apt-get install/.exec(r.reason);
     for (const t of m ? m[1].split(/, (?![^(]*\))/) : [r.reason]) {
       needs.add(t.replace(/ \(.*\)$/, ""));

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ringdump, spawnRingdump } from "../../testing/run_cli.ts";
-import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace.ts";
+import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace/mod.ts";
 import { ignoreUnless, missingTools, requireTools } from "../../testing/tools.ts";
 import { LIVE_GEOMETRY, LIVE_PAGES, LIVE_RATE, waitForSize } from "../../testing/live.ts";
 
