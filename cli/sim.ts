@@ -25,7 +25,7 @@ import {
   parseAddress,
   parseDuration,
   parseInteger,
-  parseSize,
+  parseRate,
 } from "../lib/units.ts";
 
 interface SimFlags extends GeometryFlags {
@@ -107,7 +107,7 @@ async function runSim(flags: SimFlags): Promise<void> {
   const origin = flags.origin === undefined
     ? undefined
     : parseAddress(flags.origin, { option: "--origin" });
-  const rate = flags.rate === undefined ? undefined : parseSize(flags.rate, { option: "--rate" });
+  const rate = flags.rate === undefined ? undefined : parseRate(flags.rate, { option: "--rate" });
   if (rate !== undefined && rate <= 0) {
     throw new UsageError("--rate must be greater than 0", { option: "--rate", value: flags.rate });
   }

@@ -47,7 +47,8 @@ export async function ringdump(
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...RINGDUMP_ARGS, ...args],
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    // INIT_CWD as `deno task` sets it: the directory the command runs in.
+    env: { NO_COLOR: "1", INIT_CWD: options.cwd ?? Deno.cwd(), ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -63,7 +64,8 @@ export function spawnRingdump(
   return new Deno.Command(Deno.execPath(), {
     args: [...RINGDUMP_ARGS, ...args],
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    // INIT_CWD as `deno task` sets it: the directory the command runs in.
+    env: { NO_COLOR: "1", INIT_CWD: options.cwd ?? Deno.cwd(), ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

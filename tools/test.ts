@@ -55,6 +55,11 @@ export function summaryOf(text: string): string | undefined {
   return lines.at(-1)?.trim();
 }
 
+function withoutInitCwd(env: Record<string, string>): Record<string, string> {
+  const { INIT_CWD: _, ...rest } = env;
+  return rest;
+}
+
 async function main(args: string[]): Promise<number> {
   const root = new URL("../", import.meta.url).pathname;
   const log = await Deno.makeTempFile({ prefix: "ringdump-skips-" });
@@ -67,7 +72,9 @@ async function main(args: string[]): Promise<number> {
         ...(args.length > 0 ? args : TEST_PATHS),
       ],
       cwd: root,
-      env: { [SKIP_LOG_ENV]: log },
+      // Not INIT_CWD: the tests' ringdump runs would take it for the user's directory.
+      clearEnv: true,
+      env: { ...withoutInitCwd(Deno.env.toObject()), [SKIP_LOG_ENV]: log },
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
