@@ -1,6 +1,6 @@
 /**
  * Test helper: the system tools some tests need (sshd, busybox, g++,
- * libcamera-dev, lttng, qemu, babeltrace2, python3, python3-bt2), found the same way
+ * libcamera-dev, lttng, qemu, babeltrace2, python3, python3-bt2, jq), found the same way
  * for every test, and the one rule for a missing one: without `CI` the test is
  * skipped with its reason (and the skip is recorded for the run's summary
  * line, see tools/test.ts); with `CI` set it is never skipped and fails on
@@ -25,7 +25,8 @@ export type ToolName =
   | "qemu-aarch64"
   | "babeltrace2"
   | "python3"
-  | "python3-bt2";
+  | "python3-bt2"
+  | "jq";
 
 /** How a tool is found and which Debian packages provide it. */
 export interface ToolSpec {
@@ -115,6 +116,7 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
   },
   babeltrace2: program("babeltrace2", ["babeltrace2"]),
   python3: program("python3", ["python3"]),
+  jq: program("jq", ["jq"]),
   "python3-bt2": {
     packages: ["python3-bt2"],
     probe: async () =>

@@ -106,7 +106,7 @@ Deno.test("the summary line: rounded rates, '1 page', and a lapped writer counte
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stderr,
-    /^captured 1 B \(1 page\) in \d+\.\d\d s \((\d+(\.\d\d)? B|\d+\.\d\d KiB)\/s\), /m,
+    /^captured 1 B \((0 pages|1 page)\) in \d+\.\d\d s \((\d+(\.\d\d)? B|\d+\.\d\d KiB)\/s\), /m,
   );
   assert.doesNotMatch(r.stderr, /\d\.\d{3,}/, "no long fractions");
   const line = summaryLine({
