@@ -120,7 +120,7 @@ Deno.test("the summary line: rounded rates, '1 page', and a lapped writer counte
   }, "c.bin");
   assert.equal(
     line,
-    "captured 4.00 KiB (1 page) in 0.43 s (9.50 KiB/s), 1 period (0 empty), " +
+    "captured 4.00 KiB (1 page) in 0.43 s (9.28 KiB/s), 1 period (0 empty), " +
       "the writer lapped the reader (52 pages lost) -> c.bin",
   );
   assert.doesNotMatch(line, /%/);
