@@ -18,6 +18,7 @@ import { addAgentCommand } from "./cli/agent.ts";
 import { addBackendsCommand } from "./cli/backends.ts";
 import { addCaptureCommand, EXIT_CODES } from "./cli/capture.ts";
 import { addDeployCommand } from "./cli/deploy.ts";
+import { cliMessage } from "./cli/errors.ts";
 import { addSimCommand } from "./cli/sim.ts";
 import { addTraceCommand } from "./cli/trace.ts";
 import { addVerifyCommand } from "./cli/verify.ts";
@@ -105,10 +106,10 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof RingdumpError) {
-      console.error(`ringdump: ${e.message}`);
+      console.error(`ringdump: ${cliMessage(e)}`);
       return e.exitCode;
     }
-    console.error(`ringdump: internal error: ${(e as Error)?.stack ?? e}`);
+    console.error(`ringdump: internal error: ${e instanceof Error ? e.stack : String(e)}`);
     return 70;
   }
 }

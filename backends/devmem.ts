@@ -360,7 +360,7 @@ export const devmemBackend: BackendFactory = {
     if (url.host !== "") {
       throw new UsageError(
         `backend URL '${url.href}': devmem takes a path (devmem:/path), not a host`,
-        { option: "--backend", value: url.href },
+        { option: "backend", value: url.href },
       );
     }
     const path = decodeURIComponent(url.pathname) || DEV_MEM;

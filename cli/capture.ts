@@ -7,14 +7,13 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { type Command, Option } from "commander";
-import type { Backend } from "../backends/types.ts";
-import { findBackend, loadBackendModule } from "../backends/mod.ts";
-import { openCaptureBackend } from "../lib/capture.ts";
-import { checkInFlight, Dumper, type DumpStats } from "../lib/dumper.ts";
-import { UsageError } from "../lib/errors.ts";
-import { openSink, type Sink } from "../lib/sink/mod.ts";
+import { loadBackendModule } from "../backends/mod.ts";
+import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/capture.ts";
+import type { DumpStats } from "../lib/dumper.ts";
 import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger, plural } from "../lib/units.ts";
+import { cliMessage } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {
   addGeometryOptions,
@@ -230,36 +229,28 @@ function sampleRateFlag(flags: CaptureFlags): number {
 }
 
 async function runCapture(flags: CaptureFlags): Promise<number> {
-  let exit = 0;
   configureLogging(flags.logLevel);
   for (const path of flags.backendModule) await loadBackendModule(path);
-  const geometry = geometryFromFlags(flags);
-  const period = parseDuration(flags.period, { option: "--period" });
-  if (!(period > 0)) {
-    throw new UsageError(`--period must be greater than 0 (got '${flags.period}')`, {
-      option: "--period",
-      value: flags.period,
-    });
-  }
-  const duration = durationFlag(flags.duration, "--duration");
-  const maxBytes = sizeFlag(flags.maxBytes, "--max-bytes");
-  if (maxBytes === 0) {
-    throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
-  }
-  const inFlight = checkInFlight(
-    parseInteger(flags.inFlight, { option: "--in-flight" }),
-    geometry,
-  );
-  findBackend(flags.backend); // an unknown scheme is a usage error before anything opens
-  const sinkOptions = {
+  const options: CaptureOptions = {
+    backend: flags.backend,
+    geometry: geometryFromFlags(flags),
+    out: flags.out,
+    period: parseDuration(flags.period, { option: "--period" }),
+    duration: durationFlag(flags.duration, "--duration"),
+    maxBytes: sizeFlag(flags.maxBytes, "--max-bytes"),
+    overrun: flags.overrun,
+    inFlight: parseInteger(flags.inFlight, { option: "--in-flight" }),
     format: flags.format,
     append: flags.append,
     rate: sampleRateFlag(flags),
     channels: parseInteger(flags.channels, { option: "--channels" }),
     bits: parseInteger(flags.bits, { option: "--bits" }),
   };
+  // Bad options are refused before anything opens (no trace file, no truncated --out).
+  const geometry = checkCaptureOptions(options);
 
   const controller = new AbortController();
+  let traceSession: TraceSession | undefined;
   let signals = 0;
   const onSignal = () => {
     signals++;
@@ -274,45 +265,33 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       Deno.exit(130);
     }
   };
+  const showProgress = flags.progress && Deno.stderr.isTerminal() &&
+    !["debug", "trace"].includes(flags.logLevel);
+  let progress: Progress | undefined;
+  let ok = false;
+  let exit = 0;
+  let traceError: unknown;
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-
-  let sink: Sink | undefined;
-  let backend: Backend | undefined;
-  let progress: Progress | undefined;
-  let traceSession: TraceSession | undefined;
-  let ok = false;
-  let traceError: unknown;
   try {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    // The backend first: a bad backend URL must not truncate an existing --out file.
-    backend = await openCaptureBackend(flags.backend, { geometry, signal: controller.signal });
-    sink = await openSink(flags.out, sinkOptions);
-    log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
-      name: backend.name,
-      ring: formatBytes(geometry.ringBytes),
-      base: hex(geometry.base),
-      counter: hex(geometry.counterAddress),
-    });
-    const dumper = new Dumper(backend, sink, {
+    const stats = await capture({
+      ...options,
       geometry,
-      period,
-      duration,
-      maxBytes,
-      overrun: flags.overrun,
-      inFlight,
       signal: controller.signal,
+      onStart: ({ backend, dumper }) => {
+        log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
+          name: backend.name,
+          ring: formatBytes(geometry.ringBytes),
+          base: hex(geometry.base),
+          counter: hex(geometry.counterAddress),
+        });
+        if (showProgress) progress = startProgress(dumper, options.duration);
+      },
     });
-    if (
-      flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
-    ) {
-      progress = startProgress(dumper, duration);
-    }
-    const stats = await dumper.run();
     progress?.stop();
-    progress = undefined;
-    await sink.close();
     console.error(summaryLine(stats, flags.out));
+    ok = true;
     if (stats.lostPages > 0) {
       console.error(
         `ringdump: ${plural(stats.lostPages, "page was", "pages were")} lost (${
@@ -322,27 +301,19 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       );
       exit = 1;
     }
-    ok = true;
   } finally {
     progress?.stop();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     try {
-      await sink?.close();
-    } finally {
-      try {
-        await backend?.close();
-      } finally {
-        try {
-          traceSession?.stop();
-        } catch (e) {
-          traceError = e;
-          // After a failed capture, its own error is the one to report.
-          if (!ok) console.error(`ringdump: ${(e as Error).message}`);
-        }
-      }
+      traceSession?.stop();
+    } catch (e) {
+      traceError = e;
+      // After a failed capture, its own error is the one to report.
+      if (!ok) console.error(`ringdump: ${cliMessage(e)}`);
     }
   }
+  // Reached only after a capture that ended well: then a trace that failed is the error.
   if (traceError !== undefined) throw traceError;
   return exit;
 }

@@ -173,15 +173,16 @@ export function parseDuration(text: string, options: { option?: string } = {}): 
 }
 
 /**
- * Formats a byte count for humans with binary units.
+ * Formats a byte count for humans with binary units, with `digits`
+ * decimals (default 2) above bytes.
  *
  * @example
  * ```ts
  * import { formatBytes } from "./units.ts";
- * console.log(formatBytes(1536)); // "1.50 KiB"
+ * console.log(formatBytes(1536), formatBytes(1536, { digits: 1 })); // "1.50 KiB" "1.5 KiB"
  * ```
  */
-export function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number, options: { digits?: number } = {}): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;
   let i = 0;
@@ -189,8 +190,9 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     i++;
   }
-  if (i > 0) return `${v.toFixed(2)} ${units[i]}`;
-  return Number.isInteger(v) ? `${v} B` : `${v.toFixed(2)} B`;
+  const digits = options.digits ?? 2;
+  if (i > 0) return `${v.toFixed(digits)} ${units[i]}`;
+  return Number.isInteger(v) ? `${v} B` : `${v.toFixed(digits)} B`;
 }
 
 /**

@@ -113,8 +113,14 @@ kit_unpack() {
 if [ -n "${RINGDUMP_KIT_CACHE:-}" ]; then
   kit_unpack "$RINGDUMP_KIT_CACHE" || kit_fail "$kit_why (RINGDUMP_KIT_CACHE=$RINGDUMP_KIT_CACHE)"
 else
-  kit_base=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/ringdump
-  if ! kit_unpack "$kit_base"; then
+  kit_base=
+  if [ -n "${XDG_CACHE_HOME:-}" ]; then
+    kit_base=$XDG_CACHE_HOME/ringdump
+  elif [ -n "${HOME:-}" ]; then
+    kit_base=$HOME/.cache/ringdump
+  fi
+  kit_why="HOME is not set"
+  if [ -z "$kit_base" ] || ! kit_unpack "$kit_base"; then
     kit_first=$kit_why
     # A shared temporary directory: only one this user made, for this user alone.
     kit_base=${TMPDIR:-/tmp}/ringdump-kit-$(id -u 2>/dev/null || echo "${USER:-user}")

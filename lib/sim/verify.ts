@@ -6,7 +6,7 @@
  * @module
  */
 import { checkCounter } from "./pattern.ts";
-import { UsageError, VerifyError } from "../errors.ts";
+import { errorMessage, UsageError, VerifyError } from "../errors.ts";
 import { hex } from "../units.ts";
 
 /** Result of a successful {@linkcode verifyCounterFile}. */
@@ -44,7 +44,7 @@ export async function verifyCounterFile(
   try {
     file = await Deno.open(path, { read: true });
   } catch (e) {
-    throw new UsageError(`verify: cannot open '${path}': ${(e as Error).message}`, {
+    throw new UsageError(`verify: cannot open '${path}': ${errorMessage(e)}`, {
       option: "FILE",
       value: path,
       cause: e,
