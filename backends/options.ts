@@ -6,7 +6,7 @@
  */
 import { UsageError } from "../lib/errors.ts";
 import type { BackendOption } from "./types.ts";
-import { parseAddress, parseDuration, parseInteger, parseSize } from "../lib/units.ts";
+import { parseAddress, parseDuration, parseInteger, parseRate, parseSize } from "../lib/units.ts";
 
 /**
  * Typed access to a backend URL's query options. Unknown options are an
@@ -88,6 +88,11 @@ export class UrlOptions {
   size(name: string, fallback: number): number {
     const v = this.#get(name);
     return v === undefined ? fallback : parseSize(v, { option: `backend URL option ${name}` });
+  }
+  /** A rate option in bytes per second (`4MiB`, `4MiB/s`). */
+  rate(name: string, fallback: number): number {
+    const v = this.#get(name);
+    return v === undefined ? fallback : parseRate(v, { option: `backend URL option ${name}` });
   }
   /** A duration option in ms (`50ms`, `1s`). */
   duration(name: string, fallback: number): number {

@@ -124,6 +124,14 @@ export async function openBackend(
   return await findBackend(u).open(u, options);
 }
 
+/** A loader's message (a syntax error comes with a code frame) as one line with its place. */
+function oneLine(message: string): string {
+  const first = message.split("\n")[0].trim();
+  const at = /\bat (file:\/\/\S+?:\d+:\d+)/.exec(message)?.[1];
+  if (at === undefined || first.includes(at)) return first;
+  return `${first} (at ${decodeURIComponent(at.slice("file://".length))})`;
+}
+
 /**
  * Loads a backend plugin: a module whose `backend` (or default) export is a
  * {@linkcode BackendFactory}, and registers it.
@@ -144,7 +152,7 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
     mod = await import(spec);
   } catch (e) {
     throw new UsageError(
-      `backendModule: cannot load '${path}': ${errorMessage(e)}`,
+      `backendModule: cannot load '${path}': ${oneLine(errorMessage(e))}`,
       { option: "backendModule", value: path, cause: e },
     );
   }

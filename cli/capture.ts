@@ -11,8 +11,9 @@ import { loadBackendModule } from "../backends/mod.ts";
 import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/capture.ts";
 import type { DumpStats } from "../lib/dumper.ts";
 import type { TraceSession } from "../lib/trace/mod.ts";
-import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
+import { formatBytes, hex, parseDuration, parseInteger, plural } from "../lib/units.ts";
 import { cliMessage } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {
   addGeometryOptions,
@@ -54,7 +55,9 @@ interface CaptureFlags extends GeometryFlags {
   period: string;
   out: string;
   format?: "raw" | "wav";
-  rate: string;
+  sampleRate: string;
+  /** Deprecated `--rate`: the WAV sample rate (not a data rate, as `sim --rate` is). */
+  rate?: string;
   channels: string;
   bits: string;
   duration?: string;
@@ -112,7 +115,10 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
       new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
         .choices(["raw", "wav"]),
     )
-    .option("--rate <hz>", "WAV sample rate", "48000")
+    .option("--sample-rate <hz>", "WAV sample rate in Hz", "48000")
+    .addOption(
+      new Option("--rate <hz>", "deprecated name of --sample-rate").hideHelp(),
+    )
     .option("--channels <n>", "WAV channels", "2")
     .option("--bits <n>", "WAV bits per sample (8, 16, 24, 32)", "16")
     .option("-d, --duration <dur>", "stop after this long (3s, 500ms, 2m)")
@@ -156,10 +162,10 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
 Examples:
   # 3 s of a tone from the simulated device, as WAV
   ringdump capture --duration 3s --out tone.wav
-  # the counter pattern through a small ring at 8 MiB/s, then check it
-  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' \\
-      --page-size 16KiB --pages 16 --counter-wrap 0x100 --period 5ms \\
-      --duration 2s --out c.bin && ringdump verify c.bin
+  # the counter pattern at 1 MiB/s through a 1 MiB ring, then check it
+  ringdump capture --backend 'sim:?pattern=counter&rate=1MiB' \\
+      --pages 256 --counter-wrap 0x140 --period 20ms \\
+      --duration 3s --out c.bin && ringdump verify c.bin
   # real hardware through /dev/mem, raw bytes to stdout until Ctrl-C
   ringdump capture --backend devmem:/dev/mem --base 0x30000000 \\
       --counter 0x43c00010 --out - | xxd
@@ -169,13 +175,57 @@ ${EXIT_CODES}`,
   return capture;
 }
 
-function summaryLine(stats: DumpStats, out: string): string {
+/**
+ * The one line a capture ends with, e.g. `captured 4.00 MiB (1024 pages) in
+ * 1.00 s (4.00 MiB/s), 50 periods (0 empty), headroom 35.9% of the ring, 0
+ * pages lost -> t.bin`. Headroom past 100% means the writer lapped the
+ * reader: the line says how many pages that lost instead.
+ *
+ * @example
+ * ```ts
+ * import { summaryLine } from "./capture.ts";
+ * const line = summaryLine({
+ *   bytes: 4096, pages: 1, periods: 1, emptyPeriods: 0, elapsedMs: 431, headroom: 13.125,
+ *   lostPages: 52,
+ * }, "c.bin");
+ * console.log(line.includes("(1 page)") && line.includes("the writer lapped the reader")); // true
+ * ```
+ */
+export function summaryLine(
+  stats: Pick<
+    DumpStats,
+    "bytes" | "pages" | "periods" | "emptyPeriods" | "elapsedMs" | "headroom" | "lostPages"
+  >,
+  out: string,
+): string {
   const secs = stats.elapsedMs / 1000;
   const rate = secs > 0 ? stats.bytes / secs : 0;
-  return `captured ${formatBytes(stats.bytes)} (${stats.pages} pages) in ${secs.toFixed(2)} s ` +
-    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty), ` +
-    `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${stats.lostPages} pages lost ` +
-    `-> ${out === "-" ? "stdout" : out}`;
+  const headroom = stats.headroom > 1
+    ? `the writer lapped the reader (${plural(stats.lostPages, "page")} lost)`
+    : `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${
+      plural(stats.lostPages, "page")
+    } lost`;
+  return `captured ${formatBytes(stats.bytes)} (${plural(stats.pages, "page")}) in ${
+    secs.toFixed(2)
+  } s (${formatBytes(rate)}/s), ${plural(stats.periods, "period")} (${stats.emptyPeriods} ` +
+    `empty), ${headroom} -> ${out === "-" ? "stdout" : out}`;
+}
+
+/** `--sample-rate`, or the deprecated `--rate` with a warning (a data rate there is refused). */
+function sampleRateFlag(flags: CaptureFlags): number {
+  if (flags.rate === undefined) return parseInteger(flags.sampleRate, { option: "--sample-rate" });
+  if (!/^\s*(0x[0-9a-f]+|[0-9_]+)\s*$/i.test(flags.rate)) {
+    throw new UsageError(
+      `capture --rate '${flags.rate}': capture's --rate is the WAV sample rate in Hz (now ` +
+        `--sample-rate); the simulated device's data rate goes in the URL: ` +
+        `--backend 'sim:?rate=${flags.rate}'`,
+      { option: "--rate", value: flags.rate },
+    );
+  }
+  console.error(
+    "ringdump: capture --rate is deprecated: it is the WAV sample rate in Hz; use --sample-rate",
+  );
+  return parseInteger(flags.rate, { option: "--rate" });
 }
 
 async function runCapture(flags: CaptureFlags): Promise<number> {
@@ -192,7 +242,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     inFlight: parseInteger(flags.inFlight, { option: "--in-flight" }),
     format: flags.format,
     append: flags.append,
-    rate: parseInteger(flags.rate, { option: "--rate" }),
+    rate: sampleRateFlag(flags),
     channels: parseInteger(flags.channels, { option: "--channels" }),
     bits: parseInteger(flags.bits, { option: "--bits" }),
   };
@@ -244,7 +294,9 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     ok = true;
     if (stats.lostPages > 0) {
       console.error(
-        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads); ` +
+        `ringdump: ${plural(stats.lostPages, "page was", "pages were")} lost (${
+          plural(stats.overruns, "overrun")
+        }, ${plural(stats.tornReads, "torn read")}); ` +
           `the output has gaps. Use a shorter --period or a larger ring.`,
       );
       exit = 1;

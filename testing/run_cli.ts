@@ -56,7 +56,8 @@ export function spawnRingdump(
   return new Deno.Command(Deno.execPath(), {
     args: [...RINGDUMP_ARGS, ...args],
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    // INIT_CWD as `deno task` sets it: the directory the command runs in.
+    env: { NO_COLOR: "1", INIT_CWD: options.cwd ?? Deno.cwd(), ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

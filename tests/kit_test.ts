@@ -376,7 +376,7 @@ Deno.test({
     const piped = await runKit(kit, [
       "capture",
       "--backend",
-      "sim:?pattern=counter&rate=1MiB",
+      "sim:?pattern=counter&rate=512KiB", // 2 s of slack in the default ring
       "--duration",
       "1s",
       "--out",
@@ -390,7 +390,7 @@ Deno.test({
     const child = await spawnKit(kit, [
       "capture",
       "--backend",
-      "sim:?pattern=counter&rate=1MiB",
+      "sim:?pattern=counter&rate=512KiB", // 2 s of slack in the default ring
       "--period",
       "20ms",
       "--duration",

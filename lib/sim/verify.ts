@@ -73,6 +73,16 @@ export async function verifyCounterFile(
         if (first === undefined && whole > 0) first = r.firstOffset;
         if (!r.ok) {
           const at = total + (r.badAt ?? 0);
+          if (at <= 8) {
+            // The very first words disagree: not a capture with a gap, not the pattern at all.
+            throw new VerifyError(
+              `'${path}' is not a capture of the counter pattern: its first 8-byte words ` +
+                `(${hex(r.expected! - 8n)}, then ${hex(r.found!)}) are not consecutive stream ` +
+                `offsets. verify checks captures of 'sim:?pattern=counter' or 'ringdump sim ` +
+                `--pattern counter'; a WAV, the sine tone or real hardware data cannot be verified`,
+              { offset: at, expected: r.expected!, found: r.found! },
+            );
+          }
           throw new VerifyError(
             `not contiguous at file offset ${at} (${hex(at)}): expected stream offset ${
               hex(r.expected!)
