@@ -47,7 +47,15 @@ export interface BackendOption {
   /** Its name in the query string, e.g. `known_hosts`. */
   readonly name: string;
   /** What its value is: how it is parsed. */
-  readonly type: "path" | "string" | "choice" | "address" | "integer" | "duration";
+  readonly type:
+    | "path"
+    | "string"
+    | "choice"
+    | "address"
+    | "integer"
+    | "number"
+    | "size"
+    | "duration";
   /** The values a `choice` takes. */
   readonly choices?: readonly string[];
   /** The placeholder in the URL form, e.g. `CMD`; default from the type (`PATH`, `ADDR`, ...). */

@@ -12,7 +12,6 @@ import { UrlOptions } from "../options.ts";
 import { UsageError } from "../../lib/errors.ts";
 import type { RingGeometry } from "../../lib/ring.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { hex } from "../../lib/units.ts";
 
 /** How the remote side reads memory. */
 export type SshVia = "dd" | "pixeldump" | "agent";
@@ -138,7 +137,7 @@ const URL_OPTIONS: readonly SshUrlOption[] = [
     key: "origin",
     name: "origin",
     type: "address",
-    default: hex(SSH_DEFAULTS.origin),
+    default: String(SSH_DEFAULTS.origin),
     doc: "physical address the first byte of mem stands for",
   },
   {
@@ -192,7 +191,7 @@ const URL_OPTIONS: readonly SshUrlOption[] = [
     key: "connectTimeout",
     name: "connect_timeout",
     type: "duration",
-    default: `${SSH_DEFAULTS.connectTimeout}ms`,
+    default: `${SSH_DEFAULTS.connectTimeout / 1000}s`,
     doc: "TCP connect timeout",
   },
   {
@@ -289,6 +288,10 @@ function read(o: UrlOptions, u: SshUrlOption): string | bigint | number {
       return o.address(u.name, 0n);
     case "integer":
       return o.integer(u.name, 0);
+    case "number":
+      return o.number(u.name, 0);
+    case "size":
+      return o.size(u.name, 0);
     case "duration":
       return o.duration(u.name, 0);
   }
