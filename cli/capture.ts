@@ -8,11 +8,12 @@
 import { getLogger } from "@logtape/logtape";
 import { type Command, Option } from "commander";
 import type { Backend } from "../backends/types.ts";
-import { findBackend, loadBackendModule } from "../backends/mod.ts";
+import { findBackend, loadBackendModule, parseBackendUrl } from "../backends/mod.ts";
+import { killRunningCommands } from "../backends/process.ts";
 import { openCaptureBackend } from "../lib/capture.ts";
 import { checkInFlight, Dumper, type DumpStats } from "../lib/dumper.ts";
-import { UsageError } from "../lib/errors.ts";
-import { openSink, type Sink } from "../lib/sink/mod.ts";
+import { OutputClosedError, UsageError } from "../lib/errors.ts";
+import { checkSink, DeferredSink, openSink } from "../lib/sink/mod.ts";
 import type { TraceSession } from "../lib/trace.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
@@ -41,12 +42,19 @@ import { startCaptureTrace } from "./trace.ts";
  */
 export const EXIT_CODES: string = `
 Exit codes:
-  0   success (also after Ctrl-C/SIGTERM when nothing was lost)
-  1   data lost (overrun, torn read, or pages skipped with --overrun gap),
-      or verify failed
-  2   usage error (bad flag, URL, geometry, or output path); nothing captured
-  3   backend or device error; what was captured before it is on disk
-  70  internal error (a bug: please report it)`;
+  0   success (also after Ctrl-C/SIGTERM when nothing was lost, and when
+      the reader of --out - closed the pipe)
+  1   data lost (overrun, torn read, a stall long enough for the counter
+      to wrap unseen, or pages skipped with --overrun gap), or verify failed
+  2   usage error (bad flag, URL, geometry, or output path, an output that
+      is the image or a trace); nothing captured, nothing overwritten
+  3   backend, device or output error (a hung tool, a glitching counter, a
+      full disk); what was captured before it is on disk
+  70  internal error (a bug: please report it)
+  130 a second Ctrl-C: no final drain; the output is closed and valid`;
+
+/** Interrupts closer together than this are one (a task runner relays Ctrl-C too). */
+export const SIGNAL_WINDOW_MS = 500;
 
 const log = getLogger(["ringdump", "cli"]);
 
@@ -62,7 +70,7 @@ interface CaptureFlags extends GeometryFlags {
   duration?: string;
   maxBytes?: string;
   overrun: "fail" | "gap";
-  inFlight: string;
+  inFlight?: string;
   append: boolean;
   logLevel: string;
   progress: boolean;
@@ -129,8 +137,8 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
     .option(
       "--in-flight <pages>",
       "pages the hardware may be writing beyond its counter; they count as torn " +
-        "(1: it advances the counter after each page; N: after bursts of N)",
-      "0",
+        "(1, the default: it advances the counter after each page; N: after bursts of N; " +
+        "0 only for a writer that publishes before it writes)",
     )
     .option("--append", "append to the output file instead of truncating it", false)
     .option("--no-progress", "no progress line, even on a terminal")
@@ -197,7 +205,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   if (maxBytes === 0) {
     throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
   }
-  const inFlight = checkInFlight(
+  const inFlight = flags.inFlight === undefined ? undefined : checkInFlight(
     parseInteger(flags.inFlight, { option: "--in-flight" }),
     geometry,
   );
@@ -209,26 +217,47 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     channels: parseInteger(flags.channels, { option: "--channels" }),
     bits: parseInteger(flags.bits, { option: "--bits" }),
   };
+  checkSink(flags.out, sinkOptions);
+  await refuseSharedFiles(flags);
 
   const controller = new AbortController();
-  let signals = 0;
+  let firstSignal: number | undefined;
+  let exiting = false;
   const onSignal = () => {
-    signals++;
-    if (signals === 1) {
+    const now = performance.now();
+    if (firstSignal === undefined) {
+      firstSignal = now;
       log.info("stopping: finishing the period in flight, then a final drain");
       controller.abort();
-    } else {
-      console.error("ringdump: second interrupt: exiting without the final drain");
+      return;
+    }
+    // One Ctrl-C reaches ringdump twice under a task runner (it relays it,
+    // and the terminal sends it to the process group): one stop.
+    if (now - firstSignal < SIGNAL_WINDOW_MS || exiting) return;
+    exiting = true;
+    console.error(
+      "ringdump: second interrupt: exiting without the final drain (the output is closed first)",
+    );
+    killRunningCommands();
+    void (async () => {
+      try {
+        await sink.close(); // a WAV is valid already; this syncs it
+      } catch (e) {
+        console.error(`ringdump: ${(e as Error).message}`);
+      }
       try {
         traceSession?.stop(); // leave a readable trace behind
       } catch { /* exiting anyway */ }
       Deno.exit(130);
-    }
+    })();
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
 
-  let sink: Sink | undefined;
+  // The output is created or truncated only once the backend has answered the
+  // baseline counter read (docs/design.md rule 9): a run that captures
+  // nothing destroys nothing.
+  const sink = new DeferredSink(flags.out, () => openSink(flags.out, sinkOptions));
   let backend: Backend | undefined;
   let progress: Progress | undefined;
   let traceSession: TraceSession | undefined;
@@ -236,9 +265,11 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   let traceError: unknown;
   try {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    // The backend first: a bad backend URL must not truncate an existing --out file.
-    backend = await openCaptureBackend(flags.backend, { geometry, signal: controller.signal });
-    sink = await openSink(flags.out, sinkOptions);
+    backend = await openCaptureBackend(flags.backend, {
+      geometry,
+      signal: controller.signal,
+      period,
+    });
     log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
       name: backend.name,
       ring: formatBytes(geometry.ringBytes),
@@ -253,21 +284,42 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       overrun: flags.overrun,
       inFlight,
       signal: controller.signal,
+      onBaseline: () => sink.open(),
     });
     if (
       flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
     ) {
       progress = startProgress(dumper, duration);
     }
-    const stats = await dumper.run();
+    let stats: DumpStats;
+    try {
+      stats = await dumper.run();
+    } catch (e) {
+      if (!(e instanceof OutputClosedError)) throw e;
+      // `--out - | head`: the reader has what it wanted. A note, exit 0.
+      progress?.stop();
+      progress = undefined;
+      console.error(`ringdump: ${e.message}`);
+      ok = true;
+      return 0;
+    }
     progress?.stop();
     progress = undefined;
     await sink.close();
     console.error(summaryLine(stats, flags.out));
-    if (stats.lostPages > 0) {
+    if (stats.glitches > 0) {
       console.error(
-        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads); ` +
-          `the output has gaps. Use a shorter --period or a larger ring.`,
+        `ringdump: the counter register glitched ${stats.glitches} times (readings not ` +
+          `believed: contradicted by a second read, or implausible); check the hardware`,
+      );
+    }
+    if (stats.lostPages > 0 || stats.unknownLosses > 0) {
+      console.error(
+        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads` +
+          (stats.unknownLosses > 0
+            ? `, ${stats.unknownLosses} losses of unknown size: a stall long enough for the counter to wrap unseen, or an implausible counter`
+            : "") +
+          `); the output has gaps. Use a shorter --period or a larger ring.`,
       );
       exit = 1;
     }
@@ -277,7 +329,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     try {
-      await sink?.close();
+      await sink.close();
     } finally {
       try {
         await backend?.close();
@@ -294,4 +346,57 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   }
   if (traceError !== undefined) throw traceError;
   return exit;
+}
+
+/** An output, the image read, or a trace: a file ringdump writes or reads. */
+interface Role {
+  readonly role: string;
+  readonly path: string;
+}
+
+async function identity(path: string): Promise<string | undefined> {
+  try {
+    const st = await Deno.stat(path);
+    return st.dev !== null && st.ino !== null ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`.replace(/\/\.\//g, "/");
+}
+
+/**
+ * Refuses (exit 2) an output that is the same file as the memory image read,
+ * a trace, or another output: by device and inode when it exists, by path
+ * when not yet (docs/design.md rule 9).
+ */
+async function refuseSharedFiles(flags: CaptureFlags): Promise<void> {
+  const roles: Role[] = [];
+  if (flags.out !== "-") roles.push({ role: "--out", path: flags.out });
+  for (const t of flags.trace) roles.push({ role: "--trace", path: t });
+  try {
+    const url = parseBackendUrl(flags.backend);
+    if (url.protocol === "devmem:") {
+      roles.push({
+        role: "the memory image read by --backend",
+        path: decodeURIComponent(url.pathname) || "/dev/mem",
+      });
+    }
+  } catch { /* a bad URL is reported when the backend opens */ }
+  const ids = await Promise.all(roles.map((r) => identity(r.path)));
+  for (let i = 0; i < roles.length; i++) {
+    for (let j = i + 1; j < roles.length; j++) {
+      const same = (ids[i] !== undefined && ids[i] === ids[j]) ||
+        absolute(roles[i].path) === absolute(roles[j].path);
+      if (!same) continue;
+      const [a, b] = [roles[i], roles[j]];
+      throw new UsageError(
+        `${a.role} ${a.path} is the same file as ${b.role} ${b.path}; ` +
+          `writing one would destroy the other: give each its own file`,
+        { option: a.role.startsWith("--") ? a.role : "--out", value: a.path },
+      );
+    }
+  }
 }

@@ -10,7 +10,7 @@ import type { Backend, BackendOpenOptions } from "../backends/types.ts";
 import type { Clock } from "./clock.ts";
 import { Dumper, type DumperOptions, type DumpStats, type OverrunPolicy } from "./dumper.ts";
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
-import { openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
+import { DeferredSink, openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import { backendTrace, traceBackend, tracing } from "./trace.ts";
 
@@ -86,8 +86,20 @@ export async function capture(options: CaptureOptions): Promise<DumpStats> {
     : await openCaptureBackend(options.backend ?? "sim:", { geometry, clock: options.clock });
   let sink: Sink | undefined;
   try {
-    sink = typeof options.out === "string" ? await openSink(options.out, options) : options.out;
-    return await new Dumper(backend, sink, { ...options, geometry }).run();
+    // A path is created or truncated only after the baseline counter read (rule 9).
+    const out = options.out;
+    const deferred = typeof out === "string"
+      ? new DeferredSink(out, () => openSink(out, options))
+      : undefined;
+    sink = deferred ?? (out as Sink);
+    return await new Dumper(backend, sink, {
+      ...options,
+      geometry,
+      onBaseline: async (c) => {
+        await deferred?.open();
+        await options.onBaseline?.(c);
+      },
+    }).run();
   } finally {
     try {
       if (sink && typeof options.out === "string") await sink.close();

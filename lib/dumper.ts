@@ -131,6 +131,12 @@ export interface DumperOptions {
   clock?: Clock;
   /** Called after each append, and after a loss. */
   onDump?: (event: DumpEvent) => void | Promise<void>;
+  /**
+   * Called once the backend has answered the baseline counter read, before
+   * anything is appended: where the output is created or truncated
+   * (docs/design.md rule 9). An error ends the capture.
+   */
+  onBaseline?: (counter: number) => void | Promise<void>;
 }
 
 /**
@@ -165,6 +171,7 @@ export class Dumper {
   readonly #inFlight: number;
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
+  readonly #onBaseline?: (counter: number) => void | Promise<void>;
   #buf: Uint8Array;
   /** Next logical page to read. */
   #next = 0;
@@ -219,6 +226,7 @@ export class Dumper {
     this.#maxBytes = options.maxBytes;
     this.#clock = options.clock ?? systemClock;
     this.#onDump = options.onDump;
+    this.#onBaseline = options.onBaseline;
     if (!(this.#period > 0) || !Number.isFinite(this.#period)) {
       throw new UsageError(`--period must be greater than 0 (got ${this.#period} ms)`, {
         option: "--period",
@@ -279,6 +287,7 @@ export class Dumper {
         );
       }
       log.debug("baseline counter {phys} ({hex})", { phys, hex: hex(phys) });
+      await this.#onBaseline?.(phys);
       let deadline = this.#t0 + this.#period;
       for (;;) {
         if (!this.#stopReason()) {
