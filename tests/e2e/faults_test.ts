@@ -17,7 +17,7 @@ import { VirtualClock } from "../../lib/clock.ts";
 import { DeviceError, StallError, TornReadError, UsageError } from "../../lib/errors.ts";
 import { UrlOptions } from "../../backends/options.ts";
 import { HardwareModel, ImageWriter } from "../../testing/hw_writer.ts";
-import { checkPages } from "../../testing/page_check.ts";
+import { checkPages, checkWav } from "../../testing/page_check.ts";
 
 /** Collects what the dumper appends (a sink, structurally). */
 class Collect {
@@ -216,12 +216,16 @@ const CLI_ARGS = TASK.split(/\s+/).slice(1).map((a) =>
 /** Starts `ringdump ARGS` (stdout and stderr piped unless told). */
 function spawnCli(
   args: string[],
-  options: { stdout?: "piped" | "null" | "inherit"; cwd?: string } = {},
+  options: {
+    stdout?: "piped" | "null" | "inherit";
+    cwd?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [...CLI_ARGS, ...args],
     cwd: options.cwd,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: options.stdout ?? "piped",
     stderr: "piped",
@@ -366,4 +370,252 @@ Deno.test("faults 11: a backend URL that repeats a query key is a usage error (e
       "the output is untouched",
     );
   }
+});
+
+// Helpers of the live tests: wait on what the capture has done, never on a guess of how long it takes.
+
+/** Waits until `path` holds at least `bytes` bytes (the capture is running), or fails after `ms`. */
+async function waitForSize(path: string, bytes: number, ms = 60_000): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    try {
+      if ((await Deno.stat(path)).size >= bytes) return;
+    } catch { /* not created yet */ }
+    if (performance.now() - t0 > ms) throw new Error(`${path} never reached ${bytes} bytes`);
+    await sleep(20);
+  }
+}
+
+/** Finishes a child, killing it (and failing) if it has not exited after `ms`. */
+async function finishWithin(child: Deno.ChildProcess, ms: number, what: string): Promise<Ran> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, ms);
+  const r = await finish(child);
+  clearTimeout(timer);
+  assert.ok(!timedOut, `${what}: still running after ${ms / 1000} s (killed): ${r.stderr}`);
+  return r;
+}
+
+const PIXELDUMP = new URL("../../testing/bin/pixeldump", import.meta.url).pathname;
+const DEVMEM = new URL("../../testing/bin/devmem", import.meta.url).pathname;
+
+/** Sends `sig` to a child that may have ended already (a capture that failed fast). */
+function signalIfRunning(child: Deno.ChildProcess, sig: Deno.Signal): void {
+  try {
+    Deno.kill(child.pid, sig);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Case 1 again, end to end: the writer is the test's, moved by hand while the capture is stopped.
+
+Deno.test("faults 1 (CLI): a full lap with the next page half written: never appended, the loss reported (default --in-flight)", async () => {
+  for (const overrun of ["fail", "gap"]) {
+    await using t = await tempDir();
+    const image = `${t.dir}/ring.img`;
+    const out = `${t.dir}/out.bin`;
+    const { ring, flags } = imageRing(16, 4096);
+    const writer = await ImageWriter.open(image, ring);
+    const child = spawnCli([
+      "capture",
+      "--backend",
+      `devmem:${image}?origin=0`,
+      ...flags,
+      "--period",
+      "50ms",
+      "--overrun",
+      overrun,
+      "--out",
+      out,
+    ]);
+    // a page at a time until the capture has three (its baseline read is then behind it)
+    for (let i = 0; i < 600; i++) {
+      const size = await Deno.stat(out).then((s) => s.size, () => 0);
+      if (size >= 3 * 4096) break;
+      await writer.advance(1);
+      await sleep(100);
+    }
+    Deno.kill(child.pid, "SIGSTOP");
+    // a full lap (fail) or more than one (gap) while it is stopped; the next page half written
+    await writer.advance(overrun === "fail" ? 16 : 21);
+    Deno.kill(child.pid, "SIGCONT");
+    await sleep(500);
+    await writer.advance(2);
+    await sleep(300);
+    signalIfRunning(child, "SIGINT");
+    const r = await finishWithin(child, 30_000, "capture");
+    writer.close();
+    const c = checkPages(await Deno.readFile(out), 4096);
+    assert.deepEqual(c.torn, [], `${overrun}: torn pages appended (${r.stderr})`);
+    assert.equal(c.notIncreasing, 0);
+    assert.equal(r.code, 1, `${overrun}: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      overrun === "fail"
+        ? /torn read: .*1 more in flight\); 1 pages lost/
+        : /[1-9]\d* pages were lost/,
+    );
+  }
+});
+
+// Case 3 end to end: SIGSTOP for just over one counter wrap.
+
+Deno.test("faults 3 (CLI): SIGSTOP for just over one counter wrap is a reported loss (exit 1) saying why", async () => {
+  await using t = await tempDir();
+  const image = `${t.dir}/ring.img`;
+  const out = `${t.dir}/out.bin`;
+  // wrap 0x400 pages at 400 pages/s: one wrap takes 2.56 s; a 256-page ring holds 0.64 s.
+  const { ring, flags } = imageRing(256, 4096, { counterWrap: 0x400 });
+  const writer = await ImageWriter.open(image, ring);
+  const stop = new AbortController();
+  const child = spawnCli([
+    "capture",
+    "--backend",
+    `devmem:${image}?origin=0`,
+    ...flags,
+    "--period",
+    "50ms",
+    "--out",
+    out,
+  ]);
+  let pacing = writer.pace(400, { signal: stop.signal });
+  await waitForSize(out, 400 * 4096); // a second of data: the rate is measured
+  stop.abort();
+  await pacing;
+  try {
+    Deno.kill(child.pid, "SIGSTOP");
+  } catch {
+    throw new Error(`the capture ended early: ${(await finish(child)).stderr}`);
+  }
+  // One wrap and 8 pages, written at the same rate while it is stopped: the
+  // counter then reads only a few pages past where it was.
+  pacing = writer.pace(400, { untilPages: writer.written + 0x400 + 8 });
+  await pacing;
+  Deno.kill(child.pid, "SIGCONT");
+  await sleep(1000);
+  signalIfRunning(child, "SIGINT");
+  const r = await finishWithin(child, 30_000, "capture");
+  writer.close();
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /stall: the capture was stopped or starved for \d+\.\d s.*may have wrapped unseen/,
+  );
+  const c = checkPages(await Deno.readFile(out), 4096);
+  assert.deepEqual(c.torn, []);
+  assert.equal(c.notIncreasing, 0);
+});
+
+// Case 5: one Ctrl-C relayed twice is one stop; a genuine second one still closes the output.
+
+/** A pixeldump that takes `secs` per read (a slow board tool), reading the image. */
+async function slowPixeldump(dir: string, secs: number): Promise<string> {
+  const path = `${dir}/slow_pixeldump`;
+  await Deno.writeTextFile(path, `#!/bin/sh\nsleep ${secs}\nexec ${PIXELDUMP} "$@"\n`);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
+Deno.test("faults 5: one Ctrl-C delivered twice (task runner + terminal) is one stop: final drain, exit 0, valid WAV", async () => {
+  await using t = await tempDir();
+  const image = `${t.dir}/ring.img`;
+  const out = `${t.dir}/out.wav`;
+  const { ring, flags } = imageRing(256, 4096);
+  const writer = await ImageWriter.open(image, ring);
+  const stop = new AbortController();
+  const pacing = writer.pace(50, { signal: stop.signal });
+  const bin = await slowPixeldump(t.dir, 0.6);
+  const child = spawnCli([
+    "capture",
+    "--backend",
+    `pixeldump:?bin=${bin}&reg=${DEVMEM}`,
+    ...flags,
+    "--period",
+    "1s",
+    "--out",
+    out,
+  ], { env: { RINGDUMP_IMAGE: image } });
+  await waitForSize(out, 44 + 4096);
+  Deno.kill(child.pid, "SIGINT");
+  await sleep(30);
+  Deno.kill(child.pid, "SIGINT");
+  const r = await finishWithin(child, 60_000, "capture");
+  stop.abort();
+  await pacing;
+  writer.close();
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /second interrupt/);
+  assert.match(r.stderr, /captured .* 0 pages lost/);
+  const wav = await Deno.readFile(out);
+  const w = checkWav(wav);
+  assert.ok(w.valid, w.problem);
+  const c = checkPages(wav.subarray(44), 4096);
+  assert.deepEqual(c.torn, []);
+  assert.equal(c.missing, 0);
+});
+
+Deno.test("faults 5: a genuine second Ctrl-C skips the drain but closes the output first: exit 130, a valid WAV", async () => {
+  await using t = await tempDir();
+  const image = `${t.dir}/ring.img`;
+  const out = `${t.dir}/out.wav`;
+  const { ring, flags } = imageRing(256, 4096);
+  const writer = await ImageWriter.open(image, ring);
+  const stop = new AbortController();
+  const pacing = writer.pace(50, { signal: stop.signal });
+  const bin = await slowPixeldump(t.dir, 1.5);
+  const child = spawnCli([
+    "capture",
+    "--backend",
+    `pixeldump:?bin=${bin}&reg=${DEVMEM}`,
+    ...flags,
+    "--period",
+    "1s",
+    "--out",
+    out,
+  ], { env: { RINGDUMP_IMAGE: image } });
+  await waitForSize(out, 44 + 4096);
+  Deno.kill(child.pid, "SIGINT");
+  await sleep(900); // past the window: a second Ctrl-C, during the drain's slow read
+  Deno.kill(child.pid, "SIGINT");
+  const r = await finishWithin(child, 60_000, "capture");
+  stop.abort();
+  await pacing;
+  writer.close();
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /second interrupt/);
+  const wav = await Deno.readFile(out);
+  const w = checkWav(wav);
+  assert.ok(w.valid, w.problem);
+  assert.ok(w.dataBytes >= 4096);
+});
+
+// Case 6: a WAV is valid at every moment.
+
+Deno.test("faults 6: a SIGKILLed capture leaves a WAV whose header matches its data", async () => {
+  await using t = await tempDir();
+  const out = `${t.dir}/tone.wav`;
+  const child = spawnCli(["capture", "--period", "50ms", "--out", out]);
+  await waitForSize(out, 300_000);
+  Deno.kill(child.pid, "SIGKILL");
+  const r = await finish(child);
+  assert.equal(r.signal, "SIGKILL");
+  const wav = await Deno.readFile(out);
+  const w = checkWav(wav);
+  assert.ok(w.valid, w.problem);
+  assert.ok(w.dataBytes >= 300_000 - 44);
 });
