@@ -428,13 +428,11 @@ function signalIfRunning(child: Deno.ChildProcess, sig: Deno.Signal): void {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether `pid` is a live process (a zombie waiting to be reaped is not). */
+async function alive(pid: number): Promise<boolean> {
+  const o = await new Deno.Command("ps", { args: ["-o", "stat=", "-p", String(pid)] }).output();
+  const stat = new TextDecoder().decode(o.stdout).trim();
+  return o.success && stat !== "" && !stat.startsWith("Z");
 }
 
 // Case 1 again, end to end: the writer is the test's, moved by hand while the capture is stopped.
@@ -633,4 +631,302 @@ Deno.test("faults 6: a SIGKILLed capture leaves a WAV whose header matches its d
   const w = checkWav(wav);
   assert.ok(w.valid, w.problem);
   assert.ok(w.dataBytes >= 300_000 - 44);
+});
+
+// Case 7: output errors are output errors (exit 3, one line), not bugs.
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trim().split("\n").filter((l) => l.startsWith("ringdump:"));
+  assert.equal(lines.length, 1, stderr);
+  assert.doesNotMatch(stderr, /internal error|    at /, "no stack trace");
+  return lines[0];
+}
+
+async function isRoot(): Promise<boolean> {
+  return Deno.uid() === 0;
+}
+
+Deno.test("faults 7: a full disk (ENOSPC on a 1 MiB tmpfs) is exit 3 in one line, everything before it on disk", async (t) => {
+  if (!(await isRoot())) {
+    console.warn("skipping: mounting a 1 MiB tmpfs needs root");
+    return;
+  }
+  await using d = await tempDir();
+  const mnt = `${d.dir}/small`;
+  await Deno.mkdir(mnt);
+  const m = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt],
+  })
+    .output();
+  if (!m.success) {
+    console.warn(`skipping: mount -t tmpfs failed: ${new TextDecoder().decode(m.stderr).trim()}`);
+    return;
+  }
+  try {
+    await t.step("raw", async () => {
+      const out = `${mnt}/c.bin`;
+      const r = await finishWithin(
+        spawnCli([
+          "capture",
+          "--backend",
+          "sim:?pattern=counter&rate=4MiB",
+          "--period",
+          "20ms",
+          "--duration",
+          "10s",
+          "--out",
+          out,
+        ]),
+        60_000,
+        "capture",
+      );
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(oneLine(r.stderr), /--out .*c\.bin: the disk is full \(ENOSPC\)/);
+      const data = await Deno.readFile(out);
+      assert.ok(data.length > 512 * 1024, `${data.length} bytes kept`);
+      const c = checkPages(data, 4096);
+      assert.deepEqual(c.torn, []);
+      assert.equal(c.missing, 0);
+      await Deno.remove(out);
+    });
+    await t.step("wav", async () => {
+      const out = `${mnt}/c.wav`;
+      const r = await finishWithin(
+        spawnCli(["capture", "--backend", "sim:?rate=4MiB", "--duration", "10s", "--out", out]),
+        60_000,
+        "capture",
+      );
+      assert.equal(r.code, 3, r.stderr);
+      oneLine(r.stderr);
+      const w = checkWav(await Deno.readFile(out));
+      // what was appended whole is in the header; a partial last write is not counted
+      assert.ok(w.valid || /data size \d+ but the file holds/.test(w.problem ?? ""), w.problem);
+    });
+  } finally {
+    await new Deno.Command("umount", { args: [mnt] }).output();
+  }
+});
+
+Deno.test("faults 7: --out - into a pipe its reader closes ends quietly: exit 0 and a one-line note", async () => {
+  const child = spawnCli([
+    "capture",
+    "--backend",
+    "sim:?pattern=counter&rate=4MiB",
+    "--duration",
+    "20s",
+    "--out",
+    "-",
+  ]);
+  // `| head -c 100000`: read a little, then close the pipe.
+  const reader = child.stdout.getReader();
+  let got = 0;
+  while (got < 100_000) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += value.length;
+  }
+  await reader.cancel();
+  const status = await Promise.race([child.status, sleep(30_000).then(() => undefined)]);
+  if (status === undefined) child.kill("SIGKILL");
+  const stderr = new TextDecoder().decode(
+    await new Response(child.stderr).arrayBuffer().then((b) => new Uint8Array(b)),
+  );
+  assert.ok(status !== undefined, "still running after the pipe closed");
+  assert.equal(status.code, 0, stderr);
+  assert.match(oneLine(stderr), /the reader closed the pipe after \d+ bytes/);
+});
+
+Deno.test("faults 7: stdout on /dev/full is exit 3 in one line; --out /dev/null works; devices and /proc get words to act on", async () => {
+  const sh = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      'exec "$@" > /dev/full',
+      "sh",
+      Deno.execPath(),
+      ...CLI_ARGS,
+      "capture",
+      "--backend",
+      "sim:?pattern=counter",
+      "--duration",
+      "2s",
+      "--out",
+      "-",
+    ],
+    env: { NO_COLOR: "1" },
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(sh.stderr);
+  assert.equal(sh.code, 3, err);
+  assert.match(oneLine(err), /--out - \(stdout\): the disk is full \(ENOSPC\)/);
+
+  const nul = await finish(spawnCli(["capture", "--duration", "500ms", "--out", "/dev/null"]));
+  assert.equal(nul.code, 0, nul.stderr);
+
+  for (const path of ["/dev/full", "/proc/ringdump-x"]) {
+    const r = await finish(spawnCli(["capture", "--duration", "500ms", "--out", path]));
+    assert.equal(r.code, 2, r.stderr);
+    const line = oneLine(r.stderr);
+    assert.doesNotMatch(line, /allow-all/);
+    assert.match(line, /use --out - and redirect/);
+  }
+});
+
+Deno.test("faults 7: an output deleted mid-capture is noticed and reported (exit 3)", async () => {
+  await using t = await tempDir();
+  const out = `${t.dir}/c.bin`;
+  const child = spawnCli(["capture", "--backend", "sim:?pattern=counter", "--out", out]);
+  await waitForSize(out, 64 * 1024);
+  await Deno.remove(out);
+  const r = await finishWithin(child, 30_000, "capture");
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(oneLine(r.stderr), /the output file was deleted during the capture/);
+});
+
+// Case 8: a run that captured nothing destroys nothing.
+
+Deno.test("faults 8: an existing output survives a run that captured nothing", async (t) => {
+  await using d = await tempDir();
+  const keep = new TextEncoder().encode("precious data, not a capture\n");
+  const out = `${d.dir}/precious.bin`;
+  const fresh = async () => await Deno.writeFile(out, keep);
+  const untouched = async (what: string) =>
+    assert.deepEqual(await Deno.readFile(out), keep, `${what}: the output was clobbered`);
+
+  await t.step("pixeldump's tools missing", async () => {
+    await fresh();
+    const r = await finish(spawnCli([
+      "capture",
+      "--backend",
+      `pixeldump:?bin=${d.dir}/no-pixeldump&reg=${d.dir}/no-devmem`,
+      "--duration",
+      "1s",
+      "--out",
+      out,
+    ]));
+    assert.equal(r.code, 3, r.stderr);
+    await untouched("missing tools");
+  });
+  await t.step("the counter lies past the image's end", async () => {
+    await fresh();
+    const image = `${d.dir}/small.img`;
+    await Deno.writeFile(image, new Uint8Array(16 * 4096 + 4));
+    const r = await finish(spawnCli([
+      "capture",
+      "--backend",
+      `devmem:${image}?origin=0`,
+      "--pages",
+      "16",
+      "--counter",
+      "0x100000",
+      "--duration",
+      "1s",
+      "--out",
+      out,
+    ]));
+    assert.equal(r.code, 3, r.stderr);
+    await untouched("counter past the end");
+  });
+  await t.step("--out is the image being read (by another name)", async () => {
+    const image = `${d.dir}/ring.img`;
+    const { ring, flags } = imageRing(16, 4096);
+    const w = await ImageWriter.open(image, ring);
+    await w.advance(5);
+    w.close();
+    const before = await Deno.readFile(image);
+    await Deno.symlink(image, `${d.dir}/alias.bin`);
+    for (const o of [image, `${d.dir}/alias.bin`]) {
+      const r = await finish(spawnCli([
+        "capture",
+        "--backend",
+        `devmem:${image}?origin=0`,
+        ...flags,
+        "--duration",
+        "1s",
+        "--out",
+        o,
+      ]));
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(oneLine(r.stderr), /is the same file as the memory image/);
+    }
+    assert.deepEqual(await Deno.readFile(image), before, "the image was destroyed");
+  });
+  await t.step("--trace x --out x", async () => {
+    const x = `${d.dir}/x`;
+    const r = await finish(spawnCli(["capture", "--duration", "1s", "--trace", x, "--out", x]));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(oneLine(r.stderr), /--out .* is the same file as --trace/);
+    await assert.rejects(Deno.stat(x), Deno.errors.NotFound);
+  });
+  await t.step("sim --image refuses an existing file it did not make, unless --force", async () => {
+    await fresh();
+    const sim = (extra: string[]) =>
+      finish(
+        spawnCli(["sim", "--image", out, "--pages", "4", "--duration", "200ms", "-q", ...extra]),
+      );
+    const r = await sim([]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(oneLine(r.stderr), /not a memory image .* --force/);
+    await untouched("sim --image");
+    const forced = await sim(["--force"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    // an image sim made is reused without --force
+    const again = await sim([]);
+    assert.equal(again.code, 0, again.stderr);
+  });
+});
+
+// Case 9: a hung pixeldump.
+
+Deno.test("faults 9: a hung pixeldump ends the capture (exit 3, naming the command), its process group killed", async (t) => {
+  await using d = await tempDir();
+  const image = `${d.dir}/ring.img`;
+  const { ring, flags } = imageRing(64, 4096);
+  const w = await ImageWriter.open(image, ring);
+  const stop = new AbortController();
+  const pacing = w.pace(20, { signal: stop.signal }); // pages to read
+  const hung = `${d.dir}/hung_pixeldump`;
+  const pids = `${d.dir}/pids`;
+  // a script whose child hangs: only killing the process group ends both
+  await Deno.writeTextFile(hung, `#!/bin/sh\nsleep 1000 &\necho $! >> ${pids}\nwait\n`);
+  await Deno.chmod(hung, 0o755);
+  const backend = `pixeldump:?bin=${hung}&reg=${DEVMEM}`;
+  const env = { RINGDUMP_IMAGE: image };
+  const orphans = async () => {
+    const list = (await Deno.readTextFile(pids).catch(() => "")).split("\n").filter((l) => l);
+    assert.ok(list.length > 0, "the hung tool never ran");
+    for (const pid of list) {
+      assert.ok(!(await alive(Number(pid))), `pixeldump's child ${pid} left running`);
+    }
+  };
+  await t.step("--duration 2s is kept (the deadline kills the read)", async () => {
+    const child = spawnCli(
+      ["capture", "--backend", backend, ...flags, "--duration", "2s", "--out", `${d.dir}/a.bin`],
+      { env },
+    );
+    const r = await finishWithin(child, 60_000, "capture with a hung pixeldump");
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      oneLine(r.stderr),
+      /hung_pixeldump -a 0x[0-9a-f]+ - 4096 \d+ 1' did not finish within its deadline of 5 s/,
+    );
+    await orphans();
+  });
+  await t.step("the first Ctrl-C ends it", async () => {
+    await Deno.remove(pids).catch(() => {});
+    const child = spawnCli(
+      ["capture", "--backend", backend, ...flags, "--period", "100ms", "--out", `${d.dir}/b.bin`],
+      { env },
+    );
+    for (let i = 0; i < 600 && !(await Deno.stat(pids).then(() => true, () => false)); i++) {
+      await sleep(50);
+    }
+    Deno.kill(child.pid, "SIGINT");
+    const r = await finishWithin(child, 30_000, "capture after one Ctrl-C");
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(oneLine(r.stderr), /was still running 1 s after the stop/);
+    await orphans();
+  });
+  stop.abort();
+  await pacing;
+  w.close();
 });
