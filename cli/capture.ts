@@ -14,7 +14,7 @@ import { openCaptureBackend } from "../lib/capture.ts";
 import { checkInFlight, Dumper, type DumpStats } from "../lib/dumper.ts";
 import { OutputClosedError, UsageError } from "../lib/errors.ts";
 import { checkSink, DeferredSink, openSink } from "../lib/sink/mod.ts";
-import type { TraceSession } from "../lib/trace.ts";
+import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {

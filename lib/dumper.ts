@@ -27,7 +27,7 @@ import {
 } from "./ring.ts";
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
-import { dumperTrace, traceBackend, traceSink, tracing } from "./trace.ts";
+import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
 
