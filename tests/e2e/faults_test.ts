@@ -16,6 +16,9 @@ import { ringGeometry } from "../../lib/ring.ts";
 import { VirtualClock } from "../../lib/clock.ts";
 import { DeviceError, StallError, TornReadError, UsageError } from "../../lib/errors.ts";
 import { UrlOptions } from "../../backends/options.ts";
+import { AgentClient, MAX_CLIENT_READ } from "../../lib/agent/client.ts";
+import { FRAME_HEADER_SIZE, FrameKind, ProtocolError } from "../../lib/agent/frame.ts";
+import { runAgent } from "../../lib/agent/server.ts";
 import { HardwareModel, ImageWriter } from "../../testing/hw_writer.ts";
 import { checkPages, checkWav } from "../../testing/page_check.ts";
 
@@ -929,4 +932,102 @@ Deno.test("faults 9: a hung pixeldump ends the capture (exit 3, naming the comma
   stop.abort();
   await pacing;
   w.close();
+});
+
+// Case 10: a hostile or broken agent.
+
+/**
+ * Agent-to-client bytes, passed through frame by frame: records every data
+ * frame's length, and (`forge`) announces that many bytes in the first data
+ * frame's header, then sends nothing more.
+ */
+function frameTap(options: { forge?: number } = {}) {
+  const lengths: number[] = [];
+  let buf = new Uint8Array(0);
+  let stalled = false;
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      if (stalled) return;
+      const all = new Uint8Array(buf.length + chunk.length);
+      all.set(buf);
+      all.set(chunk, buf.length);
+      let off = 0;
+      while (all.length - off >= FRAME_HEADER_SIZE) {
+        const v = new DataView(all.buffer, off, FRAME_HEADER_SIZE);
+        const kind = v.getUint8(4), length = v.getUint32(12, true);
+        if (kind === FrameKind.Data && options.forge !== undefined) {
+          const header = all.slice(off, off + FRAME_HEADER_SIZE);
+          new DataView(header.buffer).setUint32(12, options.forge, true);
+          out.enqueue(header);
+          stalled = true;
+          return;
+        }
+        if (all.length - off < FRAME_HEADER_SIZE + length) break;
+        if (kind === FrameKind.Data) lengths.push(length);
+        out.enqueue(all.slice(off, off + FRAME_HEADER_SIZE + length));
+        off += FRAME_HEADER_SIZE + length;
+      }
+      buf = all.slice(off);
+    },
+  });
+  return { stream, lengths };
+}
+
+function hostileAgent(maxRead: number, forge?: number, pageSize = 4096, pages = 64) {
+  const g = ringGeometry({ base: 0x4000_0000n, pageSize, pages, counterWrap: 0x1000 });
+  const hw = new HardwareModel(g, { pagesPerMs: 0, clock: { now: () => 0 }, phase: pages });
+  const up = new TransformStream<Uint8Array, Uint8Array>();
+  const down = new TransformStream<Uint8Array, Uint8Array>();
+  const tap = frameTap({ forge });
+  const served = runAgent({
+    input: up.readable,
+    output: down.writable,
+    memory: "hostile",
+    origin: 0n,
+    maxRead,
+    open: () => Promise.resolve(hw),
+  });
+  served.catch(() => {});
+  const client = AgentClient.connect(
+    { readable: down.readable.pipeThrough(tap.stream), writable: up.writable },
+    { geometry: g, timeout: 20_000 },
+  );
+  return { g, client, tap };
+}
+
+Deno.test("faults 10: an agent announcing a largest read of 2^31-1 is capped by the client", async () => {
+  const { g, client: connecting, tap } = hostileAgent(0x7fff_ffff, undefined, 1024 * 1024, 40);
+  const client = await connecting;
+  try {
+    assert.equal(client.hello.maxRead, 0x7fff_ffff);
+    assert.equal(client.maxRead, MAX_CLIENT_READ);
+    const dest = new Uint8Array(40 * 1024 * 1024);
+    await client.read(g.base, dest);
+    assert.ok(tap.lengths.length >= 3, `${tap.lengths}`);
+    assert.ok(Math.max(...tap.lengths) <= MAX_CLIENT_READ, `data frames of ${tap.lengths}`);
+    assert.equal(checkPages(dest, 1024 * 1024).missing, 0);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("faults 10: a data frame longer than the request is refused at its header, before its payload", async () => {
+  for (
+    const [maxRead, forged, why] of [
+      [0x7fff_ffff, 0x7fff_ffff, /announces 2147483647 bytes; the limit is 16777216/],
+      [4 * 1024 * 1024, 8 * 4096 + 4096, /announces 36864 bytes, but 32768 were asked for/],
+    ] as const
+  ) {
+    const { g, client: connecting } = hostileAgent(maxRead, forged);
+    const client = await connecting;
+    try {
+      // The forged header is followed by nothing: only a check of the header ends the read.
+      await assert.rejects(
+        client.read(g.base, new Uint8Array(8 * 4096)),
+        (e: unknown) => e instanceof ProtocolError && why.test(e.message),
+      );
+    } finally {
+      await client.close().catch(() => {});
+    }
+  }
 });
