@@ -42,7 +42,15 @@ export interface PixeldumpOptions {
   signal?: AbortSignal;
 }
 
-/** The shortest deadline of one command, ms, however short the period. */
+/**
+ * The shortest deadline of one command, ms, however short the period.
+ *
+ * @example
+ * ```ts
+ * import { COMMAND_DEADLINE_FLOOR } from "./pixeldump.ts";
+ * console.log(COMMAND_DEADLINE_FLOOR); // 5000
+ * ```
+ */
 export const COMMAND_DEADLINE_FLOOR = 5000;
 
 /**

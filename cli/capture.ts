@@ -53,7 +53,16 @@ Exit codes:
   70  internal error (a bug: please report it)
   130 a second Ctrl-C: no final drain; the output is closed and valid`;
 
-/** Interrupts closer together than this are one (a task runner relays Ctrl-C too). */
+/**
+ * Interrupts closer together than this, ms, are one (a task runner relays
+ * Ctrl-C, and the terminal sends it to the process group too).
+ *
+ * @example
+ * ```ts
+ * import { SIGNAL_WINDOW_MS } from "./capture.ts";
+ * console.log(SIGNAL_WINDOW_MS); // 500
+ * ```
+ */
 export const SIGNAL_WINDOW_MS = 500;
 
 const log = getLogger(["ringdump", "cli"]);

@@ -118,7 +118,17 @@ function openImage(path: string): number {
   throw new UsageError(`--image ${path}: ${why}`, { option: "--image", value: path });
 }
 
-/** The extended attribute that marks a file as a memory image made by ringdump. */
+/**
+ * The extended attribute that marks a file as a memory image made by
+ * ringdump (`ringdump sim --image` refuses other existing files unless
+ * `--force`).
+ *
+ * @example
+ * ```ts
+ * import { IMAGE_XATTR } from "./image.ts";
+ * console.log(IMAGE_XATTR); // "user.ringdump.image"
+ * ```
+ */
 export const IMAGE_XATTR = "user.ringdump.image";
 
 /**

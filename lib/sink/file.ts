@@ -115,10 +115,10 @@ export class FileSink implements Sink {
     if (!this.#file) throw new Error(`${this.name}: write after close`);
     try {
       await appendSync(this.#file, chunk);
-      if (this.#regular) checkNotDeleted(this.#file, this.#path, this.#bytes);
+      if (this.#regular) checkNotDeleted(this.#file, { path: this.#path, bytes: this.#bytes });
     } catch (e) {
       this.#failed = true;
-      throw outputError(e, this.#path, this.#bytes);
+      throw outputError(e, { output: this.#path, bytes: this.#bytes });
     }
     this.#bytes += chunk.length;
     this.#dirty = true;
@@ -131,7 +131,7 @@ export class FileSink implements Sink {
       } catch (e) {
         if (this.#failed) return; // the first error is the one reported
         this.#failed = true;
-        throw outputError(e, this.#path, this.#bytes);
+        throw outputError(e, { output: this.#path, bytes: this.#bytes });
       }
       this.#dirty = false;
     }
@@ -161,14 +161,18 @@ export class FileSink implements Sink {
  * const f = await Deno.open(path, { write: true });
  * await Deno.remove(path);
  * try {
- *   checkNotDeleted(f, path, 0);
+ *   checkNotDeleted(f, { path, bytes: 0 });
  * } catch (e) {
  *   console.log((e as Error).message.includes("was deleted")); // true
  * }
  * f.close();
  * ```
  */
-export function checkNotDeleted(file: Deno.FsFile, path: string, bytes: number): void {
+export function checkNotDeleted(
+  file: Deno.FsFile,
+  options: { path: string; bytes: number },
+): void {
+  const { path, bytes } = options;
   if (file.statSync().nlink === 0) {
     throw new OutputError(
       `--out ${path}: the output file was deleted during the capture, after ${bytes} bytes; ` +

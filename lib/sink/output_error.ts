@@ -13,18 +13,25 @@ function errno(e: unknown): string | undefined {
 }
 
 /**
- * The {@linkcode OutputError} for error `e` met while writing `output` (a
- * path or `stdout`) after `bytes` bytes. A pipe closed by its reader is an
+ * The {@linkcode OutputError} for error `e` met while writing `options.output`
+ * (a path or `stdout`) after `options.bytes` bytes. A pipe closed by its reader is an
  * {@linkcode OutputClosedError}. Errors that already are ringdump's pass.
  *
  * @example
  * ```ts
  * import { outputError } from "./output_error.ts";
- * const e = outputError(Object.assign(new Error("No space left on device"), { code: "ENOSPC" }), "c.bin", 4096);
+ * const e = outputError(Object.assign(new Error("No space left on device"), { code: "ENOSPC" }), {
+ *   output: "c.bin",
+ *   bytes: 4096,
+ * });
  * console.log(e.message.startsWith("--out c.bin: the disk is full")); // true
  * ```
  */
-export function outputError(e: unknown, output: string, bytes: number): OutputError {
+export function outputError(
+  e: unknown,
+  options: { output: string; bytes: number },
+): OutputError {
+  const { output, bytes } = options;
   if (e instanceof OutputError) return e;
   const code = errno(e);
   const where = output === "stdout" ? "--out - (stdout)" : `--out ${output}`;

@@ -30,7 +30,7 @@ export class StdoutSink implements Sink {
       await writeAll(Deno.stdout, chunk);
     } catch (e) {
       // EPIPE: the reader is gone (an OutputClosedError); ENOSPC: /dev/full...
-      throw outputError(e, "stdout", this.#bytes);
+      throw outputError(e, { output: "stdout", bytes: this.#bytes });
     }
     this.#bytes += chunk.length;
   }

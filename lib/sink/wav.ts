@@ -96,7 +96,7 @@ export class WavSink implements Sink {
       await writeAll(file, wavHeader(0, format));
     } catch (e) {
       file.close();
-      throw outputError(e, path, 0);
+      throw outputError(e, { output: path, bytes: 0 });
     }
     return new WavSink(path, file, format, file.statSync().isFile);
   }
@@ -117,10 +117,10 @@ export class WavSink implements Sink {
       this.#bytes += chunk.length;
       this.#dirty = true;
       this.#patch(f);
-      if (this.#regular) checkNotDeleted(f, this.#path, this.#bytes);
+      if (this.#regular) checkNotDeleted(f, { path: this.#path, bytes: this.#bytes });
     } catch (e) {
       this.#failed = true;
-      throw outputError(e, this.#path, this.#bytes);
+      throw outputError(e, { output: this.#path, bytes: this.#bytes });
     }
   }
   #patch(f: Deno.FsFile): void {
@@ -143,7 +143,7 @@ export class WavSink implements Sink {
     } catch (e) {
       if (this.#failed) return; // the first error is the one reported
       this.#failed = true;
-      throw outputError(e, this.#path, this.#bytes);
+      throw outputError(e, { output: this.#path, bytes: this.#bytes });
     }
     this.#dirty = false;
   }
