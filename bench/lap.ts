@@ -182,8 +182,9 @@ export async function lapCapture(
       maxBytes: total,
       clock,
       maxReadBytes: options.maxReadBytes,
-      // The lap clock moves the counter by a whole ring and writes nothing:
-      // no page is ever in flight (the default 1 would call each lap torn).
+      // The lap "writer" publishes a whole lap between periods and writes
+      // nothing while the reader reads: no page is in flight (the default 1
+      // would count the oldest page of every full lap as torn).
       inFlight: 0,
     });
     const t0 = performance.now();

@@ -7,15 +7,16 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { type Command, Option } from "commander";
-import type { Backend } from "../backends/types.ts";
-import { findBackend, loadBackendModule, parseBackendUrl } from "../backends/mod.ts";
+import { loadBackendModule, parseBackendUrl } from "../backends/mod.ts";
 import { killRunningCommands } from "../backends/process.ts";
-import { openCaptureBackend } from "../lib/capture.ts";
-import { checkInFlight, Dumper, type DumpStats } from "../lib/dumper.ts";
-import { OutputClosedError, UsageError } from "../lib/errors.ts";
-import { checkSink, DeferredSink, openSink } from "../lib/sink/mod.ts";
+import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/capture.ts";
+import type { DumpStats } from "../lib/dumper.ts";
+import { OutputClosedError } from "../lib/errors.ts";
+import type { Sink } from "../lib/sink/mod.ts";
 import type { TraceSession } from "../lib/trace/mod.ts";
-import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
+import { formatBytes, hex, parseDuration, parseInteger, plural } from "../lib/units.ts";
+import { cliMessage } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {
   addGeometryOptions,
@@ -73,7 +74,9 @@ interface CaptureFlags extends GeometryFlags {
   period: string;
   out: string;
   format?: "raw" | "wav";
-  rate: string;
+  sampleRate: string;
+  /** Deprecated `--rate`: the WAV sample rate (not a data rate, as `sim --rate` is). */
+  rate?: string;
   channels: string;
   bits: string;
   duration?: string;
@@ -131,7 +134,10 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
       new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
         .choices(["raw", "wav"]),
     )
-    .option("--rate <hz>", "WAV sample rate", "48000")
+    .option("--sample-rate <hz>", "WAV sample rate in Hz", "48000")
+    .addOption(
+      new Option("--rate <hz>", "deprecated name of --sample-rate").hideHelp(),
+    )
     .option("--channels <n>", "WAV channels", "2")
     .option("--bits <n>", "WAV bits per sample (8, 16, 24, 32)", "16")
     .option("-d, --duration <dur>", "stop after this long (3s, 500ms, 2m)")
@@ -175,10 +181,10 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
 Examples:
   # 3 s of a tone from the simulated device, as WAV
   ringdump capture --duration 3s --out tone.wav
-  # the counter pattern through a small ring at 8 MiB/s, then check it
-  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' \\
-      --page-size 16KiB --pages 16 --counter-wrap 0x100 --period 5ms \\
-      --duration 2s --out c.bin && ringdump verify c.bin
+  # the counter pattern at 1 MiB/s through a 1 MiB ring, then check it
+  ringdump capture --backend 'sim:?pattern=counter&rate=1MiB' \\
+      --pages 256 --counter-wrap 0x140 --period 20ms \\
+      --duration 3s --out c.bin && ringdump verify c.bin
   # real hardware through /dev/mem, raw bytes to stdout until Ctrl-C
   ringdump capture --backend devmem:/dev/mem --base 0x30000000 \\
       --counter 0x43c00010 --out - | xxd
@@ -188,48 +194,87 @@ ${EXIT_CODES}`,
   return capture;
 }
 
-function summaryLine(stats: DumpStats, out: string): string {
+/**
+ * The one line a capture ends with, e.g. `captured 4.00 MiB (1024 pages) in
+ * 1.00 s (4.00 MiB/s), 50 periods (0 empty), headroom 35.9% of the ring, 0
+ * pages lost -> t.bin`. Headroom past 100% means the writer lapped the
+ * reader: the line says how many pages that lost instead.
+ *
+ * @example
+ * ```ts
+ * import { summaryLine } from "./capture.ts";
+ * const line = summaryLine({
+ *   bytes: 4096, pages: 1, periods: 1, emptyPeriods: 0, elapsedMs: 431, headroom: 13.125,
+ *   lostPages: 52,
+ * }, "c.bin");
+ * console.log(line.includes("(1 page)") && line.includes("the writer lapped the reader")); // true
+ * ```
+ */
+export function summaryLine(
+  stats: Pick<
+    DumpStats,
+    "bytes" | "pages" | "periods" | "emptyPeriods" | "elapsedMs" | "headroom" | "lostPages"
+  >,
+  out: string,
+): string {
   const secs = stats.elapsedMs / 1000;
   const rate = secs > 0 ? stats.bytes / secs : 0;
-  return `captured ${formatBytes(stats.bytes)} (${stats.pages} pages) in ${secs.toFixed(2)} s ` +
-    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty), ` +
-    `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${stats.lostPages} pages lost ` +
-    `-> ${out === "-" ? "stdout" : out}`;
+  const headroom = stats.headroom > 1
+    ? `the writer lapped the reader (${plural(stats.lostPages, "page")} lost)`
+    : `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${
+      plural(stats.lostPages, "page")
+    } lost`;
+  return `captured ${formatBytes(stats.bytes)} (${plural(stats.pages, "page")}) in ${
+    secs.toFixed(2)
+  } s (${formatBytes(rate)}/s), ${plural(stats.periods, "period")} (${stats.emptyPeriods} ` +
+    `empty), ${headroom} -> ${out === "-" ? "stdout" : out}`;
+}
+
+/** `--sample-rate`, or the deprecated `--rate` with a warning (a data rate there is refused). */
+function sampleRateFlag(flags: CaptureFlags): number {
+  if (flags.rate === undefined) return parseInteger(flags.sampleRate, { option: "--sample-rate" });
+  if (!/^\s*(0x[0-9a-f]+|[0-9_]+)\s*$/i.test(flags.rate)) {
+    throw new UsageError(
+      `capture --rate '${flags.rate}': capture's --rate is the WAV sample rate in Hz (now ` +
+        `--sample-rate); the simulated device's data rate goes in the URL: ` +
+        `--backend 'sim:?rate=${flags.rate}'`,
+      { option: "--rate", value: flags.rate },
+    );
+  }
+  console.error(
+    "ringdump: capture --rate is deprecated: it is the WAV sample rate in Hz; use --sample-rate",
+  );
+  return parseInteger(flags.rate, { option: "--rate" });
 }
 
 async function runCapture(flags: CaptureFlags): Promise<number> {
-  let exit = 0;
   configureLogging(flags.logLevel);
   for (const path of flags.backendModule) await loadBackendModule(path);
-  const geometry = geometryFromFlags(flags);
-  const period = parseDuration(flags.period, { option: "--period" });
-  if (!(period > 0)) {
-    throw new UsageError(`--period must be greater than 0 (got '${flags.period}')`, {
-      option: "--period",
-      value: flags.period,
-    });
-  }
-  const duration = durationFlag(flags.duration, "--duration");
-  const maxBytes = sizeFlag(flags.maxBytes, "--max-bytes");
-  if (maxBytes === 0) {
-    throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
-  }
-  const inFlight = flags.inFlight === undefined ? undefined : checkInFlight(
-    parseInteger(flags.inFlight, { option: "--in-flight" }),
-    geometry,
-  );
-  findBackend(flags.backend); // an unknown scheme is a usage error before anything opens
-  const sinkOptions = {
+  const options: CaptureOptions = {
+    backend: flags.backend,
+    geometry: geometryFromFlags(flags),
+    out: flags.out,
+    period: parseDuration(flags.period, { option: "--period" }),
+    duration: durationFlag(flags.duration, "--duration"),
+    maxBytes: sizeFlag(flags.maxBytes, "--max-bytes"),
+    overrun: flags.overrun,
+    inFlight: flags.inFlight === undefined
+      ? undefined
+      : parseInteger(flags.inFlight, { option: "--in-flight" }),
     format: flags.format,
     append: flags.append,
-    rate: parseInteger(flags.rate, { option: "--rate" }),
+    rate: sampleRateFlag(flags),
     channels: parseInteger(flags.channels, { option: "--channels" }),
     bits: parseInteger(flags.bits, { option: "--bits" }),
   };
-  checkSink(flags.out, sinkOptions);
+  // Bad options are refused before anything opens (no trace file, no truncated --out),
+  // and so is an output that is the image read, a trace or another output.
+  const geometry = checkCaptureOptions(options);
   await refuseSharedFiles(flags);
 
   const controller = new AbortController();
+  let traceSession: TraceSession | undefined;
+  let sink: Sink | undefined;
   let firstSignal: number | undefined;
   let exiting = false;
   const onSignal = () => {
@@ -250,9 +295,9 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     killRunningCommands();
     void (async () => {
       try {
-        await sink.close(); // a WAV is valid already; this syncs it
+        await sink?.close(); // a WAV is valid already; this syncs it
       } catch (e) {
-        console.error(`ringdump: ${(e as Error).message}`);
+        console.error(`ringdump: ${cliMessage(e)}`);
       }
       try {
         traceSession?.stop(); // leave a readable trace behind
@@ -260,99 +305,77 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       Deno.exit(130);
     })();
   };
+  const showProgress = flags.progress && Deno.stderr.isTerminal() &&
+    !["debug", "trace"].includes(flags.logLevel);
+  let progress: Progress | undefined;
+  let ok = false;
+  let exit = 0;
+  let traceError: unknown;
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-
-  // The output is created or truncated only once the backend has answered the
-  // baseline counter read (docs/design.md rule 9): a run that captures
-  // nothing destroys nothing.
-  const sink = new DeferredSink(flags.out, () => openSink(flags.out, sinkOptions));
-  let backend: Backend | undefined;
-  let progress: Progress | undefined;
-  let traceSession: TraceSession | undefined;
-  let ok = false;
-  let traceError: unknown;
   try {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    backend = await openCaptureBackend(flags.backend, {
-      geometry,
-      signal: controller.signal,
-      period,
-    });
-    log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
-      name: backend.name,
-      ring: formatBytes(geometry.ringBytes),
-      base: hex(geometry.base),
-      counter: hex(geometry.counterAddress),
-    });
-    const dumper = new Dumper(backend, sink, {
-      geometry,
-      period,
-      duration,
-      maxBytes,
-      overrun: flags.overrun,
-      inFlight,
-      signal: controller.signal,
-      onBaseline: () => sink.open(),
-    });
-    if (
-      flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
-    ) {
-      progress = startProgress(dumper, duration);
-    }
     let stats: DumpStats;
     try {
-      stats = await dumper.run();
+      stats = await capture({
+        ...options,
+        geometry,
+        signal: controller.signal,
+        onStart: ({ backend, sink: s, dumper }) => {
+          sink = s;
+          log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
+            name: backend.name,
+            ring: formatBytes(geometry.ringBytes),
+            base: hex(geometry.base),
+            counter: hex(geometry.counterAddress),
+          });
+          if (showProgress) progress = startProgress(dumper, options.duration);
+        },
+      });
     } catch (e) {
       if (!(e instanceof OutputClosedError)) throw e;
       // `--out - | head`: the reader has what it wanted. A note, exit 0.
       progress?.stop();
-      progress = undefined;
       console.error(`ringdump: ${e.message}`);
       ok = true;
       return 0;
     }
     progress?.stop();
-    progress = undefined;
-    await sink.close();
     console.error(summaryLine(stats, flags.out));
+    ok = true;
     if (stats.glitches > 0) {
       console.error(
-        `ringdump: the counter register glitched ${stats.glitches} times (readings not ` +
-          `believed: contradicted by a second read, or implausible); check the hardware`,
+        `ringdump: the counter register glitched ${plural(stats.glitches, "time")} (readings ` +
+          `not believed: contradicted by a second read, or implausible); check the hardware`,
       );
     }
     if (stats.lostPages > 0 || stats.unknownLosses > 0) {
       console.error(
-        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads` +
+        `ringdump: ${plural(stats.lostPages, "page was", "pages were")} lost (${
+          plural(stats.overruns, "overrun")
+        }, ${plural(stats.tornReads, "torn read")}` +
           (stats.unknownLosses > 0
-            ? `, ${stats.unknownLosses} losses of unknown size: a stall long enough for the counter to wrap unseen, or an implausible counter`
+            ? `, ${
+              plural(stats.unknownLosses, "loss", "losses")
+            } of unknown size: a stall long enough for the counter to wrap unseen, or an implausible counter`
             : "") +
           `); the output has gaps. Use a shorter --period or a larger ring.`,
       );
       exit = 1;
     }
-    ok = true;
   } finally {
     progress?.stop();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     try {
-      await sink.close();
-    } finally {
-      try {
-        await backend?.close();
-      } finally {
-        try {
-          traceSession?.stop();
-        } catch (e) {
-          traceError = e;
-          // After a failed capture, its own error is the one to report.
-          if (!ok) console.error(`ringdump: ${(e as Error).message}`);
-        }
-      }
+      traceSession?.stop();
+    } catch (e) {
+      traceError = e;
+      // After a failed capture, its own error is the one to report.
+      if (!ok) console.error(`ringdump: ${cliMessage(e)}`);
     }
   }
+  // Reached only after a capture that ended well: then a trace that failed is the error.
   if (traceError !== undefined) throw traceError;
   return exit;
 }
