@@ -1031,3 +1031,27 @@ Deno.test("faults 10: a data frame longer than the request is refused at its hea
     }
   }
 });
+
+Deno.test("faults 5: under `deno task ringdump`, Ctrl-C to the process group (relayed twice) is one stop", async () => {
+  await using t = await tempDir();
+  const out = `${t.dir}/task.wav`;
+  // As a terminal does: SIGINT to the whole foreground process group, which
+  // deno task also relays to ringdump.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "ringdump", "capture", "--period", "50ms", "--out", out],
+    cwd: new URL(".", ROOT).pathname,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  await waitForSize(out, 100_000);
+  Deno.kill(-child.pid, "SIGINT");
+  const r = await finishWithin(child, 60_000, "deno task ringdump capture");
+  assert.doesNotMatch(r.stderr, /second interrupt/);
+  assert.match(r.stderr, /captured .* 0 pages lost/);
+  assert.equal(r.code, 0, r.stderr);
+  const w = checkWav(await Deno.readFile(out));
+  assert.ok(w.valid, w.problem);
+});
