@@ -6,6 +6,9 @@
  * @module
  */
 
+/** "1 page", "2 pages" (the messages below count pages). */
+const pagesOf = (n: number): string => n === 1 ? "1 page" : `${n} pages`;
+
 /**
  * Base class of every ringdump error.
  *
@@ -19,9 +22,6 @@
  * }
  * ```
  */
-
-/** "1 page", "2 pages" (the messages below count pages). */
-const pagesOf = (n: number): string => n === 1 ? "1 page" : `${n} pages`;
 
 export class RingdumpError extends Error {
   /** Exit code the CLI uses for this error. */
