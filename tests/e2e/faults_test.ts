@@ -117,7 +117,7 @@ Deno.test("faults 1: default in-flight, one lap per period: the half-written old
   assert.ok(error instanceof TornReadError, String(error));
   // The torn count and the message count the in-flight page.
   assert.equal(error.tornPages, 1);
-  assert.match(error.message, /1 pages lost/);
+  assert.match(error.message, /1 page lost/);
 });
 
 Deno.test("faults 1: gap mode after an overrun resumes past the page being written: no torn page, no torn read, the loss counted exactly", async () => {
