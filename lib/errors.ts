@@ -6,6 +6,9 @@
  * @module
  */
 
+/** "1 page", "2 pages" (the messages below count pages). */
+const pagesOf = (n: number): string => n === 1 ? "1 page" : `${n} pages`;
+
 /**
  * Base class of every ringdump error.
  *
@@ -19,6 +22,7 @@
  * }
  * ```
  */
+
 export class RingdumpError extends Error {
   /** Exit code the CLI uses for this error. */
   readonly exitCode: number = 1;
@@ -129,8 +133,8 @@ export class OverrunError extends RingdumpError {
         `overrun: the writer lapped the reader: ${
             counts.currentPage - counts.lastPage
           } new pages since the last read (logical page ${counts.lastPage} -> ${counts.currentPage}) ` +
-          `but the ring holds only ${counts.pages}; ${lost} pages lost. ` +
-          `${counts.capturedPages} pages captured before it are on disk. ` +
+          `but the ring holds only ${counts.pages}; ${pagesOf(lost)} lost. ` +
+          `${pagesOf(counts.capturedPages)} captured before it are on disk. ` +
           `Use a shorter --period or a larger ring.`,
     );
     this.lastPage = counts.lastPage;
@@ -190,7 +194,7 @@ export class TornReadError extends OverrunError {
       `torn read: pages ${counts.firstPage}..${counts.endPage} were being overwritten while read ` +
         `(counter reached ${counts.counterAfter} during the read, ring holds ${counts.pages}` +
         `${counts.inFlight ? `, ${counts.inFlight} more in flight` : ""}); ` +
-        `${torn} pages lost. ${counts.capturedPages} pages captured before it are on disk. ` +
+        `${pagesOf(torn)} lost. ${pagesOf(counts.capturedPages)} captured before it are on disk. ` +
         `Use a shorter --period or a larger ring.`,
     );
     this.firstPage = counts.firstPage;
@@ -337,10 +341,53 @@ export class StallError extends OverrunError {
           (counts.wrapMs / 1000).toFixed(1)
         } s at the rate seen: the counter may have wrapped unseen, so about ${lost} pages after ` +
         `logical page ${counts.lastPage} are lost (the exact count is unknown). ` +
-        `${counts.capturedPages} pages captured before it are on disk. ` +
+        `${pagesOf(counts.capturedPages)} captured before it are on disk. ` +
         `Do not suspend a capture (Ctrl-Z, SIGSTOP); give it a CPU of its own.`,
     );
     this.stalledMs = counts.stalledMs;
     this.wrapMs = counts.wrapMs;
   }
+}
+
+/**
+ * Writing the output failed: a full disk, an I/O error, a closed pipe, the
+ * output file deleted under the capture. Everything written before the error
+ * is on disk. Exit code 3.
+ *
+ * @example
+ * ```ts
+ * import { OutputError } from "./errors.ts";
+ * const e = new OutputError("--out c.bin: the disk is full", { output: "c.bin", code: "ENOSPC" });
+ * console.log(e.exitCode, e.code); // 3 "ENOSPC"
+ * ```
+ */
+export class OutputError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
+  override readonly exitCode: number = 3;
+  /** The output: a path, or `stdout`. */
+  readonly output: string;
+  /** The errno name, when the system gave one (ENOSPC, EIO, EPIPE, ...). */
+  readonly code?: string;
+  /** Creates an output error. */
+  constructor(message: string, options: { output: string; code?: string; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.output = options.output;
+    this.code = options.code;
+  }
+}
+
+/**
+ * The reader of the output pipe went away (`ringdump capture --out - | head`):
+ * the end of the capture, not a failure. The CLI notes it and exits 0.
+ *
+ * @example
+ * ```ts
+ * import { OutputClosedError } from "./errors.ts";
+ * const e = new OutputClosedError("stdout: the reader closed the pipe", { output: "stdout", code: "EPIPE" });
+ * console.log(e.exitCode); // 0
+ * ```
+ */
+export class OutputClosedError extends OutputError {
+  /** Exit code the CLI uses for this error. */
+  override readonly exitCode: number = 0;
 }

@@ -81,7 +81,8 @@ export async function fileSize(path: string): Promise<number> {
 
 /**
  * Waits until `path` holds at least `bytes` bytes (a capture is running and
- * writing), at most `timeout` ms (default 30 s).
+ * writing), at most `timeout` ms (default 30 s); throws at once when
+ * `writer` exits first.
  *
  * @example
  * ```ts
@@ -95,10 +96,16 @@ export async function fileSize(path: string): Promise<number> {
 export async function waitForSize(
   path: string,
   bytes: number,
-  options: { timeout?: number } = {},
+  options: { timeout?: number; writer?: Deno.ChildProcess } = {},
 ): Promise<void> {
-  await waitFor(async () => await fileSize(path) >= bytes, {
+  // A writer that exits first will never get there: say so at once, not after the timeout.
+  let exited: number | undefined;
+  options.writer?.status.then((s) => exited = s.code);
+  await waitFor(async () => exited !== undefined || await fileSize(path) >= bytes, {
     timeout: options.timeout,
     what: `${path} to reach ${bytes} bytes`,
   });
+  if (exited !== undefined && await fileSize(path) < bytes) {
+    throw new Error(`the writer of ${path} exited with ${exited} before it reached ${bytes} bytes`);
+  }
 }

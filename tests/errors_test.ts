@@ -48,5 +48,5 @@ Deno.test("TornReadError counts the pages in flight (issue 9)", () => {
     inFlight: 1,
   });
   assert.equal(t.tornPages, 1);
-  assert.match(t.message, /1 more in flight\); 1 pages lost/);
+  assert.match(t.message, /1 more in flight\); 1 page lost/);
 });
