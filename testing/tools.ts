@@ -120,9 +120,26 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
   "python3-bt2": {
     packages: ["python3-bt2"],
     probe: async () =>
-      await runs("python3", ["-c", "import bt2"]) ? undefined : "python3 cannot import bt2",
+      await bt2Python() ? undefined : "neither /usr/bin/python3 nor python3 can import bt2",
   },
 };
+
+/**
+ * A Python that imports bt2, or undefined. Debian's python3-bt2 installs for
+ * the system Python (/usr/bin/python3), which need not be the `python3` on
+ * PATH (pyenv's, on these machines).
+ *
+ * @example
+ * ```ts ignore
+ * const python = await bt2Python(); // "/usr/bin/python3" where python3-bt2 is installed
+ * ```
+ */
+export async function bt2Python(): Promise<string | undefined> {
+  for (const p of ["/usr/bin/python3", "python3"]) {
+    if (await runs(p, ["-c", "import bt2"])) return p;
+  }
+  return undefined;
+}
 
 function hidden(name: ToolName): boolean {
   const hide = (Deno.env.get("RINGDUMP_TEST_HIDE_TOOLS") ?? "").split(",").map((s) => s.trim());
