@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { OutputClosedError, OutputError, UsageError } from "../errors.ts";
+import { errorMessage, OutputClosedError, OutputError, UsageError } from "../errors.ts";
 
 function errno(e: unknown): string | undefined {
   if (e instanceof Deno.errors.BrokenPipe) return "EPIPE";
@@ -84,5 +84,5 @@ export function openOutputError(e: unknown, path: string): UsageError {
       o,
     );
   }
-  return new UsageError(`--out: cannot open '${path}': ${(e as Error)?.message ?? e}`, o);
+  return new UsageError(`--out: cannot open '${path}': ${errorMessage(e)}`, o);
 }
