@@ -50,7 +50,7 @@ export function outputError(
     ? `the file is too large for its file system (EFBIG); ${kept}`
     : code === "EIO"
     ? `an I/O error on the device (EIO); ${kept}; check the disk`
-    : `writing failed: ${(e as Error)?.message ?? e}${code ? ` (${code})` : ""}; ${kept}`;
+    : `writing failed: ${errorMessage(e)}${code ? ` (${code})` : ""}; ${kept}`;
   return new OutputError(`${where}: ${what}`, { output, code, cause: e });
 }
 
