@@ -15,10 +15,11 @@ import type {
   Backend,
   BackendFactory,
   BackendOpenOptions,
+  BackendOption,
   BackendProbe,
   RegisterWidth,
 } from "./types.ts";
-import { UrlOptions } from "./options.ts";
+import { urlForm, UrlOptions } from "./options.ts";
 import { type CommandOutput, runCommand, showCommand } from "./process.ts";
 import { BackendError } from "../lib/errors.ts";
 import { hex } from "../lib/units.ts";
@@ -258,6 +259,24 @@ async function probe(): Promise<BackendProbe> {
   return { usable: pd !== undefined && dm !== undefined, detail: parts.join(", ") };
 }
 
+const PIXELDUMP_DEFAULTS = { bin: "pixeldump", reg: "devmem" } as const;
+
+/** The URL options of `pixeldump:`, declared once (name, type, default, doc). */
+const PIXELDUMP_URL_OPTIONS: readonly BackendOption[] = [
+  {
+    name: "bin",
+    type: "path",
+    default: PIXELDUMP_DEFAULTS.bin,
+    doc: "the pixeldump program (looked up on PATH)",
+  },
+  {
+    name: "reg",
+    type: "path",
+    default: PIXELDUMP_DEFAULTS.reg,
+    doc: "the register reader, busybox devmem or compatible",
+  },
+];
+
 /**
  * The `pixeldump:` backend factory.
  *
@@ -270,15 +289,16 @@ async function probe(): Promise<BackendProbe> {
 export const pixeldumpBackend: BackendFactory = {
   scheme: "pixeldump",
   description: "the board's pixeldump (reads) and devmem (registers) tools, one process per read",
-  usage: "pixeldump:[?bin=PATH&reg=PATH]",
+  usage: urlForm("pixeldump:", PIXELDUMP_URL_OPTIONS),
+  options: PIXELDUMP_URL_OPTIONS,
   needs: "pixeldump and busybox devmem (or bin=/reg= paths) on this machine, usually root",
   probe,
   // deno-lint-ignore require-await
   async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
-    const o = new UrlOptions(url, ["bin", "reg"]);
+    const o = new UrlOptions(url, PIXELDUMP_URL_OPTIONS.map((u) => u.name));
     return openPixeldump({
-      bin: o.string("bin", "pixeldump"),
-      reg: o.string("reg", "devmem"),
+      bin: o.string("bin", PIXELDUMP_DEFAULTS.bin),
+      reg: o.string("reg", PIXELDUMP_DEFAULTS.reg),
       pageSize: options.geometry.pageSize,
       period: options.period,
       signal: options.signal,

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { errorMessage, UsageError } from "../lib/errors.ts";
+import { openFailure, UsageError } from "../lib/errors.ts";
 import {
   analyzeTrace,
   BACKEND_CALLS,
@@ -174,13 +174,7 @@ export async function runTraceReport(
     await Deno.writeTextFile(out, html);
   } catch (e) {
     throw new UsageError(
-      `--out: cannot write '${out}': ${
-        e instanceof Deno.errors.NotFound
-          ? "its directory does not exist"
-          : e instanceof Deno.errors.PermissionDenied
-          ? "permission denied"
-          : errorMessage(e)
-      }`,
+      `--out: cannot write '${out}': ${openFailure(e)}`,
       { option: "--out", value: out, cause: e },
     );
   }

@@ -49,6 +49,23 @@ export function errorMessage(e: unknown): string {
 }
 
 /**
+ * Why a file could not be opened or written, in words: a missing directory,
+ * a denied permission, a directory in its place, else the error's message.
+ *
+ * @example
+ * ```ts
+ * import { openFailure } from "./errors.ts";
+ * console.log(openFailure(new Deno.errors.NotFound("x"))); // "its directory does not exist"
+ * ```
+ */
+export function openFailure(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "its directory does not exist";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "it is a directory";
+  return errorMessage(e);
+}
+
+/**
  * Bad input from the user or a script: a flag, a URL, a geometry value.
  * Exit code 2.
  *

@@ -19,6 +19,7 @@ import { hex } from "../units.ts";
 import type { Backend, RegisterWidth } from "../../backends/types.ts";
 import {
   AgentErrno,
+  AgentTimeoutError,
   decodeErrorPayload,
   encodeErrorFrame,
   errnoName,
@@ -29,6 +30,8 @@ import {
   FrameWriter,
   ProtocolError,
 } from "./frame.ts";
+
+export { AgentTimeoutError } from "./frame.ts";
 import {
   AGENT_PROTOCOL_VERSION,
   AgentControls as C,
@@ -49,33 +52,6 @@ function sleep(ms: number): Promise<void> {
     const t = setTimeout(resolve, ms);
     Deno.unrefTimer(t);
   });
-}
-
-/**
- * A request to the agent got no reply in time. A backend error (exit code 3).
- *
- * @example
- * ```ts
- * import { AgentTimeoutError } from "./client.ts";
- * const e = new AgentTimeoutError({ seq: 7, timeout: 5000, what: "read of 4096 bytes at 0x0" });
- * console.log(e.seq, e.timeout, e.exitCode); // 7 5000 3
- * ```
- */
-export class AgentTimeoutError extends BackendError {
-  /** The request's id. */
-  readonly seq: number;
-  /** The timeout, ms. */
-  readonly timeout: number;
-  /** Creates the error. */
-  constructor(options: { seq: number; timeout: number; what: string; backend?: string }) {
-    super(
-      `agent: no reply to request ${options.seq} (${options.what}) within ${options.timeout} ms; ` +
-        `the agent or the link is stuck`,
-      { backend: options.backend ?? "agent" },
-    );
-    this.seq = options.seq;
-    this.timeout = options.timeout;
-  }
 }
 
 // ---------------------------------------------------------------------------

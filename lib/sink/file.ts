@@ -83,18 +83,10 @@ export async function openFile(path: string, options: Deno.OpenOptions): Promise
  */
 export class FileSink implements Sink {
   readonly name: string;
-  readonly #path: string;
-  #file: Deno.FsFile | undefined;
-  /** A regular file: synced, and watched for being deleted (a device or FIFO is neither). */
-  readonly #regular: boolean;
-  #bytes = 0;
-  #dirty = false;
-  #failed = false;
-  private constructor(path: string, file: Deno.FsFile, regular: boolean) {
+  readonly #out: OutputFile;
+  private constructor(path: string, file: Deno.FsFile) {
     this.name = `raw file ${path}`;
-    this.#path = path;
-    this.#file = file;
-    this.#regular = regular;
+    this.#out = new OutputFile(path, file);
   }
   /** Opens `path` for writing: truncated, or appended to with `append`. */
   static async open(path: string, options: { append?: boolean } = {}): Promise<FileSink> {
@@ -104,43 +96,100 @@ export class FileSink implements Sink {
       append: options.append ?? false,
       truncate: !options.append,
     });
-    return new FileSink(path, file, file.statSync().isFile);
+    return new FileSink(path, file);
   }
   /** Bytes written by this sink (not counting what an appended file held). */
   get bytesWritten(): number {
-    return this.#bytes;
+    return this.#out.bytes;
   }
   /** Writes all of `chunk`; a failure is an {@linkcode OutputError}. */
-  async write(chunk: Uint8Array): Promise<void> {
-    if (!this.#file) throw new Error(`${this.name}: write after close`);
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#out.append(chunk, { name: this.name });
+  }
+  /** `fdatasync`s the file (a regular file only: a device has nothing to sync). */
+  flush(): Promise<void> {
+    return this.#out.sync();
+  }
+  /** Flushes and closes; after a write error, closes without a second error. */
+  close(): Promise<void> {
+    return this.#out.close();
+  }
+}
+
+/**
+ * The write path the file sinks share ({@linkcode FileSink}, `WavSink`):
+ * appends on this thread, counts what was written, syncs only a regular file
+ * (a device or FIFO has nothing to sync), notices a file deleted under the
+ * capture, and reports only the first output error.
+ *
+ * @example
+ * ```ts
+ * import { OutputFile } from "./file.ts";
+ * const path = await Deno.makeTempFile();
+ * const out = new OutputFile(path, await Deno.open(path, { write: true }));
+ * await out.append(new Uint8Array(3), { name: "example" });
+ * await out.close();
+ * console.log(out.bytes); // 3
+ * ```
+ */
+export class OutputFile {
+  /** The output's path, for messages. */
+  readonly path: string;
+  #file: Deno.FsFile | undefined;
+  readonly #regular: boolean;
+  #bytes = 0;
+  #dirty = false;
+  #failed = false;
+  /** Writes to `file`, opened at `path`. */
+  constructor(path: string, file: Deno.FsFile) {
+    this.path = path;
+    this.#file = file;
+    this.#regular = file.statSync().isFile;
+  }
+  /** Bytes appended so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+  /**
+   * Appends all of `chunk`, then runs `after` with the file and the byte
+   * count including the chunk (the WAV's header patch). A failure is an
+   * {@linkcode OutputError}; the chunk then does not count.
+   */
+  async append(
+    chunk: Uint8Array,
+    options: { name: string; after?: (file: Deno.FsFile, bytes: number) => void },
+  ): Promise<void> {
+    const f = this.#file;
+    if (!f) throw new Error(`${options.name}: write after close`);
     try {
-      await appendSync(this.#file, chunk);
-      if (this.#regular) checkNotDeleted(this.#file, { path: this.#path, bytes: this.#bytes });
+      await appendSync(f, chunk);
+      options.after?.(f, this.#bytes + chunk.length);
+      if (this.#regular) checkNotDeleted(f, { path: this.path, bytes: this.#bytes });
     } catch (e) {
       this.#failed = true;
-      throw outputError(e, { output: this.#path, bytes: this.#bytes });
+      throw outputError(e, { output: this.path, bytes: this.#bytes });
     }
     this.#bytes += chunk.length;
     this.#dirty = true;
   }
-  /** `fdatasync`s the file (a regular file only: a device has nothing to sync). */
-  async flush(): Promise<void> {
-    if (this.#file && this.#dirty && this.#regular) {
-      try {
-        await this.#file.syncData();
-      } catch (e) {
-        if (this.#failed) return; // the first error is the one reported
-        this.#failed = true;
-        throw outputError(e, { output: this.#path, bytes: this.#bytes });
-      }
-      this.#dirty = false;
+  /** `fdatasync`s what was appended since the last sync (a regular file only). */
+  async sync(): Promise<void> {
+    const f = this.#file;
+    if (!f || !this.#dirty || !this.#regular) return;
+    try {
+      await f.syncData();
+    } catch (e) {
+      if (this.#failed) return; // the first error is the one reported
+      this.#failed = true;
+      throw outputError(e, { output: this.path, bytes: this.#bytes });
     }
+    this.#dirty = false;
   }
-  /** Flushes and closes; after a write error, closes without a second error. */
+  /** Syncs and closes; after a write error, closes without a second error. Idempotent. */
   async close(): Promise<void> {
     if (!this.#file) return;
     try {
-      await this.flush();
+      await this.sync();
     } catch (e) {
       if (!this.#failed) throw e;
     } finally {

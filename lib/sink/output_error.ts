@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { OutputClosedError, OutputError, UsageError } from "../errors.ts";
+import { errorMessage, OutputClosedError, OutputError, UsageError } from "../errors.ts";
 
 function errno(e: unknown): string | undefined {
   if (e instanceof Deno.errors.BrokenPipe) return "EPIPE";
@@ -50,7 +50,7 @@ export function outputError(
     ? `the file is too large for its file system (EFBIG); ${kept}`
     : code === "EIO"
     ? `an I/O error on the device (EIO); ${kept}; check the disk`
-    : `writing failed: ${(e as Error)?.message ?? e}${code ? ` (${code})` : ""}; ${kept}`;
+    : `writing failed: ${errorMessage(e)}${code ? ` (${code})` : ""}; ${kept}`;
   return new OutputError(`${where}: ${what}`, { output, code, cause: e });
 }
 
@@ -84,5 +84,5 @@ export function openOutputError(e: unknown, path: string): UsageError {
       o,
     );
   }
-  return new UsageError(`--out: cannot open '${path}': ${(e as Error)?.message ?? e}`, o);
+  return new UsageError(`--out: cannot open '${path}': ${errorMessage(e)}`, o);
 }

@@ -6,7 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import type { Sink } from "./types.ts";
-import { appendSync, checkNotDeleted, openFile, writeAll } from "./file.ts";
+import { openFile, OutputFile, writeAll } from "./file.ts";
 import { outputError } from "./output_error.ts";
 
 /** Bytes of the canonical WAV header written by {@linkcode WavSink}. */
@@ -65,25 +65,17 @@ export function wavHeader(
  */
 export class WavSink implements Sink {
   readonly name: string;
-  readonly #path: string;
   readonly #format: { rate: number; channels: number; bits: number };
-  #file: Deno.FsFile | undefined;
-  readonly #regular: boolean;
+  readonly #out: OutputFile;
   readonly #size = new Uint8Array(4);
-  #bytes = 0;
-  #dirty = false;
-  #failed = false;
   private constructor(
     path: string,
     file: Deno.FsFile,
     format: { rate: number; channels: number; bits: number },
-    regular: boolean,
   ) {
     this.name = `wav file ${path}`;
-    this.#path = path;
-    this.#file = file;
+    this.#out = new OutputFile(path, file);
     this.#format = format;
-    this.#regular = regular;
   }
   /** Creates (truncates) `path` and writes a header. */
   static async open(
@@ -98,33 +90,22 @@ export class WavSink implements Sink {
       file.close();
       throw outputError(e, { output: path, bytes: 0 });
     }
-    return new WavSink(path, file, format, file.statSync().isFile);
+    return new WavSink(path, file, format);
   }
   /** Data bytes written (without the header). */
   get bytesWritten(): number {
-    return this.#bytes;
+    return this.#out.bytes;
   }
   /**
    * Appends sample data, then patches the header's RIFF and data sizes (two
    * small positional writes): the file is a valid WAV of everything appended
    * at every moment, so a killed capture leaves one that plays.
    */
-  async write(chunk: Uint8Array): Promise<void> {
-    const f = this.#file;
-    if (!f) throw new Error(`${this.name}: write after close`);
-    try {
-      await appendSync(f, chunk);
-      this.#bytes += chunk.length;
-      this.#dirty = true;
-      this.#patch(f);
-      if (this.#regular) checkNotDeleted(f, { path: this.#path, bytes: this.#bytes });
-    } catch (e) {
-      this.#failed = true;
-      throw outputError(e, { output: this.#path, bytes: this.#bytes });
-    }
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#out.append(chunk, { name: this.name, after: (f, bytes) => this.#patch(f, bytes) });
   }
-  #patch(f: Deno.FsFile): void {
-    const data = Math.min(this.#bytes, 0xffff_ffff - 36);
+  #patch(f: Deno.FsFile, bytes: number): void {
+    const data = Math.min(bytes, 0xffff_ffff - 36);
     const v = new DataView(this.#size.buffer);
     v.setUint32(0, 36 + data, true);
     f.seekSync(4, Deno.SeekMode.Start);
@@ -135,29 +116,12 @@ export class WavSink implements Sink {
     f.seekSync(0, Deno.SeekMode.End);
   }
   /** `fdatasync`s (the header is patched already; a device has nothing to sync). */
-  async flush(): Promise<void> {
-    const f = this.#file;
-    if (!f || !this.#dirty || !this.#regular) return;
-    try {
-      await f.syncData();
-    } catch (e) {
-      if (this.#failed) return; // the first error is the one reported
-      this.#failed = true;
-      throw outputError(e, { output: this.#path, bytes: this.#bytes });
-    }
-    this.#dirty = false;
+  flush(): Promise<void> {
+    return this.#out.sync();
   }
   /** Flushes and closes; after a write error, closes without a second error. */
-  async close(): Promise<void> {
-    if (!this.#file) return;
-    try {
-      await this.flush();
-    } catch (e) {
-      if (!this.#failed) throw e;
-    } finally {
-      this.#file?.close();
-      this.#file = undefined;
-    }
+  close(): Promise<void> {
+    return this.#out.close();
   }
 }
 

@@ -7,6 +7,7 @@
 import { CTF_CONTEXT_BYTES, CTF_HEADER_BYTES, CTF_MAGIC, uuidBytes } from "./ctf_writer.ts";
 import { TraceFormatError } from "./errors.ts";
 import type { TraceEvent, TraceField, TraceValue } from "./tracepoints.ts";
+import { errorMessage } from "../errors.ts";
 
 interface CtfEventDecl {
   id: number;
@@ -191,7 +192,7 @@ export async function readCtf(dir: string): Promise<TraceEvent[]> {
     throw new TraceFormatError(
       e instanceof Deno.errors.NotFound
         ? `${dir}: not a CTF trace directory (no 'metadata' file)`
-        : `${dir}/metadata: cannot read: ${(e as Error).message}`,
+        : `${dir}/metadata: cannot read: ${errorMessage(e)}`,
       { path: dir, format: "ctf", cause: e },
     );
   }
@@ -203,7 +204,7 @@ export async function readCtf(dir: string): Promise<TraceEvent[]> {
       }
     }
   } catch (e) {
-    throw new TraceFormatError(`${dir}: cannot list: ${(e as Error).message}`, {
+    throw new TraceFormatError(`${dir}: cannot list: ${errorMessage(e)}`, {
       path: dir,
       format: "ctf",
       cause: e,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { openFailure, UsageError } from "../errors.ts";
 
 /**
  * Writes all of `data` to `file` synchronously (a short write is continued).
@@ -32,14 +32,7 @@ export function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
  * ```
  */
 export function openError(path: string, e: unknown): UsageError {
-  const why = e instanceof Deno.errors.NotFound
-    ? "its directory does not exist"
-    : e instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : e instanceof Deno.errors.IsADirectory
-    ? "it is a directory"
-    : (e as Error)?.message ?? String(e);
-  return new UsageError(`--trace: cannot write '${path}': ${why}`, {
+  return new UsageError(`--trace: cannot write '${path}': ${openFailure(e)}`, {
     option: "--trace",
     value: path,
     cause: e,

@@ -5,6 +5,7 @@
  */
 import { TraceFormatError } from "./errors.ts";
 import type { TraceEvent, TraceValue } from "./tracepoints.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Whether JSON text ends inside a string, an array or an object (i.e. was cut). */
 function jsonUnclosed(text: string): boolean {
@@ -49,9 +50,9 @@ export function parseChromeTrace(text: string, options: { path?: string } = {}):
     throw new TraceFormatError(
       cut
         ? `${path}: the JSON trace is truncated (it ends mid-file: ${
-          (e as Error).message
+          errorMessage(e)
         }); was the capture killed before the trace was closed?`
-        : `${path}: not valid JSON: ${(e as Error).message}`,
+        : `${path}: not valid JSON: ${errorMessage(e)}`,
       { path, format: "json", cause: e },
     );
   }

@@ -13,6 +13,7 @@ import { TraceFormatError } from "./errors.ts";
 import { parseChromeTrace } from "./json_read.ts";
 import type { TraceEvent } from "./tracepoints.ts";
 import type { TraceFormat } from "./writer.ts";
+import { errorMessage } from "../errors.ts";
 
 /** A trace read back from a file. */
 export interface TraceData {
@@ -51,7 +52,7 @@ export async function readTrace(
     throw new TraceFormatError(
       e instanceof Deno.errors.NotFound
         ? `${path}: no such trace file or directory`
-        : `${path}: cannot read: ${(e as Error).message}`,
+        : `${path}: cannot read: ${errorMessage(e)}`,
       { path, cause: e },
     );
   }
@@ -117,7 +118,7 @@ async function readHead(path: string, n: number): Promise<Uint8Array> {
     }
     return buf.subarray(0, got);
   } catch (e) {
-    throw new TraceFormatError(`${path}: cannot read: ${(e as Error).message}`, { path, cause: e });
+    throw new TraceFormatError(`${path}: cannot read: ${errorMessage(e)}`, { path, cause: e });
   }
 }
 
@@ -125,6 +126,6 @@ async function readText(path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
-    throw new TraceFormatError(`${path}: cannot read: ${(e as Error).message}`, { path, cause: e });
+    throw new TraceFormatError(`${path}: cannot read: ${errorMessage(e)}`, { path, cause: e });
   }
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { RingdumpError, UsageError } from "../errors.ts";
+import { errorMessage, RingdumpError, UsageError } from "../errors.ts";
 import { TraceChunk } from "./chunk.ts";
 import {
   BACKEND_TRACEPOINTS,
@@ -356,7 +356,7 @@ export class TraceSession {
       if (e instanceof RingdumpError) throw e;
       const where = this.writers.map((w) => w.path).filter((p) => p).join(", ");
       throw new RingdumpError(
-        `trace: writing ${where || "the trace"} failed: ${(e as Error)?.message ?? e}; ` +
+        `trace: writing ${where || "the trace"} failed: ${errorMessage(e)}; ` +
           `the trace is incomplete`,
         { cause: e },
       );

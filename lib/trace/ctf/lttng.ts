@@ -13,6 +13,7 @@ import type { TraceEvent, TraceValue } from "../tracepoints.ts";
 import type { CtfValue } from "./decode.ts";
 import { parseMetadata } from "./metadata.ts";
 import { type CompiledTrace, compileTrace, StreamReader } from "./stream.ts";
+import { errorMessage } from "../../errors.ts";
 
 /** What reading the traces found. */
 export interface CtfReadSummary {
@@ -39,7 +40,7 @@ function readFile(path: string): Uint8Array {
   try {
     return Deno.readFileSync(path);
   } catch (e) {
-    throw new TraceFormatError(`${path}: cannot read: ${(e as Error).message}`, {
+    throw new TraceFormatError(`${path}: cannot read: ${errorMessage(e)}`, {
       path,
       format: "ctf",
       cause: e,
@@ -67,7 +68,7 @@ export function findCtfTraces(dir: string): string[] {
     try {
       entries = [...Deno.readDirSync(d)];
     } catch (e) {
-      throw new TraceFormatError(`${d}: cannot list: ${(e as Error).message}`, {
+      throw new TraceFormatError(`${d}: cannot list: ${errorMessage(e)}`, {
         path: d,
         format: "ctf",
         cause: e,
@@ -82,7 +83,7 @@ export function findCtfTraces(dir: string): string[] {
         const n = f.readSync(head) ?? 0;
         head = head.subarray(0, n);
       } catch (e) {
-        throw new TraceFormatError(`${meta}: cannot read: ${(e as Error).message}`, {
+        throw new TraceFormatError(`${meta}: cannot read: ${errorMessage(e)}`, {
           path: meta,
           format: "ctf",
           cause: e,
@@ -169,7 +170,7 @@ function less(a: { ns: number; seq: number }, b: { ns: number; seq: number }): b
  * try {
  *   readCtfTraces(await Deno.makeTempDir(), () => {});
  * } catch (e) {
- *   console.log((e as Error).message.includes("no CTF trace")); // true
+ *   console.log(errorMessage(e).includes("no CTF trace")); // true
  * }
  * ```
  */

@@ -17,6 +17,7 @@ import {
   type CtfValue,
 } from "./decode.ts";
 import type { CtfMetadata, CtfType } from "./tsdl.ts";
+import { errorMessage } from "../../errors.ts";
 
 const CTF_MAGIC = 0xc1fc1fc1;
 const READ_AHEAD = 256 * 1024;
@@ -64,7 +65,7 @@ function compileAll(
     try {
       return compileDecoder(t, ctx);
     } catch (e) {
-      throw new TraceFormatError(`${path}: bad metadata: ${root}: ${(e as Error).message}`, {
+      throw new TraceFormatError(`${path}: bad metadata: ${root}: ${errorMessage(e)}`, {
         path,
         format: "ctf",
         cause: e,
@@ -201,7 +202,7 @@ export class StreamReader {
     try {
       file = Deno.openSync(path);
     } catch (e) {
-      throw new TraceFormatError(`${path}: cannot read: ${(e as Error).message}`, {
+      throw new TraceFormatError(`${path}: cannot read: ${errorMessage(e)}`, {
         path,
         format: "ctf",
         cause: e,
