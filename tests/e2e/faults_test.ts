@@ -483,7 +483,7 @@ Deno.test("faults 1 (CLI): a full lap with the next page half written: never app
     assert.match(
       r.stderr,
       overrun === "fail"
-        ? /torn read: .*1 more in flight\); 1 pages lost/
+        ? /torn read: .*1 more in flight\); 1 page lost/
         : /[1-9]\d* pages were lost/,
     );
   }
@@ -673,6 +673,8 @@ Deno.test("faults 7: a full disk (ENOSPC on a 1 MiB tmpfs) is exit 3 in one line
           "capture",
           "--backend",
           "sim:?pattern=counter&rate=4MiB",
+          "--pages",
+          "1024",
           "--period",
           "20ms",
           "--duration",
@@ -695,7 +697,19 @@ Deno.test("faults 7: a full disk (ENOSPC on a 1 MiB tmpfs) is exit 3 in one line
     await t.step("wav", async () => {
       const out = `${mnt}/c.wav`;
       const r = await finishWithin(
-        spawnCli(["capture", "--backend", "sim:?rate=4MiB", "--duration", "10s", "--out", out]),
+        spawnCli([
+          "capture",
+          "--backend",
+          "sim:?rate=4MiB",
+          "--pages",
+          "1024", // a second of ring: no loss before the disk is full, even under load
+          "--period",
+          "20ms",
+          "--duration",
+          "10s",
+          "--out",
+          out,
+        ]),
         60_000,
         "capture",
       );
