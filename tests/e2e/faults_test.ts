@@ -315,7 +315,7 @@ Deno.test("faults 4: an image shrinking under a capture is a backend error (exit
   const { ring, flags } = imageRing(1024, 4096, { counterBelow: true });
   const writer = await ImageWriter.open(image, ring);
   const stop = new AbortController();
-  const pacing = writer.pace(400, { signal: stop.signal });
+  const pacing = writer.pace(300, { signal: stop.signal });
   const child = spawnCli([
     "capture",
     "--backend",
@@ -495,8 +495,8 @@ Deno.test("faults 3 (CLI): SIGSTOP for just over one counter wrap is a reported 
   await using t = await tempDir();
   const image = `${t.dir}/ring.img`;
   const out = `${t.dir}/out.bin`;
-  // wrap 0x400 pages at 400 pages/s: one wrap takes 2.56 s; a 256-page ring holds 0.64 s.
-  const { ring, flags } = imageRing(256, 4096, { counterWrap: 0x400 });
+  // wrap 0x400 pages at 400 pages/s: one wrap takes 2.56 s; a 512-page ring holds 1.28 s.
+  const { ring, flags } = imageRing(512, 4096, { counterWrap: 0x400 });
   const writer = await ImageWriter.open(image, ring);
   const stop = new AbortController();
   const child = spawnCli([
