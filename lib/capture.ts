@@ -259,7 +259,7 @@ export class CaptureBuilder {
  * ```ts
  * import { dump } from "./capture.ts";
  * const out = await Deno.makeTempFile();
- * await dump("sim:?pattern=counter").pages(32).duration("100ms").to(out);
+ * await dump("sim:?pattern=counter").pages(64).period("20ms").duration("100ms").to(out);
  * ```
  */
 export function dump(backend: string | URL | Backend = "sim:"): CaptureBuilder {

@@ -368,7 +368,10 @@ export function judgeCounter(
     // The first reading was off (the counter cannot fall back from a jump).
     return mayWrap(d2) ? wrapped(d2) : { kind: "advance", delta: d2, glitch: true };
   }
-  if (counterDelta(readings[0], p2, geometry) > pages) {
+  // Two honest reads move forward, by however much the writer wrote between
+  // them (a slow backend's reads are far apart); a step back, or one of more
+  // than half a wrap, means one of them is not the counter.
+  if (counterDelta(readings[0], p2, geometry) > wrap / 2) {
     return {
       kind: "implausible",
       delta: d2,
