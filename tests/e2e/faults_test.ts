@@ -18,6 +18,7 @@ import { DeviceError, StallError, TornReadError, UsageError } from "../../lib/er
 import { UrlOptions } from "../../backends/options.ts";
 import { HardwareModel, ImageWriter } from "../../testing/hw_writer.ts";
 import { checkPages } from "../../testing/page_check.ts";
+import { waitForSize } from "../../testing/live.ts";
 
 /** Collects what the dumper appends (a sink, structurally). */
 class Collect {
@@ -307,7 +308,8 @@ Deno.test("faults 4: an image shrinking under a capture is a backend error (exit
     "--out",
     out,
   ]);
-  await sleep(4500);
+  // Until the capture has pages on disk (a loaded machine may take seconds to start it).
+  await waitForSize(out, 4096, { writer: child, timeout: 60_000 });
   // Shrink and regrow it, over and over, mid-read. (Regrown, the ring reads
   // as zeros: memory lost under the capture, no fault of the reader's; only
   // what was captured before the first shrink is checked.)
