@@ -147,7 +147,7 @@ Deno.test("devmem: capture from a live ringdump sim passes verify", async () => 
     assert.equal(cap.code, 0, cap.stderr);
     assert.match(cap.stderr, / 0 pages lost/);
     // 4 s of the live writer, 8 s of slack in the ring
-    await verified(out, LIVE_RATE_BYTES * 3.5);
+    await verified(out, LIVE_RATE_BYTES * 2.5);
   } finally {
     await sim.stop();
   }
@@ -179,7 +179,7 @@ Deno.test("pixeldump: capture through the board's commands from a live ringdump 
     );
     assert.equal(cap.code, 0, cap.stderr);
     // 4 s of the live writer
-    await verified(out, LIVE_RATE_BYTES * 3.5);
+    await verified(out, LIVE_RATE_BYTES * 2.5);
   } finally {
     await sim.stop();
   }
@@ -213,7 +213,7 @@ Deno.test("a backend plugin loaded with --backend-module captures and is listed"
       out,
     ]);
     assert.equal(cap.code, 0, cap.stderr);
-    await verified(out, LIVE_RATE_BYTES * 0.9);
+    await verified(out, LIVE_RATE_BYTES * 0.5);
   } finally {
     await sim.stop();
   }
@@ -341,7 +341,7 @@ Deno.test({
       assert.match(cap.stderr, /reconnected to .*127\.0\.0\.1/);
       assert.match(cap.stderr, / 0 pages lost/);
       // 7 s at 128 KiB/s
-      await verified(out, 128 * 1024 * 6);
+      await verified(out, 128 * 1024 * 4);
 
       // sshd gone for good: exit 3, and what was captured is on disk and contiguous.
       const out2 = `${tmp}/ssh-gone.bin`;
