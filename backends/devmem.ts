@@ -18,10 +18,11 @@ import type {
   Backend,
   BackendFactory,
   BackendOpenOptions,
+  BackendOption,
   BackendProbe,
   RegisterWidth,
 } from "./types.ts";
-import { UrlOptions } from "./options.ts";
+import { urlForm, UrlOptions } from "./options.ts";
 import { closeFd, type Errno, fdSize, Mapping, openReadOnly, preadAll } from "./libc_util.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
 import type { RingGeometry } from "../lib/ring.ts";
@@ -339,6 +340,22 @@ async function probe(): Promise<BackendProbe> {
   };
 }
 
+/** The URL options of `devmem:`, declared once (name, type, default, doc). */
+const DEVMEM_URL_OPTIONS: readonly BackendOption[] = [
+  {
+    name: "origin",
+    type: "address",
+    default: "0",
+    doc: "physical address the file's first byte stands for (an image)",
+  },
+  {
+    name: "wait",
+    type: "duration",
+    default: `${DEFAULT_IMAGE_WAIT_MS / 1000}s`,
+    doc: "how long an image that does not exist yet (or is empty) is waited for (0: not at all)",
+  },
+];
+
 /**
  * The `devmem:` backend factory.
  *
@@ -351,12 +368,13 @@ async function probe(): Promise<BackendProbe> {
 export const devmemBackend: BackendFactory = {
   scheme: "devmem",
   description: "physical memory via /dev/mem (or a memory image), mmap through Deno FFI",
-  usage: "devmem:[PATH][?origin=ADDR&wait=DUR]",
+  usage: urlForm("devmem:[PATH]", DEVMEM_URL_OPTIONS),
+  options: DEVMEM_URL_OPTIONS,
   needs: "read access to /dev/mem (root) and --allow-ffi; or a memory image file",
   probe,
   // deno-lint-ignore require-await
   async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
-    const o = new UrlOptions(url, ["origin", "wait"]);
+    const o = new UrlOptions(url, DEVMEM_URL_OPTIONS.map((u) => u.name));
     if (url.host !== "") {
       throw new UsageError(
         `backend URL '${url.href}': devmem takes a path (devmem:/path), not a host`,

@@ -34,6 +34,8 @@ const SYMBOLS = {
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  fgetxattr: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -248,6 +250,43 @@ export function preadAll(fd: number, dest: Uint8Array, offset: number): number |
     done += n;
   }
   return done;
+}
+
+function cString(s: string): Uint8Array {
+  return new TextEncoder().encode(s + "\0");
+}
+
+/**
+ * Reads extended attribute `name` of a file (`fgetxattr`): its value, or
+ * undefined when it has none (or the file system keeps none).
+ *
+ * @example
+ * ```ts ignore
+ * import { getXattr, openReadOnly } from "./libc_util.ts";
+ * const r = openReadOnly("/dev/shm/ring.img");
+ * if ("fd" in r) console.log(getXattr(r.fd, "user.ringdump"));
+ * ```
+ */
+export function getXattr(fd: number, name: string): string | undefined {
+  const buf = new Uint8Array(256);
+  const n = Number(libc().fgetxattr(fd, cString(name), buf, BigInt(buf.length)));
+  return n < 0 ? undefined : new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/**
+ * Sets extended attribute `name` of a file (`fsetxattr`); the errno on
+ * failure (ENOTSUP where the file system keeps none).
+ *
+ * @example
+ * ```ts ignore
+ * import { openReadWrite, setXattr } from "./libc_util.ts";
+ * const r = openReadWrite("/dev/shm/ring.img");
+ * if ("fd" in r) setXattr(r.fd, "user.ringdump", "image");
+ * ```
+ */
+export function setXattr(fd: number, name: string, value: string): Errno | undefined {
+  const v = new TextEncoder().encode(value);
+  return libc().fsetxattr(fd, cString(name), v, BigInt(v.length), 0) < 0 ? lastErrno() : undefined;
 }
 
 /**

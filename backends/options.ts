@@ -107,6 +107,8 @@ const PLACEHOLDERS: Readonly<Record<BackendOption["type"], string>> = {
   choice: "",
   address: "ADDR",
   integer: "N",
+  number: "N",
+  size: "SIZE",
   duration: "DUR",
 };
 

@@ -3,7 +3,8 @@
  * the reference runs them. Every read is one
  * `pixeldump -a ADDR - PAGE_SIZE COUNT 1` whose stdout is the bytes; every
  * register read is one `devmem ADDR WIDTH` (busybox) that prints the value in
- * hex. Both are spawned with dax from an argv array, never a shell string.
+ * hex. Both are spawned from an argv array, never a shell string, each in a
+ * process group of its own with a deadline (see {@linkcode commandDeadline}).
  *
  * URL: `pixeldump:[?bin=PATH&reg=PATH]`: `bin` is the pixeldump program
  * (default `pixeldump` on PATH), `reg` the devmem program (default `devmem`).
@@ -32,6 +33,53 @@ export interface PixeldumpOptions {
   pageSize?: number;
   /** Extra environment for the commands (tests point emulators at an image). */
   env?: Record<string, string>;
+  /** The capture's period, ms: sets each command's deadline ({@linkcode commandDeadline}). */
+  period?: number;
+  /**
+   * The capture's stop signal: a command still running `commandGrace(period)`
+   * ms after it aborts is killed (a hung tool must not hold up the stop).
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * The shortest deadline of one command, ms, however short the period.
+ *
+ * @example
+ * ```ts
+ * import { COMMAND_DEADLINE_FLOOR } from "./pixeldump.ts";
+ * console.log(COMMAND_DEADLINE_FLOOR); // 5000
+ * ```
+ */
+export const COMMAND_DEADLINE_FLOOR = 5000;
+
+/**
+ * How long one pixeldump or devmem command may run, ms: 20 periods, at least
+ * {@linkcode COMMAND_DEADLINE_FLOOR}. A command past it is killed (its whole
+ * process group) and the capture ends with a backend error naming it.
+ *
+ * @example
+ * ```ts
+ * import { commandDeadline } from "./pixeldump.ts";
+ * console.log(commandDeadline(100), commandDeadline(1000)); // 5000 20000
+ * ```
+ */
+export function commandDeadline(period = 100): number {
+  return Math.max(COMMAND_DEADLINE_FLOOR, 20 * period);
+}
+
+/**
+ * How long a command running when the capture is told to stop may go on, ms:
+ * two periods, at least 1 s.
+ *
+ * @example
+ * ```ts
+ * import { commandGrace } from "./pixeldump.ts";
+ * console.log(commandGrace(100)); // 1000
+ * ```
+ */
+export function commandGrace(period = 100): number {
+  return Math.max(1000, 2 * period);
 }
 
 function notFound(r: CommandOutput): boolean {
@@ -58,6 +106,8 @@ class PixeldumpBackend implements Backend {
   readonly #reg: string;
   readonly #pageSize: number;
   readonly #env?: Record<string, string>;
+  readonly #period?: number;
+  readonly #stop?: AbortSignal;
   #closed = false;
 
   constructor(options: PixeldumpOptions) {
@@ -65,6 +115,8 @@ class PixeldumpBackend implements Backend {
     this.#reg = options.reg ?? "devmem";
     this.#pageSize = options.pageSize ?? 4096;
     this.#env = options.env;
+    this.#period = options.period;
+    this.#stop = options.signal;
   }
 
   #check(what: string): void {
@@ -74,7 +126,33 @@ class PixeldumpBackend implements Backend {
   }
 
   async #run(argv: string[], option: "bin" | "reg"): Promise<CommandOutput> {
-    const r = await runCommand(argv, { env: this.#env });
+    const timeout = commandDeadline(this.#period);
+    const grace = commandGrace(this.#period);
+    // Started before the stop: killed if still running `grace` ms after it.
+    const kill = new AbortController();
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const onStop = () => {
+      graceTimer = setTimeout(() => kill.abort(), grace);
+    };
+    const stop = this.#stop;
+    if (stop !== undefined && !stop.aborted) stop.addEventListener("abort", onStop, { once: true });
+    let r: CommandOutput;
+    try {
+      r = await runCommand(argv, { env: this.#env, timeout, signal: kill.signal });
+    } finally {
+      stop?.removeEventListener("abort", onStop);
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+    }
+    if (r.killed !== undefined) {
+      throw new BackendError(
+        `pixeldump: '${showCommand(argv)}' ${
+          r.killed === "deadline"
+            ? `did not finish within its deadline of ${timeout / 1000} s`
+            : `was still running ${grace / 1000} s after the stop`
+        }; killed it (and its process group). A hung tool? Run the command by hand to see`,
+        { backend: "pixeldump", command: argv, stderr: r.stderr },
+      );
+    }
     if (notFound(r)) {
       throw new BackendError(
         `pixeldump: cannot run '${
@@ -202,6 +280,8 @@ export const pixeldumpBackend: BackendFactory = {
       bin: o.string("bin", "pixeldump"),
       reg: o.string("reg", "devmem"),
       pageSize: options.geometry.pageSize,
+      period: options.period,
+      signal: options.signal,
     });
   },
 };

@@ -5,43 +5,129 @@
  *
  * @module
  */
-import { CommandBuilder } from "@david/dax";
 
 /** Result of one subprocess. */
 export interface CommandOutput {
-  /** Exit code (127 when the program was not found). */
+  /** Exit code (127 when the program was not found, 126 when it cannot be run). */
   readonly code: number;
   /** Standard output, as bytes. */
   readonly stdout: Uint8Array;
   /** Standard error, as text. */
   readonly stderr: string;
+  /** Set when ringdump killed it: past its deadline, or stopped by the signal. */
+  readonly killed?: "deadline" | "signal";
+}
+
+/** Options of {@linkcode runCommand}. */
+export interface RunCommandOptions {
+  /** Extra environment (added to this process's). */
+  env?: Record<string, string>;
+  /** Kills the command (its whole process group) when it aborts. */
+  signal?: AbortSignal;
+  /** Kills the command (its whole process group) after this many ms. */
+  timeout?: number;
+}
+
+/** Process groups of the commands running now (see {@linkcode killRunningCommands}). */
+const running = new Set<number>();
+
+function killGroup(pid: number): void {
+  try {
+    Deno.kill(-pid, "SIGKILL");
+  } catch { /* gone already */ }
 }
 
 /**
- * Runs `argv` (no shell) with dax and collects its output as bytes; never
- * throws for a non-zero exit.
+ * Kills every command {@linkcode runCommand} is running (their process
+ * groups), at once: for a process about to exit, so no child is left behind.
+ *
+ * @example
+ * ```ts
+ * import { killRunningCommands } from "./process.ts";
+ * console.log(killRunningCommands()); // 0
+ * ```
+ */
+export function killRunningCommands(): number {
+  const n = running.size;
+  for (const pid of running) killGroup(pid);
+  running.clear();
+  return n;
+}
+
+/**
+ * Runs `argv` (no shell) in a process group of its own and collects its
+ * output as bytes; never throws for a non-zero exit. On `timeout` or when
+ * `signal` aborts, the whole group is killed (a script's children too) and
+ * `killed` says why.
  *
  * @example
  * ```ts
  * import { runCommand } from "./process.ts";
  * const r = await runCommand(["printf", "%s", "a b"]);
  * console.log(r.code, new TextDecoder().decode(r.stdout)); // 0 "a b"
+ * const slow = await runCommand(["sleep", "10"], { timeout: 100 });
+ * console.log(slow.killed); // "deadline"
  * ```
  */
 export async function runCommand(
   argv: readonly string[],
-  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
+  options: RunCommandOptions = {},
 ): Promise<CommandOutput> {
-  let b = new CommandBuilder()
-    .command([...argv])
-    .stdin("null")
-    .stdout("piped")
-    .stderr("piped")
-    .noThrow();
-  if (options.env !== undefined) b = b.env(options.env);
-  if (options.signal !== undefined) b = b.signal(options.signal);
-  const r = await b;
-  return { code: r.code, stdout: r.stdoutBytes, stderr: r.stderr };
+  if (options.signal?.aborted) {
+    return { code: 137, stdout: new Uint8Array(), stderr: "", killed: "signal" };
+  }
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env: options.env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own process group: killed as a whole, and the terminal's Ctrl-C
+      // goes to ringdump only, which decides what to stop.
+      detached: true,
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return {
+        code: 127,
+        stdout: new Uint8Array(),
+        stderr: `${argv[0]}: No such file or directory`,
+      };
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      return { code: 126, stdout: new Uint8Array(), stderr: `${argv[0]}: Permission denied` };
+    }
+    throw e;
+  }
+  const pid = child.pid;
+  running.add(pid);
+  let killed: "deadline" | "signal" | undefined;
+  const kill = (why: "deadline" | "signal") => {
+    if (killed === undefined) killed = why;
+    killGroup(pid);
+  };
+  const timer = options.timeout === undefined
+    ? undefined
+    : setTimeout(() => kill("deadline"), options.timeout);
+  const onAbort = () => kill("signal");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: out.stdout,
+      stderr: new TextDecoder().decode(out.stderr),
+      ...(killed === undefined ? {} : { killed }),
+    };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    running.delete(pid);
+    // The leader may be gone while its children still hold the group.
+    if (killed !== undefined) killGroup(pid);
+  }
 }
 
 /**

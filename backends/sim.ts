@@ -9,8 +9,14 @@
  *
  * @module
  */
-import type { Backend, BackendFactory, BackendOpenOptions, RegisterWidth } from "./types.ts";
-import { UrlOptions } from "./options.ts";
+import type {
+  Backend,
+  BackendFactory,
+  BackendOpenOptions,
+  BackendOption,
+  RegisterWidth,
+} from "./types.ts";
+import { urlForm, UrlOptions } from "./options.ts";
 import { BackendError } from "../lib/errors.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 import { type Clock, systemClock, VirtualClock } from "../lib/clock.ts";
@@ -104,16 +110,71 @@ class SimBackend implements Backend {
   }
 }
 
-const SIM_OPTIONS = [
-  "rate",
-  "pattern",
-  "burst",
-  "start",
-  "tone",
-  "samplerate",
-  "channels",
-  "fail-after",
-] as const;
+const SIM_DEFAULTS = {
+  pattern: "sine",
+  burst: 1,
+  start: 0,
+  tone: 440,
+  sampleRate: 48000,
+  channels: 2,
+  failAfter: 0,
+} as const;
+
+/** The URL options of `sim:`, declared once (name, type, default, doc). */
+const SIM_URL_OPTIONS: readonly BackendOption[] = [
+  {
+    name: "rate",
+    type: "size",
+    placeholder: "SIZE/s",
+    doc: "bytes per second the device writes, 4MiB or 4MiB/s (default: real-time audio for " +
+      "sine, 1 MiB/s for counter)",
+  },
+  {
+    name: "pattern",
+    type: "choice",
+    choices: ["sine", "counter"],
+    default: SIM_DEFAULTS.pattern,
+    doc: "what it writes: a tone, or the self-checking counter (ringdump verify)",
+  },
+  {
+    name: "burst",
+    type: "integer",
+    default: String(SIM_DEFAULTS.burst),
+    doc: "pages per hardware write (the counter advances by this much at once)",
+  },
+  {
+    name: "start",
+    type: "integer",
+    default: String(SIM_DEFAULTS.start),
+    doc: "the counter's first value",
+  },
+  {
+    name: "tone",
+    type: "number",
+    placeholder: "HZ",
+    default: String(SIM_DEFAULTS.tone),
+    doc: "tone frequency",
+  },
+  {
+    name: "samplerate",
+    type: "integer",
+    placeholder: "HZ",
+    default: String(SIM_DEFAULTS.sampleRate),
+    doc: "sample rate of the tone",
+  },
+  {
+    name: "channels",
+    type: "integer",
+    default: String(SIM_DEFAULTS.channels),
+    doc: "channels of the tone",
+  },
+  {
+    name: "fail-after",
+    type: "integer",
+    default: String(SIM_DEFAULTS.failAfter),
+    doc: "simulate a device fault after N calls (0: never)",
+  },
+];
 
 /**
  * Opens a simulated device as a backend (what `sim:` URLs do).
@@ -151,23 +212,23 @@ export function openSim(
 export const simBackend: BackendFactory = {
   scheme: "sim",
   description: "simulated capture device in process (the default)",
-  usage:
-    "sim:[?rate=SIZE/s&pattern=sine|counter&burst=N&start=N&tone=HZ&samplerate=HZ&channels=N&fail-after=N]",
+  usage: urlForm("sim:", SIM_URL_OPTIONS),
+  options: SIM_URL_OPTIONS,
   needs: "nothing",
   probe: () => Promise.resolve({ usable: true, detail: "built in" }),
   // deno-lint-ignore require-await
   async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
-    const o = new UrlOptions(url, SIM_OPTIONS);
-    const pattern = o.choice("pattern", ["sine", "counter"] as const, "sine");
+    const o = new UrlOptions(url, SIM_URL_OPTIONS.map((u) => u.name));
+    const d = SIM_DEFAULTS;
     return openSim(options.geometry, {
-      pattern,
+      pattern: o.choice("pattern", ["sine", "counter"] as const, d.pattern),
       rate: url.searchParams.has("rate") ? o.rate("rate", 0) : undefined,
-      burst: o.integer("burst", 1),
-      start: o.integer("start", 0),
-      tone: o.number("tone", 440),
-      sampleRate: o.integer("samplerate", 48000),
-      channels: o.integer("channels", 2),
-      failAfter: o.integer("fail-after", 0),
+      burst: o.integer("burst", d.burst),
+      start: o.integer("start", d.start),
+      tone: o.number("tone", d.tone),
+      sampleRate: o.integer("samplerate", d.sampleRate),
+      channels: o.integer("channels", d.channels),
+      failAfter: o.integer("fail-after", d.failAfter),
       clock: options.clock,
     });
   },

@@ -30,8 +30,13 @@ export interface BackendOpenOptions {
   geometry: RingGeometry;
   /** Clock for time-based backends (the simulator); default the system clock. */
   clock?: Clock;
-  /** Aborts long set-up work (connecting, spawning). */
+  /**
+   * The capture's stop signal: aborts long set-up work (connecting,
+   * spawning); a backend running subprocesses also stops waiting on a hung one.
+   */
   signal?: AbortSignal;
+  /** The capture's period, ms, when known: sets deadlines of backend subprocesses. */
+  period?: number;
 }
 
 /** Whether a backend can be used on this machine right now. */
@@ -47,7 +52,15 @@ export interface BackendOption {
   /** Its name in the query string, e.g. `known_hosts`. */
   readonly name: string;
   /** What its value is: how it is parsed. */
-  readonly type: "path" | "string" | "choice" | "address" | "integer" | "duration";
+  readonly type:
+    | "path"
+    | "string"
+    | "choice"
+    | "address"
+    | "integer"
+    | "number"
+    | "size"
+    | "duration";
   /** The values a `choice` takes. */
   readonly choices?: readonly string[];
   /** The placeholder in the URL form, e.g. `CMD`; default from the type (`PATH`, `ADDR`, ...). */

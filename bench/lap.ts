@@ -72,9 +72,12 @@ export async function createLapRing(dir: string, ringBytes: number): Promise<Lap
 }
 
 /**
- * The dumper's clock in the lap harness: `now()` is real time; `sleep()`
- * returns at once after advancing the image's counter register by one full
- * ring (a real 4-byte file write), so every period finds exactly one new lap.
+ * The dumper's clock in the lap harness: `sleep()` returns at once after
+ * advancing the image's counter register by one full ring (a real 4-byte file
+ * write), so every period finds exactly one new lap. `now()` is virtual time
+ * that `sleep()` advances, so the writer's rate is steady as the dumper sees
+ * it (a real-time clock would make a slow period look like a stall long
+ * enough for the counter to wrap); the harness times the capture itself.
  *
  * @example
  * ```ts ignore
@@ -90,6 +93,7 @@ export class LapClock implements Clock {
   readonly #g: RingGeometry;
   readonly #bytes = new Uint8Array(4);
   #counter = 0;
+  #now = 0;
 
   private constructor(file: Deno.FsFile, geometry: RingGeometry) {
     this.#file = file;
@@ -110,13 +114,14 @@ export class LapClock implements Clock {
     while (done < 4) done += this.#file.writeSync(this.#bytes.subarray(done));
   }
 
-  /** Real time, ms. */
+  /** Virtual time, ms: what the sleeps added up to. */
   now(): number {
-    return performance.now();
+    return this.#now;
   }
 
-  /** Advances the counter by one ring and returns. */
-  sleep(_ms: number, _signal?: AbortSignal): Promise<void> {
+  /** Advances the counter by one ring (and the time by `ms`) and returns. */
+  sleep(ms: number, _signal?: AbortSignal): Promise<void> {
+    this.#now += Math.max(ms, 0);
     this.#counter = (this.#counter + this.#g.pages) % this.#g.counterWrap;
     this.#write();
     return Promise.resolve();

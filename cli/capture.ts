@@ -7,9 +7,12 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { type Command, Option } from "commander";
-import { loadBackendModule } from "../backends/mod.ts";
+import { loadBackendModule, parseBackendUrl } from "../backends/mod.ts";
+import { killRunningCommands } from "../backends/process.ts";
 import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/capture.ts";
 import type { DumpStats } from "../lib/dumper.ts";
+import { OutputClosedError } from "../lib/errors.ts";
+import type { Sink } from "../lib/sink/mod.ts";
 import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger, plural } from "../lib/units.ts";
 import { cliMessage } from "./errors.ts";
@@ -40,12 +43,28 @@ import { startCaptureTrace } from "./trace.ts";
  */
 export const EXIT_CODES: string = `
 Exit codes:
-  0   success (also after Ctrl-C/SIGTERM when nothing was lost)
-  1   data lost (overrun, torn read, or pages skipped with --overrun gap),
-      or verify failed
-  2   usage error (bad flag, URL, geometry, or output path); nothing captured
-  3   backend or device error; what was captured before it is on disk
-  70  internal error (a bug: please report it)`;
+  0   success (also after Ctrl-C/SIGTERM when nothing was lost, and when
+      the reader of --out - closed the pipe)
+  1   data lost (overrun, torn read, a stall long enough for the counter
+      to wrap unseen, or pages skipped with --overrun gap), or verify failed
+  2   usage error (bad flag, URL, geometry, or output path, an output that
+      is the image or a trace); nothing captured, nothing overwritten
+  3   backend, device or output error (a hung tool, a glitching counter, a
+      full disk); what was captured before it is on disk
+  70  internal error (a bug: please report it)
+  130 a second Ctrl-C: no final drain; the output is closed and valid`;
+
+/**
+ * Interrupts closer together than this, ms, are one (a task runner relays
+ * Ctrl-C, and the terminal sends it to the process group too).
+ *
+ * @example
+ * ```ts
+ * import { SIGNAL_WINDOW_MS } from "./capture.ts";
+ * console.log(SIGNAL_WINDOW_MS); // 500
+ * ```
+ */
+export const SIGNAL_WINDOW_MS = 500;
 
 const log = getLogger(["ringdump", "cli"]);
 
@@ -63,7 +82,7 @@ interface CaptureFlags extends GeometryFlags {
   duration?: string;
   maxBytes?: string;
   overrun: "fail" | "gap";
-  inFlight: string;
+  inFlight?: string;
   append: boolean;
   logLevel: string;
   progress: boolean;
@@ -133,8 +152,8 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
     .option(
       "--in-flight <pages>",
       "pages the hardware may be writing beyond its counter; they count as torn " +
-        "(1: it advances the counter after each page; N: after bursts of N)",
-      "0",
+        "(1, the default: it advances the counter after each page; N: after bursts of N; " +
+        "0 only for a writer that publishes before it writes)",
     )
     .option("--append", "append to the output file instead of truncating it", false)
     .option("--no-progress", "no progress line, even on a terminal")
@@ -239,31 +258,52 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     duration: durationFlag(flags.duration, "--duration"),
     maxBytes: sizeFlag(flags.maxBytes, "--max-bytes"),
     overrun: flags.overrun,
-    inFlight: parseInteger(flags.inFlight, { option: "--in-flight" }),
+    inFlight: flags.inFlight === undefined
+      ? undefined
+      : parseInteger(flags.inFlight, { option: "--in-flight" }),
     format: flags.format,
     append: flags.append,
     rate: sampleRateFlag(flags),
     channels: parseInteger(flags.channels, { option: "--channels" }),
     bits: parseInteger(flags.bits, { option: "--bits" }),
   };
-  // Bad options are refused before anything opens (no trace file, no truncated --out).
+  // Bad options are refused before anything opens (no trace file, no truncated --out),
+  // and so is an output that is the image read, a trace or another output.
   const geometry = checkCaptureOptions(options);
+  await refuseSharedFiles(flags);
 
   const controller = new AbortController();
   let traceSession: TraceSession | undefined;
-  let signals = 0;
+  let sink: Sink | undefined;
+  let firstSignal: number | undefined;
+  let exiting = false;
   const onSignal = () => {
-    signals++;
-    if (signals === 1) {
+    const now = performance.now();
+    if (firstSignal === undefined) {
+      firstSignal = now;
       log.info("stopping: finishing the period in flight, then a final drain");
       controller.abort();
-    } else {
-      console.error("ringdump: second interrupt: exiting without the final drain");
+      return;
+    }
+    // One Ctrl-C reaches ringdump twice under a task runner (it relays it,
+    // and the terminal sends it to the process group): one stop.
+    if (now - firstSignal < SIGNAL_WINDOW_MS || exiting) return;
+    exiting = true;
+    console.error(
+      "ringdump: second interrupt: exiting without the final drain (the output is closed first)",
+    );
+    killRunningCommands();
+    void (async () => {
+      try {
+        await sink?.close(); // a WAV is valid already; this syncs it
+      } catch (e) {
+        console.error(`ringdump: ${cliMessage(e)}`);
+      }
       try {
         traceSession?.stop(); // leave a readable trace behind
       } catch { /* exiting anyway */ }
       Deno.exit(130);
-    }
+    })();
   };
   const showProgress = flags.progress && Deno.stderr.isTerminal() &&
     !["debug", "trace"].includes(flags.logLevel);
@@ -275,29 +315,51 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    const stats = await capture({
-      ...options,
-      geometry,
-      signal: controller.signal,
-      onStart: ({ backend, dumper }) => {
-        log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
-          name: backend.name,
-          ring: formatBytes(geometry.ringBytes),
-          base: hex(geometry.base),
-          counter: hex(geometry.counterAddress),
-        });
-        if (showProgress) progress = startProgress(dumper, options.duration);
-      },
-    });
+    let stats: DumpStats;
+    try {
+      stats = await capture({
+        ...options,
+        geometry,
+        signal: controller.signal,
+        onStart: ({ backend, sink: s, dumper }) => {
+          sink = s;
+          log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
+            name: backend.name,
+            ring: formatBytes(geometry.ringBytes),
+            base: hex(geometry.base),
+            counter: hex(geometry.counterAddress),
+          });
+          if (showProgress) progress = startProgress(dumper, options.duration);
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof OutputClosedError)) throw e;
+      // `--out - | head`: the reader has what it wanted. A note, exit 0.
+      progress?.stop();
+      console.error(`ringdump: ${e.message}`);
+      ok = true;
+      return 0;
+    }
     progress?.stop();
     console.error(summaryLine(stats, flags.out));
     ok = true;
-    if (stats.lostPages > 0) {
+    if (stats.glitches > 0) {
+      console.error(
+        `ringdump: the counter register glitched ${plural(stats.glitches, "time")} (readings ` +
+          `not believed: contradicted by a second read, or implausible); check the hardware`,
+      );
+    }
+    if (stats.lostPages > 0 || stats.unknownLosses > 0) {
       console.error(
         `ringdump: ${plural(stats.lostPages, "page was", "pages were")} lost (${
           plural(stats.overruns, "overrun")
-        }, ${plural(stats.tornReads, "torn read")}); ` +
-          `the output has gaps. Use a shorter --period or a larger ring.`,
+        }, ${plural(stats.tornReads, "torn read")}` +
+          (stats.unknownLosses > 0
+            ? `, ${
+              plural(stats.unknownLosses, "loss", "losses")
+            } of unknown size: a stall long enough for the counter to wrap unseen, or an implausible counter`
+            : "") +
+          `); the output has gaps. Use a shorter --period or a larger ring.`,
       );
       exit = 1;
     }
@@ -316,4 +378,57 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   // Reached only after a capture that ended well: then a trace that failed is the error.
   if (traceError !== undefined) throw traceError;
   return exit;
+}
+
+/** An output, the image read, or a trace: a file ringdump writes or reads. */
+interface Role {
+  readonly role: string;
+  readonly path: string;
+}
+
+async function identity(path: string): Promise<string | undefined> {
+  try {
+    const st = await Deno.stat(path);
+    return st.dev !== null && st.ino !== null ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`.replace(/\/\.\//g, "/");
+}
+
+/**
+ * Refuses (exit 2) an output that is the same file as the memory image read,
+ * a trace, or another output: by device and inode when it exists, by path
+ * when not yet (docs/design.md rule 9).
+ */
+async function refuseSharedFiles(flags: CaptureFlags): Promise<void> {
+  const roles: Role[] = [];
+  if (flags.out !== "-") roles.push({ role: "--out", path: flags.out });
+  for (const t of flags.trace) roles.push({ role: "--trace", path: t });
+  try {
+    const url = parseBackendUrl(flags.backend);
+    if (url.protocol === "devmem:") {
+      roles.push({
+        role: "the memory image read by --backend",
+        path: decodeURIComponent(url.pathname) || "/dev/mem",
+      });
+    }
+  } catch { /* a bad URL is reported when the backend opens */ }
+  const ids = await Promise.all(roles.map((r) => identity(r.path)));
+  for (let i = 0; i < roles.length; i++) {
+    for (let j = i + 1; j < roles.length; j++) {
+      const same = (ids[i] !== undefined && ids[i] === ids[j]) ||
+        absolute(roles[i].path) === absolute(roles[j].path);
+      if (!same) continue;
+      const [a, b] = [roles[i], roles[j]];
+      throw new UsageError(
+        `${a.role} ${a.path} is the same file as ${b.role} ${b.path}; ` +
+          `writing one would destroy the other: give each its own file`,
+        { option: a.role.startsWith("--") ? a.role : "--out", value: a.path },
+      );
+    }
+  }
 }

@@ -38,6 +38,7 @@ interface SimFlags extends GeometryFlags {
   start: string;
   tick: string;
   quiet: boolean;
+  force: boolean;
 }
 
 /**
@@ -64,6 +65,11 @@ export function addSimCommand(program: Command): Command {
         "the counter register (a little-endian u32 at --counter), as hardware does.",
     )
     .requiredOption("--image <file>", "the memory image to create or grow (e.g. /dev/shm/ring.img)")
+    .option(
+      "--force",
+      "use an existing --image that is not a memory image ringdump sim made (overwriting it)",
+      false,
+    )
     .option(
       "--origin <addr>",
       "physical address of the image's first byte (default: the lower of --base and --counter)",
@@ -115,7 +121,7 @@ async function runSim(flags: SimFlags): Promise<void> {
   const tick = parseDuration(flags.tick, { option: "--tick" });
   const burst = parseInteger(flags.burst, { option: "--burst" });
   const start = parseInteger(flags.start, { option: "--start" });
-  const memory = ImageMemory.open(flags.image, geometry, { origin });
+  const memory = ImageMemory.open(flags.image, geometry, { origin, force: flags.force });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSignal);

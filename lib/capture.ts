@@ -16,7 +16,7 @@ import {
   type OverrunPolicy,
 } from "./dumper.ts";
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
-import { openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
+import { checkSink, DeferredSink, openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import { backendTrace, traceBackend, tracing } from "./trace/mod.ts";
 
@@ -29,8 +29,9 @@ export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSin
   /** Output path (`-` for stdout) or an open sink (left open). */
   out: string | Sink;
   /**
-   * Called once the backend and the sink are open, before the first counter
-   * read: `dumper.stats` is live from then on (for a progress line).
+   * Called once the backend is open, before the first counter read:
+   * `dumper.stats` is live from then on (for a progress line). An output path
+   * is opened (created, truncated) only after the baseline counter read.
    */
   onStart?: (started: { backend: Backend; sink: Sink; dumper: Dumper }) => void;
 }
@@ -88,6 +89,7 @@ export function checkCaptureOptions(options: CaptureOptions): RingGeometry {
     ? options.geometry as RingGeometry
     : ringGeometry(options.geometry);
   checkDumperOptions({ ...options, geometry });
+  if (typeof options.out === "string") checkSink(options.out, options);
   if (!isBackend(options.backend)) findBackend(options.backend ?? "sim:");
   return geometry;
 }
@@ -116,12 +118,25 @@ export async function capture(options: CaptureOptions): Promise<DumpStats> {
   const ownBackend = !isBackend(options.backend);
   const backend = isBackend(options.backend) ? options.backend : await openCaptureBackend(
     options.backend ?? "sim:",
-    { geometry, clock: options.clock, signal: options.signal },
+    { geometry, clock: options.clock, signal: options.signal, period: options.period },
   );
   let sink: Sink | undefined;
   try {
-    sink = typeof options.out === "string" ? await openSink(options.out, options) : options.out;
-    const dumper = new Dumper(backend, sink, { ...options, geometry });
+    // A path is created or truncated only after the baseline counter read
+    // (docs/design.md rule 9): a run that captures nothing destroys nothing.
+    const out = options.out;
+    const deferred = typeof out === "string"
+      ? new DeferredSink(out, () => openSink(out, options))
+      : undefined;
+    sink = deferred ?? (out as Sink);
+    const dumper = new Dumper(backend, sink, {
+      ...options,
+      geometry,
+      onBaseline: async (c) => {
+        await deferred?.open();
+        await options.onBaseline?.(c);
+      },
+    });
     options.onStart?.({ backend, sink, dumper });
     return await dumper.run();
   } finally {

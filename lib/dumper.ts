@@ -32,6 +32,9 @@ import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
 
+/** Implausible counter readings in a row after which (gap policy) the value is taken as a new baseline. */
+const IMPLAUSIBLE_RUNS = 3;
+
 /** What to do when the writer laps the reader. */
 export type OverrunPolicy = "fail" | "gap";
 
@@ -132,6 +135,12 @@ export interface DumperOptions {
   clock?: Clock;
   /** Called after each append, and after a loss. */
   onDump?: (event: DumpEvent) => void | Promise<void>;
+  /**
+   * Called once the backend has answered the baseline counter read, before
+   * anything is appended: where the output is created or truncated
+   * (docs/design.md rule 9). An error ends the capture.
+   */
+  onBaseline?: (counter: number) => void | Promise<void>;
 }
 
 /**
@@ -166,6 +175,7 @@ export class Dumper {
   readonly #inFlight: number;
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
+  readonly #onBaseline?: (counter: number) => void | Promise<void>;
   #buf: Uint8Array;
   /** Next logical page to read. */
   #next = 0;
@@ -185,8 +195,10 @@ export class Dumper {
   #rateOffset = 0;
   /** Largest advance believed from one counter reading. */
   #maxStep = 0;
-  /** Set when an implausible counter value moved the baseline (gap policy). */
+  /** Set when an implausible counter value was met (gap policy): the read in hand is not trusted. */
   #rebased = false;
+  /** Implausible counter readings in a row. */
+  #implausibleRun = 0;
   readonly #stats: DumpStats = {
     bytes: 0,
     pages: 0,
@@ -220,6 +232,7 @@ export class Dumper {
     this.#maxBytes = options.maxBytes;
     this.#clock = options.clock ?? systemClock;
     this.#onDump = options.onDump;
+    this.#onBaseline = options.onBaseline;
     checkDumperOptions(options);
     this.#inFlight = checkInFlight(options.inFlight ?? defaultInFlight(this.#g), this.#g);
     const maxRead = options.maxReadBytes ?? 4 * 1024 * 1024;
@@ -263,6 +276,7 @@ export class Dumper {
         );
       }
       log.debug("baseline counter {phys} ({hex})", { phys, hex: hex(phys) });
+      await this.#onBaseline?.(phys);
       let deadline = this.#t0 + this.#period;
       for (;;) {
         if (!this.#stopReason()) {
@@ -394,16 +408,26 @@ export class Dumper {
           (expected === undefined ? "" : ` in ${(t - this.#tLatest).toFixed(0)} ms`) +
           `; a glitching register, or wrong --counter or --counter-wrap`;
         if (this.#policy === "fail") throw new DeviceError(msg);
-        this.#glitch(`${msg}; the capture goes on from there, the loss counted as unknown`);
+        // Never a reason to re-read old pages. A passing glitch is ignored
+        // (what was just read is read again next period); a value that stays
+        // for IMPLAUSIBLE_RUNS readings in a row becomes the new baseline, the
+        // loss counted as unknown.
+        this.#rebased = true;
+        if (++this.#implausibleRun < IMPLAUSIBLE_RUNS) {
+          this.#glitch(`${msg}; ignored`);
+          return this.#latest;
+        }
+        this.#glitch(
+          `${msg}; it stays: the capture goes on from there, the loss counted as unknown`,
+        );
         this.#stats.unknownLosses++;
-        // Never a reason to re-read old pages: start afresh at the new value.
         this.#latest = latest + v.delta;
         this.#rateOffset += v.delta;
         this.#loss(0, this.#latest);
-        this.#rebased = true;
         break;
       }
     }
+    if (v.kind !== "implausible") this.#implausibleRun = 0;
     this.#tLatest = t;
     return this.#latest;
   }
@@ -531,7 +555,7 @@ export class Dumper {
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.
     const after = await this.#readLogical(first);
-    if (this.#rebased) return true; // an implausible counter: these pages are not trusted
+    if (this.#rebased) return true; // an implausible counter: these pages are not trusted (read again)
     this.#seeHeadroom((after - first) / pages);
     if (after < first + n) {
       // The counter is behind the end of what was read (an earlier reading

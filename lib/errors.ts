@@ -348,3 +348,46 @@ export class StallError extends OverrunError {
     this.wrapMs = counts.wrapMs;
   }
 }
+
+/**
+ * Writing the output failed: a full disk, an I/O error, a closed pipe, the
+ * output file deleted under the capture. Everything written before the error
+ * is on disk. Exit code 3.
+ *
+ * @example
+ * ```ts
+ * import { OutputError } from "./errors.ts";
+ * const e = new OutputError("--out c.bin: the disk is full", { output: "c.bin", code: "ENOSPC" });
+ * console.log(e.exitCode, e.code); // 3 "ENOSPC"
+ * ```
+ */
+export class OutputError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
+  override readonly exitCode: number = 3;
+  /** The output: a path, or `stdout`. */
+  readonly output: string;
+  /** The errno name, when the system gave one (ENOSPC, EIO, EPIPE, ...). */
+  readonly code?: string;
+  /** Creates an output error. */
+  constructor(message: string, options: { output: string; code?: string; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.output = options.output;
+    this.code = options.code;
+  }
+}
+
+/**
+ * The reader of the output pipe went away (`ringdump capture --out - | head`):
+ * the end of the capture, not a failure. The CLI notes it and exits 0.
+ *
+ * @example
+ * ```ts
+ * import { OutputClosedError } from "./errors.ts";
+ * const e = new OutputClosedError("stdout: the reader closed the pipe", { output: "stdout", code: "EPIPE" });
+ * console.log(e.exitCode); // 0
+ * ```
+ */
+export class OutputClosedError extends OutputError {
+  /** Exit code the CLI uses for this error. */
+  override readonly exitCode: number = 0;
+}

@@ -323,7 +323,8 @@ export type CounterVerdict =
  * once, unless the time elapsed at the rate seen so far could cover a whole
  * counter wrap; anything else (a jump larger than the ring, which a reading
  * that moved backwards also looks like) must be confirmed by a second read.
- * A confirmed jump is believed only when it is plausible for the time elapsed;
+ * A confirmed jump is believed only when it is plausible for the time elapsed
+ * (within twice the rate seen, or at most half a wrap);
  * a counter a little behind a value read before, but not behind the pages
  * already taken, means that earlier value was a glitch. Everything else is
  * implausible: a device fault, never a reason to re-read old pages. Pure.
@@ -376,7 +377,9 @@ export function judgeCounter(
   }
   if (mayWrap(d2)) return wrapped(d2);
   if (d2 <= pages) return { kind: "advance", delta: d2, glitch: false };
-  if (expected === undefined || d2 <= 2 * expected + pages + maxStep) {
+  // Implausible only beyond both the rate seen and half a wrap: a writer may
+  // idle and then burst, but a glitch reads as a jump of nearly a whole wrap.
+  if (expected === undefined || d2 <= Math.max(2 * expected + pages + maxStep, wrap / 2)) {
     return { kind: "advance", delta: d2, glitch: false };
   }
   const back = counterBehind(latest, p2, wrap);

@@ -42,7 +42,15 @@ class SshBackend implements Backend {
     & Required<
       Omit<
         SshOptions,
-        "user" | "port" | "identity" | "knownHosts" | "sshConfig" | "signal" | "agent" | "geometry"
+        | "user"
+        | "port"
+        | "identity"
+        | "knownHosts"
+        | "sshConfig"
+        | "signal"
+        | "agent"
+        | "agentTimeout"
+        | "geometry"
       >
     >
     & SshOptions;

@@ -89,6 +89,7 @@ export async function openSsh(
     const client = await spawnAgent(ssh.command(remote), {
       geometry: options.geometry!,
       name: "ssh+agent",
+      helloTimeout: options.agentTimeout ?? SSH_DEFAULTS.agentTimeout,
       signal: options.signal,
       onClose: () => ssh.close(),
     });

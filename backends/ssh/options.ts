@@ -12,7 +12,6 @@ import { UrlOptions } from "../options.ts";
 import { UsageError } from "../../lib/errors.ts";
 import type { RingGeometry } from "../../lib/ring.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { hex } from "../../lib/units.ts";
 
 /** How the remote side reads memory. */
 export type SshVia = "dd" | "pixeldump" | "agent";
@@ -35,6 +34,11 @@ export interface SshOptions {
   via?: SshVia;
   /** `via=agent`: the remote command that runs ringdump; default {@linkcode SSH_DEFAULTS}. */
   agent?: string;
+  /**
+   * `via=agent`: how long the agent may take to start and say hello, ms (a slow board, the
+   * first run of a kit, emulation); default {@linkcode SSH_DEFAULTS}.
+   */
+  agentTimeout?: number;
   /** `via=agent`: the ring, sent to the agent so it maps that window (required there). */
   geometry?: RingGeometry;
   /** Remote memory device or image for `via=dd`; default {@linkcode SSH_DEFAULTS}. */
@@ -76,6 +80,7 @@ export const SSH_DEFAULTS: {
   readonly hostKeys: "strict" | "accept-new";
   readonly via: SshVia;
   readonly agent: string;
+  readonly agentTimeout: number;
   readonly mem: string;
   readonly origin: bigint;
   readonly pixeldump: string;
@@ -89,6 +94,7 @@ export const SSH_DEFAULTS: {
   hostKeys: "strict",
   via: "dd",
   agent: "ringdump",
+  agentTimeout: 30_000,
   mem: "/dev/mem",
   origin: 0n,
   pixeldump: "pixeldump",
@@ -131,7 +137,7 @@ const URL_OPTIONS: readonly SshUrlOption[] = [
     key: "origin",
     name: "origin",
     type: "address",
-    default: hex(SSH_DEFAULTS.origin),
+    default: String(SSH_DEFAULTS.origin),
     doc: "physical address the first byte of mem stands for",
   },
   {
@@ -149,6 +155,13 @@ const URL_OPTIONS: readonly SshUrlOption[] = [
     placeholder: "CMD",
     default: SSH_DEFAULTS.agent,
     doc: "via=agent: the remote command that runs ringdump",
+  },
+  {
+    key: "agentTimeout",
+    name: "agent_timeout",
+    type: "duration",
+    default: `${SSH_DEFAULTS.agentTimeout / 1000}s`,
+    doc: "via=agent: how long the agent may take to start and say hello (a slow board, emulation)",
   },
   {
     key: "reg",
@@ -178,7 +191,7 @@ const URL_OPTIONS: readonly SshUrlOption[] = [
     key: "connectTimeout",
     name: "connect_timeout",
     type: "duration",
-    default: `${SSH_DEFAULTS.connectTimeout}ms`,
+    default: `${SSH_DEFAULTS.connectTimeout / 1000}s`,
     doc: "TCP connect timeout",
   },
   {
@@ -275,6 +288,10 @@ function read(o: UrlOptions, u: SshUrlOption): string | bigint | number {
       return o.address(u.name, 0n);
     case "integer":
       return o.integer(u.name, 0);
+    case "number":
+      return o.number(u.name, 0);
+    case "size":
+      return o.size(u.name, 0);
     case "duration":
       return o.duration(u.name, 0);
   }

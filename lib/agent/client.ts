@@ -23,6 +23,7 @@ import {
   encodeErrorFrame,
   errnoName,
   type Frame,
+  type FrameHeader,
   FrameKind,
   FrameReader,
   FrameWriter,
@@ -80,6 +81,18 @@ export class AgentTimeoutError extends BackendError {
 // ---------------------------------------------------------------------------
 // The client (a Backend)
 // ---------------------------------------------------------------------------
+
+/**
+ * The largest read the client asks of an agent in one request (and the
+ * largest data frame it accepts), whatever the agent says it serves: 16 MiB.
+ *
+ * @example
+ * ```ts
+ * import { MAX_CLIENT_READ } from "./client.ts";
+ * console.log(MAX_CLIENT_READ); // 16777216
+ * ```
+ */
+export const MAX_CLIENT_READ = 16 * 1024 * 1024;
 
 /** What the agent said in its hello. */
 export interface AgentHello {
@@ -343,7 +356,9 @@ export class AgentClient implements Backend {
       if (!(hello.maxRead > 0)) {
         await refuse(new ProtocolError(`the agent's largest read is ${hello.maxRead}`));
       }
-      reader.setLimits({ maxData: hello.maxRead });
+      // The agent's word is capped: a peer announcing up to 2^31-1 bytes must
+      // not make this side allocate that much.
+      reader.setLimits({ maxData: Math.min(hello.maxRead, MAX_CLIENT_READ) });
 
       const g = options.geometry;
       const mine = new ControlList(map)
@@ -371,6 +386,7 @@ export class AgentClient implements Backend {
       if (status !== 0) await refuse(new ProtocolError(`the agent's ready status is ${status}`));
 
       const client = new AgentClient({ reader, writer, serializer, map, hello }, options);
+      reader.onHeader((h) => client.#checkHeader(h));
       client.#loop = client.#readLoop();
       return client;
     } catch (e) {
@@ -394,9 +410,29 @@ export class AgentClient implements Backend {
     }) as Promise<bigint>;
   }
 
-  /** Fills `dest` from `address`, in requests of at most the agent's largest read, all in flight. */
+  /**
+   * The largest read asked of the agent in one request: its own largest read,
+   * capped at {@linkcode MAX_CLIENT_READ}.
+   */
+  get maxRead(): number {
+    return Math.min(this.hello.maxRead, MAX_CLIENT_READ);
+  }
+
+  /** Refuses a data frame whose length is not what its request asked for, before its payload. */
+  #checkHeader(h: FrameHeader): void {
+    if (h.kind !== FrameKind.Data) return;
+    const p = this.#pending.get(h.seq);
+    if (p?.dest !== undefined && h.length !== p.dest.length) {
+      throw new ProtocolError(
+        `data frame for request ${h.seq} announces ${h.length} bytes, but ${p.dest.length} were asked for`,
+        { backend: this.name },
+      );
+    }
+  }
+
+  /** Fills `dest` from `address`, in requests of at most {@linkcode AgentClient.maxRead}, all in flight. */
   async read(address: bigint, dest: Uint8Array): Promise<void> {
-    const max = this.hello.maxRead;
+    const max = this.maxRead;
     const parts: Promise<unknown>[] = [];
     for (let off = 0; off < dest.length; off += max) {
       const part = dest.subarray(off, Math.min(dest.length, off + max));

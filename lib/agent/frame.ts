@@ -426,6 +426,9 @@ export class FrameReader {
   #start = 0;
   #end = 0;
   #eof = false;
+  /** Start of the frame whose header was checked already (-1: none). */
+  #checked = -1;
+  #onHeader?: (header: FrameHeader) => void;
 
   /** Creates a reader of `stream`, which it locks. */
   constructor(stream: ReadableStream<Uint8Array>, options: DecodeFrameOptions = {}) {
@@ -438,10 +441,25 @@ export class FrameReader {
     Object.assign(this.#options, options);
   }
 
+  /**
+   * Sets a check of every frame's header, called as soon as the header is in
+   * and before any of the payload is waited for: it throws to refuse the frame
+   * (e.g. a data frame longer than what was asked), so a hostile length never
+   * makes the reader buffer its payload.
+   */
+  onHeader(check: (header: FrameHeader) => void): void {
+    this.#onHeader = check;
+  }
+
   /** The next frame (its payload is a fresh copy), or `null` at a clean end. */
   async read(): Promise<Frame | null> {
     while (true) {
       const have = this.#buf.subarray(this.#start, this.#end);
+      if (this.#checked !== this.#start && have.length >= FRAME_HEADER_SIZE) {
+        const header = decodeFrameHeader(have, this.#options); // the caps, before the payload
+        this.#onHeader?.(header);
+        this.#checked = this.#start;
+      }
       const decoded = decodeFrame(have, this.#options);
       if (decoded !== undefined) {
         this.#start += decoded.size;
@@ -475,6 +493,7 @@ export class FrameReader {
         grown.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = grown;
       }
+      if (this.#checked === this.#start) this.#checked = 0;
       this.#start = 0;
       this.#end = used;
     }

@@ -18,7 +18,15 @@ import type { SimMemory } from "./device.ts";
 import { BackendError, UsageError } from "../errors.ts";
 import type { RingGeometry } from "../ring.ts";
 import { hex } from "../units.ts";
-import { closeFd, fdSize, openReadWrite, pwriteAll, truncateFd } from "../../backends/libc_util.ts";
+import {
+  closeFd,
+  fdSize,
+  getXattr,
+  openReadWrite,
+  pwriteAll,
+  setXattr,
+  truncateFd,
+} from "../../backends/libc_util.ts";
 
 /** Where an image starts and how long it must be to hold a ring and its counter. */
 export interface ImageLayout {
@@ -82,9 +90,14 @@ export function imageLayout(
  * await Deno.remove(path);
  * ```
  */
-export function ensureImage(path: string, layout: ImageLayout): number {
+export function ensureImage(
+  path: string,
+  layout: ImageLayout,
+  options: { force?: boolean } = {},
+): number {
   const fd = openImage(path);
   try {
+    refuseForeign(path, fd, options.force ?? false);
     return growImage(path, fd, layout);
   } finally {
     closeFd(fd);
@@ -103,6 +116,39 @@ function openImage(path: string): number {
     ? "is a directory, not a file"
     : `${e.message} (${e.name})`;
   throw new UsageError(`image ${path}: ${why}`, { option: "image", value: path });
+}
+
+/**
+ * The extended attribute that marks a file as a memory image made by
+ * ringdump (`ringdump sim --image` refuses other existing files unless
+ * `--force`).
+ *
+ * @example
+ * ```ts
+ * import { IMAGE_XATTR } from "./image.ts";
+ * console.log(IMAGE_XATTR); // "user.ringdump.image"
+ * ```
+ */
+export const IMAGE_XATTR = "user.ringdump.image";
+
+/**
+ * Refuses an existing, non-empty file that is not a memory image ringdump
+ * made (it has no {@linkcode IMAGE_XATTR}) unless forced; marks the file.
+ */
+function refuseForeign(path: string, fd: number, force: boolean): void {
+  const size = fdSize(fd) ?? 0;
+  if (size > 0 && !force && getXattr(fd, IMAGE_XATTR) === undefined) {
+    closeFd(fd);
+    throw new UsageError(
+      `--image ${path}: an existing file of ${size} bytes that is not a memory image made by ` +
+        `ringdump sim; writing the ring into it would destroy it: give a new path, or --force ` +
+        `to use it anyway`,
+      { option: "--image", value: path },
+    );
+  }
+  // Where the file system keeps no extended attributes, the mark is lost: the
+  // next run then needs --force.
+  setXattr(fd, IMAGE_XATTR, "1");
 }
 
 function growImage(path: string, fd: number, layout: ImageLayout): number {
@@ -175,15 +221,17 @@ export class ImageMemory implements SimMemory {
 
   /**
    * Creates or grows the image at `path` (see {@linkcode ensureImage}) and
-   * opens it for writing (needs `--allow-ffi`).
+   * opens it for writing (needs `--allow-ffi`). An existing, non-empty file
+   * that ringdump did not make is refused unless `force`.
    */
   static open(
     path: string,
     geometry: RingGeometry,
-    options: { origin?: bigint } = {},
+    options: { origin?: bigint; force?: boolean } = {},
   ): ImageMemory {
     const layout = imageLayout(geometry, options);
     const fd = openImage(path);
+    refuseForeign(path, fd, options.force ?? false);
     try {
       growImage(path, fd, layout);
     } catch (e) {

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { errorMessage, UsageError } from "../errors.ts";
+import { OutputError } from "../errors.ts";
+import { openOutputError, outputError } from "./output_error.ts";
 import type { Sink } from "./types.ts";
 
 /**
@@ -63,31 +64,7 @@ export async function openFile(path: string, options: Deno.OpenOptions): Promise
   try {
     return await Deno.open(path, options);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UsageError(
-        `--out: cannot create '${path}': its directory does not exist; create it first or choose another path`,
-        { option: "--out", value: path, cause: e },
-      );
-    }
-    if (e instanceof Deno.errors.PermissionDenied) {
-      throw new UsageError(`--out: cannot write '${path}': permission denied`, {
-        option: "--out",
-        value: path,
-        cause: e,
-      });
-    }
-    if (e instanceof Deno.errors.IsADirectory) {
-      throw new UsageError(`--out: '${path}' is a directory; give a file name`, {
-        option: "--out",
-        value: path,
-        cause: e,
-      });
-    }
-    throw new UsageError(`--out: cannot open '${path}': ${errorMessage(e)}`, {
-      option: "--out",
-      value: path,
-      cause: e,
-    });
+    throw openOutputError(e, path);
   }
 }
 
@@ -106,12 +83,18 @@ export async function openFile(path: string, options: Deno.OpenOptions): Promise
  */
 export class FileSink implements Sink {
   readonly name: string;
+  readonly #path: string;
   #file: Deno.FsFile | undefined;
+  /** A regular file: synced, and watched for being deleted (a device or FIFO is neither). */
+  readonly #regular: boolean;
   #bytes = 0;
   #dirty = false;
-  private constructor(path: string, file: Deno.FsFile) {
+  #failed = false;
+  private constructor(path: string, file: Deno.FsFile, regular: boolean) {
     this.name = `raw file ${path}`;
+    this.#path = path;
     this.#file = file;
+    this.#regular = regular;
   }
   /** Opens `path` for writing: truncated, or appended to with `append`. */
   static async open(path: string, options: { append?: boolean } = {}): Promise<FileSink> {
@@ -121,34 +104,80 @@ export class FileSink implements Sink {
       append: options.append ?? false,
       truncate: !options.append,
     });
-    return new FileSink(path, file);
+    return new FileSink(path, file, file.statSync().isFile);
   }
   /** Bytes written by this sink (not counting what an appended file held). */
   get bytesWritten(): number {
     return this.#bytes;
   }
-  /** Writes all of `chunk`. */
+  /** Writes all of `chunk`; a failure is an {@linkcode OutputError}. */
   async write(chunk: Uint8Array): Promise<void> {
     if (!this.#file) throw new Error(`${this.name}: write after close`);
-    await appendSync(this.#file, chunk);
+    try {
+      await appendSync(this.#file, chunk);
+      if (this.#regular) checkNotDeleted(this.#file, { path: this.#path, bytes: this.#bytes });
+    } catch (e) {
+      this.#failed = true;
+      throw outputError(e, { output: this.#path, bytes: this.#bytes });
+    }
     this.#bytes += chunk.length;
     this.#dirty = true;
   }
-  /** `fdatasync`s the file. */
+  /** `fdatasync`s the file (a regular file only: a device has nothing to sync). */
   async flush(): Promise<void> {
-    if (this.#file && this.#dirty) {
-      await this.#file.syncData();
+    if (this.#file && this.#dirty && this.#regular) {
+      try {
+        await this.#file.syncData();
+      } catch (e) {
+        if (this.#failed) return; // the first error is the one reported
+        this.#failed = true;
+        throw outputError(e, { output: this.#path, bytes: this.#bytes });
+      }
       this.#dirty = false;
     }
   }
-  /** Flushes and closes. */
+  /** Flushes and closes; after a write error, closes without a second error. */
   async close(): Promise<void> {
     if (!this.#file) return;
     try {
       await this.flush();
+    } catch (e) {
+      if (!this.#failed) throw e;
     } finally {
-      this.#file.close();
+      this.#file?.close();
       this.#file = undefined;
     }
+  }
+}
+
+/**
+ * Throws an {@linkcode OutputError} when the file open as `file` has no name
+ * left (it was deleted under the capture: what is written goes nowhere).
+ *
+ * @example
+ * ```ts
+ * import { checkNotDeleted } from "./file.ts";
+ * const path = await Deno.makeTempFile();
+ * const f = await Deno.open(path, { write: true });
+ * await Deno.remove(path);
+ * try {
+ *   checkNotDeleted(f, { path, bytes: 0 });
+ * } catch (e) {
+ *   console.log((e as Error).message.includes("was deleted")); // true
+ * }
+ * f.close();
+ * ```
+ */
+export function checkNotDeleted(
+  file: Deno.FsFile,
+  options: { path: string; bytes: number },
+): void {
+  const { path, bytes } = options;
+  if (file.statSync().nlink === 0) {
+    throw new OutputError(
+      `--out ${path}: the output file was deleted during the capture, after ${bytes} bytes; ` +
+        `nothing written from here on could be kept, so the capture stops`,
+      { output: path, code: "ENOENT" },
+    );
   }
 }

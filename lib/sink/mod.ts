@@ -1,7 +1,7 @@
 /**
  * Where captured bytes go: a raw file (append or truncate), stdout (so a
- * capture can be piped), a WAV file (header sizes patched on flush and close,
- * so even a stopped or failed capture is a valid WAV), memory, or nowhere.
+ * capture can be piped), a WAV file (header sizes patched after every append,
+ * so it is a valid WAV at every moment), memory, or nowhere.
  *
  * @module
  */
@@ -9,13 +9,54 @@ import { UsageError } from "../errors.ts";
 import type { OpenSinkOptions, Sink } from "./types.ts";
 import { FileSink } from "./file.ts";
 import { StdoutSink } from "./stdout.ts";
-import { WavSink } from "./wav.ts";
+import { validateWav, WavSink } from "./wav.ts";
 
 export type { OpenSinkOptions, Sink, SinkFormat } from "./types.ts";
 export { FileSink } from "./file.ts";
 export { StdoutSink } from "./stdout.ts";
 export { WAV_HEADER_BYTES, wavHeader, WavSink } from "./wav.ts";
 export { DiscardSink, MemorySink } from "./memory.ts";
+export { DeferredSink } from "./deferred.ts";
+
+/**
+ * Checks an output argument and its options without opening anything (the
+ * checks {@linkcode openSink} makes first), so a bad one is a usage error
+ * before a capture starts.
+ *
+ * @example
+ * ```ts
+ * import { checkSink } from "./mod.ts";
+ * try {
+ *   checkSink("-", { format: "wav" });
+ * } catch (e) {
+ *   console.log((e as Error).message.startsWith("--format wav cannot go to stdout")); // true
+ * }
+ * ```
+ */
+export function checkSink(target: string, options: OpenSinkOptions = {}): void {
+  const format = options.format ?? (/\.wav$/i.test(target) ? "wav" : "raw");
+  if (target === "-") {
+    if (format === "wav") {
+      throw new UsageError("--format wav cannot go to stdout (its header is patched in place)", {
+        option: "--format",
+        value: "wav",
+      });
+    }
+    if (Deno.stdout.isTerminal()) {
+      throw new UsageError(
+        "--out -: refusing to write binary data to a terminal; pipe or redirect it (| xxd, > file)",
+        { option: "--out", value: "-" },
+      );
+    }
+    return;
+  }
+  if (format === "wav") {
+    if (options.append) {
+      throw new UsageError("--append works only with --format raw", { option: "--append" });
+    }
+    validateWav(options);
+  }
+}
 
 /**
  * Opens the sink for an output argument: `-` is stdout, a `.wav` name (or
@@ -31,29 +72,9 @@ export { DiscardSink, MemorySink } from "./memory.ts";
  * ```
  */
 export async function openSink(target: string, options: OpenSinkOptions = {}): Promise<Sink> {
+  checkSink(target, options);
   const format = options.format ?? (/\.wav$/i.test(target) ? "wav" : "raw");
-  if (target === "-") {
-    if (format === "wav") {
-      throw new UsageError("--format wav cannot go to stdout (its header is patched on close)", {
-        option: "--format",
-        value: "wav",
-      });
-    }
-    if (Deno.stdout.isTerminal()) {
-      throw new UsageError(
-        "--out -: refusing to write binary data to a terminal; pipe or redirect it (| xxd, > file)",
-        { option: "--out", value: "-" },
-      );
-    }
-    return new StdoutSink();
-  }
-  if (format === "wav") {
-    if (options.append) {
-      throw new UsageError("--append works only with --format raw", {
-        option: "--append",
-      });
-    }
-    return await WavSink.open(target, options);
-  }
+  if (target === "-") return new StdoutSink();
+  if (format === "wav") return await WavSink.open(target, options);
   return await FileSink.open(target, { append: options.append });
 }

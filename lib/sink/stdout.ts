@@ -5,6 +5,7 @@
  */
 import type { Sink } from "./types.ts";
 import { writeAll } from "./file.ts";
+import { outputError } from "./output_error.ts";
 
 /**
  * Standard output as a sink, so a capture can be piped.
@@ -25,7 +26,12 @@ export class StdoutSink implements Sink {
   }
   /** Writes all of `chunk` to stdout. */
   async write(chunk: Uint8Array): Promise<void> {
-    await writeAll(Deno.stdout, chunk);
+    try {
+      await writeAll(Deno.stdout, chunk);
+    } catch (e) {
+      // EPIPE: the reader is gone (an OutputClosedError); ENOSPC: /dev/full...
+      throw outputError(e, { output: "stdout", bytes: this.#bytes });
+    }
     this.#bytes += chunk.length;
   }
   /** Nothing is buffered. */

@@ -1,12 +1,13 @@
 /**
- * The WAV file sink: header sizes patched on flush and close, so even a
- * stopped or failed capture is a valid WAV.
+ * The WAV file sink: header sizes patched after every append, so the file is
+ * a valid WAV at every moment, even after a kill or a power cut.
  *
  * @module
  */
 import { UsageError } from "../errors.ts";
 import type { Sink } from "./types.ts";
-import { appendSync, openFile, writeAll } from "./file.ts";
+import { appendSync, checkNotDeleted, openFile, writeAll } from "./file.ts";
+import { outputError } from "./output_error.ts";
 
 /** Bytes of the canonical WAV header written by {@linkcode WavSink}. */
 export const WAV_HEADER_BYTES = 44;
@@ -50,7 +51,7 @@ export function wavHeader(
 
 /**
  * A WAV file sink: PCM header, then the captured bytes. The header's sizes are
- * patched on every flush and on close, so a stopped capture is a valid WAV.
+ * patched after every append, so the file is a valid WAV at every moment.
  *
  * @example
  * ```ts
@@ -64,18 +65,25 @@ export function wavHeader(
  */
 export class WavSink implements Sink {
   readonly name: string;
+  readonly #path: string;
   readonly #format: { rate: number; channels: number; bits: number };
   #file: Deno.FsFile | undefined;
+  readonly #regular: boolean;
+  readonly #size = new Uint8Array(4);
   #bytes = 0;
   #dirty = false;
+  #failed = false;
   private constructor(
     path: string,
     file: Deno.FsFile,
     format: { rate: number; channels: number; bits: number },
+    regular: boolean,
   ) {
     this.name = `wav file ${path}`;
+    this.#path = path;
     this.#file = file;
     this.#format = format;
+    this.#regular = regular;
   }
   /** Creates (truncates) `path` and writes a header. */
   static async open(
@@ -84,43 +92,86 @@ export class WavSink implements Sink {
   ): Promise<WavSink> {
     const format = validateWav(options);
     const file = await openFile(path, { write: true, create: true, truncate: true });
-    await writeAll(file, wavHeader(0, format));
-    return new WavSink(path, file, format);
+    try {
+      await writeAll(file, wavHeader(0, format));
+    } catch (e) {
+      file.close();
+      throw outputError(e, { output: path, bytes: 0 });
+    }
+    return new WavSink(path, file, format, file.statSync().isFile);
   }
   /** Data bytes written (without the header). */
   get bytesWritten(): number {
     return this.#bytes;
   }
-  /** Appends sample data. */
+  /**
+   * Appends sample data, then patches the header's RIFF and data sizes (two
+   * small positional writes): the file is a valid WAV of everything appended
+   * at every moment, so a killed capture leaves one that plays.
+   */
   async write(chunk: Uint8Array): Promise<void> {
-    if (!this.#file) throw new Error(`${this.name}: write after close`);
-    await appendSync(this.#file, chunk);
-    this.#bytes += chunk.length;
-    this.#dirty = true;
+    const f = this.#file;
+    if (!f) throw new Error(`${this.name}: write after close`);
+    try {
+      await appendSync(f, chunk);
+      this.#bytes += chunk.length;
+      this.#dirty = true;
+      this.#patch(f);
+      if (this.#regular) checkNotDeleted(f, { path: this.#path, bytes: this.#bytes });
+    } catch (e) {
+      this.#failed = true;
+      throw outputError(e, { output: this.#path, bytes: this.#bytes });
+    }
   }
-  /** Patches the header sizes and `fdatasync`s. */
+  #patch(f: Deno.FsFile): void {
+    const data = Math.min(this.#bytes, 0xffff_ffff - 36);
+    const v = new DataView(this.#size.buffer);
+    v.setUint32(0, 36 + data, true);
+    f.seekSync(4, Deno.SeekMode.Start);
+    f.writeSync(this.#size);
+    v.setUint32(0, data, true);
+    f.seekSync(40, Deno.SeekMode.Start);
+    f.writeSync(this.#size);
+    f.seekSync(0, Deno.SeekMode.End);
+  }
+  /** `fdatasync`s (the header is patched already; a device has nothing to sync). */
   async flush(): Promise<void> {
     const f = this.#file;
-    if (!f || !this.#dirty) return;
-    await f.seek(0, Deno.SeekMode.Start);
-    await writeAll(f, wavHeader(this.#bytes, this.#format));
-    await f.seek(0, Deno.SeekMode.End);
-    await f.syncData();
+    if (!f || !this.#dirty || !this.#regular) return;
+    try {
+      await f.syncData();
+    } catch (e) {
+      if (this.#failed) return; // the first error is the one reported
+      this.#failed = true;
+      throw outputError(e, { output: this.#path, bytes: this.#bytes });
+    }
     this.#dirty = false;
   }
-  /** Flushes and closes. */
+  /** Flushes and closes; after a write error, closes without a second error. */
   async close(): Promise<void> {
     if (!this.#file) return;
     try {
       await this.flush();
+    } catch (e) {
+      if (!this.#failed) throw e;
     } finally {
-      this.#file.close();
+      this.#file?.close();
       this.#file = undefined;
     }
   }
 }
 
-function validateWav(
+/**
+ * Validates WAV format options and fills in their defaults (48000 Hz, 2
+ * channels, 16 bits); a bad one is a {@linkcode UsageError}.
+ *
+ * @example
+ * ```ts
+ * import { validateWav } from "./wav.ts";
+ * console.log(validateWav({ rate: 8000 })); // { rate: 8000, channels: 2, bits: 16 }
+ * ```
+ */
+export function validateWav(
   o: { rate?: number; channels?: number; bits?: number },
 ): { rate: number; channels: number; bits: number } {
   const rate = o.rate ?? 48000;

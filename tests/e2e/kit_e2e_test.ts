@@ -135,7 +135,14 @@ async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
 async function deployAndCapture(
   sshd: Sshd,
   kit: string,
-  options: { name: string; rate: string; period: string; duration: string; minBytes: number },
+  options: {
+    name: string;
+    rate: string;
+    period: string;
+    duration: string;
+    minBytes: number;
+    agentTimeout?: string;
+  },
 ): Promise<void> {
   const to = `${sshd.dir}/home/bin/ringdump`;
   await Deno.mkdir(`${sshd.dir}/home/bin`, { recursive: true });
@@ -153,7 +160,13 @@ async function deployAndCapture(
     const cap = await ringdump([
       "capture",
       "--backend",
-      sshd.url({ via: "agent", agent: to, mem: image, origin: "0" }),
+      sshd.url({
+        via: "agent",
+        agent: to,
+        mem: image,
+        origin: "0",
+        ...(options.agentTimeout ? { agent_timeout: options.agentTimeout } : {}),
+      }),
       ...geometry,
       "--period",
       options.period,
@@ -213,7 +226,37 @@ Deno.test({
         period: "50ms",
         duration: "5s",
         minBytes: 512 * 1024,
+        // An emulated V8 starting on 2 loaded cores has taken 15 to 50 s to say hello.
+        agentTimeout: "180s",
       })
     );
+  },
+});
+
+Deno.test({
+  name: "ssh via=agent: agent_timeout bounds the agent's start-up (exit 3 saying so)",
+  ignore: ignoreUnless(noSsh),
+  fn: () => {
+    requireTools(noSsh);
+    return withSshd(async (sshd) => {
+      // An "agent" that never says hello.
+      const cap = await ringdump([
+        "capture",
+        "--backend",
+        sshd.url({ via: "agent", agent: "sleep 6; :", agent_timeout: "2s", mem: "/x" }),
+        "--pages",
+        "64",
+        "--duration",
+        "1s",
+        "--out",
+        `${tmp}/slow.bin`,
+      ]);
+      assert.equal(cap.code, 3, cap.stderr);
+      assert.match(cap.stderr, /the agent did not say hello within 2000 ms/);
+      assert.doesNotMatch(cap.stderr, /\n\s+at /);
+      const bad = await ringdump(["capture", "--backend", sshd.url({ agent_timeout: "soon" })]);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /agent_timeout: 'soon' is not a duration/);
+    });
   },
 });
