@@ -7,8 +7,8 @@
  * ```ts
  * import { dump } from "./mod.ts";
  * const out = await Deno.makeTempFile();
- * const stats = await dump("sim:?pattern=counter&rate=1MiB")
- *   .pageSize("4KiB").pages(64).period("20ms").duration("300ms")
+ * const stats = await dump("sim:?pattern=counter&rate=256KiB")
+ *   .pageSize("4KiB").pages(256).period("20ms").duration("300ms")
  *   .to(out);
  * console.log(`${stats.bytes} bytes, headroom ${stats.headroom}`);
  * ```

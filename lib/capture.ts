@@ -104,8 +104,8 @@ export function checkCaptureOptions(options: CaptureOptions): RingGeometry {
  * import { capture } from "./capture.ts";
  * const out = await Deno.makeTempFile();
  * const stats = await capture({
- *   backend: "sim:?pattern=counter&rate=1MiB",
- *   geometry: { base: 0n, pageSize: 4096, pages: 64 },
+ *   backend: "sim:?pattern=counter&rate=256KiB",
+ *   geometry: { base: 0n, pageSize: 4096, pages: 256 },
  *   out,
  *   period: 20,
  *   duration: 200,
@@ -156,8 +156,8 @@ export async function capture(options: CaptureOptions): Promise<DumpStats> {
  * ```ts
  * import { dump } from "./capture.ts";
  * const out = await Deno.makeTempFile();
- * const stats = await dump("sim:?pattern=counter")
- *   .pageSize("4KiB").pages(64).period("20ms").duration("200ms")
+ * const stats = await dump("sim:?pattern=counter&rate=256KiB")
+ *   .pageSize("4KiB").pages(256).period("20ms").duration("200ms")
  *   .to(out);
  * console.log(stats.periods > 0); // true
  * ```
@@ -259,7 +259,7 @@ export class CaptureBuilder {
  * ```ts
  * import { dump } from "./capture.ts";
  * const out = await Deno.makeTempFile();
- * await dump("sim:?pattern=counter").pages(64).period("20ms").duration("100ms").to(out);
+ * await dump("sim:?pattern=counter&rate=256KiB").pages(256).duration("100ms").to(out);
  * ```
  */
 export function dump(backend: string | URL | Backend = "sim:"): CaptureBuilder {

@@ -14,11 +14,18 @@ export const LIVE_RATE_BYTES = 256 * 1024;
 /** {@linkcode LIVE_RATE_BYTES} as a flag / URL value. */
 export const LIVE_RATE = "256KiB";
 
-/** Pages of 4 KiB in the live ring: 768 KiB, 3 s of the writer. */
-export const LIVE_PAGES = 192;
+/** Pages of 4 KiB in the live ring: 2 MiB, 8 s of the writer. */
+export const LIVE_PAGES = 512;
 
-/** The counter wraps every 208 pages (3.25 s): a 4 s capture sees the ring lap and the counter wrap. */
-export const LIVE_COUNTER_WRAP = "0xd0";
+/**
+ * The counter wraps every 2048 pages (32 s of the writer). A reader stalled
+ * for longer than one wrap cannot know how far the counter went (the dumper
+ * then reports a stall), so the wrap is as generous as the ring. Wraps and
+ * laps themselves are checked on a virtual clock (tests/dumper_test.ts,
+ * tests/pixeldump_test.ts, tests/ssh_test.ts); the live tests check that a
+ * real writer and a real reader agree, with seconds to spare.
+ */
+export const LIVE_COUNTER_WRAP = "0x800";
 
 /** The geometry flags of the live ring (`capture` and `sim` take the same). */
 export const LIVE_GEOMETRY: readonly string[] = [

@@ -681,13 +681,13 @@ Deno.test("subprocess agent: a capture of a live 'ringdump sim' image through it
       { geometry: g, stderr: agent.stderr, helloTimeout: 20_000 },
     );
     const out = `${tmp}/live.bin`;
-    // 4 s: the ring laps and the counter wraps.
+    // 4 s of a live writer, with 8 s of slack in the ring.
     const stats = await capture({ backend: client, geometry: g, out, period: 20, duration: 4000 });
     await client.close();
     assert.equal((await agent.child.status).code, 0, agent.stderr());
     await agent.done;
     assert.equal(stats.lostPages, 0);
-    assert.ok(stats.bytes >= LIVE_RATE_BYTES * 3.5, `${stats.bytes} bytes`);
+    assert.ok(stats.bytes >= LIVE_RATE_BYTES * 2.5, `${stats.bytes} bytes`);
     const v = await verifyCounterFile(out);
     assert.equal(v.bytes, stats.bytes);
   } finally {

@@ -18,11 +18,15 @@ import {
   type LibcameraIdRow,
 } from "../lib/controls/mod.ts";
 import { ignoreUnless, requireTools } from "../testing/sshd.ts";
+import { missingTools } from "../testing/tools.ts";
 
 /** The installed control_ids.h and property_ids.h, or why they are not there. */
 async function findHeaders(): Promise<
   { controls?: string; properties?: string; missing?: string }
 > {
+  // The shared probe first (testing/tools.ts: the header files themselves), then dpkg's list.
+  const tools = await missingTools(["libcamera-dev"]);
+  if (tools !== undefined) return { missing: tools };
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command("dpkg", {

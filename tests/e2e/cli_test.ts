@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { finish, ringdump, RINGDUMP_ARGS, spawnRingdump } from "../../testing/run_cli.ts";
 import { checkCounter, fillCounter } from "../../lib/sim/pattern.ts";
-import {
-  LIVE_GEOMETRY,
-  LIVE_RATE,
-  LIVE_RATE_BYTES,
-  LIVE_SLACK_SECONDS,
-  waitForSize,
-} from "../../testing/live.ts";
+import { LIVE_RATE, waitForSize } from "../../testing/live.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-e2e-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
@@ -22,25 +16,31 @@ Deno.test("the ringdump task runs with exactly the compiled binary's permissions
 
 Deno.test("capture + verify: the counter wraps and the ring laps, nothing lost", async () => {
   const out = `${tmp}/c.bin`;
-  // A ring with seconds of slack (a loaded machine stalls a process for hundreds of ms); the
-  // many-wraps arithmetic is checked deterministically on a virtual clock in dumper_test.ts.
+  // A ring and a counter wrap of 4 s each at 512 KiB/s (a loaded machine stalls a process for
+  // hundreds of ms, a reader stalled past one wrap cannot count): 6 s lap the ring and wrap the
+  // counter. Many wraps are checked deterministically on a virtual clock in dumper_test.ts.
   const cap = await ringdump([
     "capture",
     "--backend",
-    `sim:?pattern=counter&rate=${LIVE_RATE}`,
-    ...LIVE_GEOMETRY,
+    "sim:?pattern=counter&rate=512KiB",
+    "--page-size",
+    "4KiB",
+    "--pages",
+    "512",
+    "--counter-wrap",
+    "0x201",
     "--period",
     "50ms",
     "--duration",
-    "4",
+    "6",
     "--out",
     out,
   ]);
   assert.equal(cap.code, 0, cap.stderr);
   assert.match(cap.stderr, /captured .* 0 pages lost/);
   const size = (await Deno.stat(out)).size;
-  // 4 s of the writer through a ring holding LIVE_SLACK_SECONDS: the ring laps, the counter wraps
-  assert.ok(LIVE_SLACK_SECONDS >= 3 && size > LIVE_RATE_BYTES * 3.5, `only ${size} bytes`);
+  // 6 s of the writer through a 4 s ring and a 4 s counter: both wrap
+  assert.ok(size > 512 * 1024 * 4, `only ${size} bytes`);
   const v = await ringdump(["verify", out]);
   assert.equal(v.code, 0, v.stderr);
   // The capture starts at the first counter read (the device runs from its open), so the

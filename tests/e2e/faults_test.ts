@@ -336,7 +336,8 @@ async function shrinkTrial(): Promise<void> {
     "--out",
     out,
   ]);
-  await sleep(4500);
+  // Until the capture has pages on disk (a loaded machine may take seconds to start it).
+  await waitForSize(out, 4096);
   // Shrink and regrow it, over and over, mid-read. (Regrown, the ring reads
   // as zeros: memory lost under the capture, no fault of the reader's; only
   // what was captured before the first shrink is checked.)
