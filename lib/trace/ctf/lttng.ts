@@ -166,6 +166,7 @@ function less(a: { ns: number; seq: number }, b: { ns: number; seq: number }): b
  *
  * @example
  * ```ts
+ * import { errorMessage } from "../../errors.ts";
  * import { readCtfTraces } from "./lttng.ts";
  * try {
  *   readCtfTraces(await Deno.makeTempDir(), () => {});
