@@ -5,27 +5,23 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
 import { type Command, Option } from "commander";
 import type { Backend } from "../backends/types.ts";
-import { findBackend, loadBackendModule } from "../backends/mod.ts";
-import { openCaptureBackend } from "../lib/capture.ts";
-import { checkInFlight, Dumper, type DumpStats } from "../lib/dumper.ts";
+import type { DumpStats } from "../lib/dumper.ts";
 import { UsageError } from "../lib/errors.ts";
-import { openSink, type Sink } from "../lib/sink/mod.ts";
+import type { Sink } from "../lib/sink/mod.ts";
 import type { TraceSession } from "../lib/trace.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
-import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {
   addGeometryOptions,
   collect,
   durationFlag,
   type GeometryFlags,
   geometryFromFlags,
+  LOG_LEVELS,
   sizeFlag,
 } from "./options.ts";
-import { type Progress, startProgress } from "./progress.ts";
-import { startCaptureTrace } from "./trace.ts";
+import type { Progress } from "./progress.ts";
 
 // Pre-formatted blocks for addHelpText (commander does not wrap them): keep
 // their lines within 80 columns. Prose belongs in description(), which
@@ -47,8 +43,6 @@ Exit codes:
   2   usage error (bad flag, URL, geometry, or output path); nothing captured
   3   backend or device error; what was captured before it is on disk
   70  internal error (a bug: please report it)`;
-
-const log = getLogger(["ringdump", "cli"]);
 
 interface CaptureFlags extends GeometryFlags {
   backend: string;
@@ -180,8 +174,37 @@ function summaryLine(stats: DumpStats, out: string): string {
     `-> ${out === "-" ? "stdout" : out}`;
 }
 
+/**
+ * What a capture needs, loaded when it runs: `ringdump --help` and the other
+ * commands do not load the backends, the dumper, LogTape or dax. String
+ * literals, so `deno compile` and `deno bundle` still embed every module.
+ */
+function captureModules() {
+  return Promise.all([
+    import("@logtape/logtape"),
+    import("../backends/mod.ts"),
+    import("../lib/capture.ts"),
+    import("../lib/dumper.ts"),
+    import("../lib/sink/mod.ts"),
+    import("./logging.ts"),
+    import("./progress.ts"),
+    import("./trace.ts"),
+  ]);
+}
+
 async function runCapture(flags: CaptureFlags): Promise<number> {
   let exit = 0;
+  const [
+    { getLogger },
+    { findBackend, loadBackendModule },
+    { openCaptureBackend },
+    { checkInFlight, Dumper },
+    { openSink },
+    { configureLogging },
+    { startProgress },
+    { startCaptureTrace },
+  ] = await captureModules();
+  const log = getLogger(["ringdump", "cli"]);
   configureLogging(flags.logLevel);
   for (const path of flags.backendModule) await loadBackendModule(path);
   const geometry = geometryFromFlags(flags);

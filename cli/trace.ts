@@ -7,18 +7,16 @@
  */
 import { type Command, Option } from "commander";
 import { UsageError } from "../lib/errors.ts";
-import {
-  formatTraceStats,
-  openTraceWriter,
-  readTrace,
-  startTracing,
-  TRACE_FORMATS,
-  traceFormatFor,
-  traceReport,
-  type TraceSession,
-  traceStats,
-  type TraceWriter,
-} from "../lib/trace.ts";
+import type { TraceSession, TraceWriter } from "../lib/trace.ts";
+
+/**
+ * lib/trace.ts, loaded when a trace command or `capture --trace` runs, not by
+ * `ringdump --help` (a string literal: deno compile and deno bundle embed it).
+ */
+const traceLib = () => import("../lib/trace.ts");
+
+/** The trace formats `--format` takes (lib/trace.ts's TRACE_FORMATS; a test keeps them equal). */
+const FORMAT_CHOICES = ["json", "ctf"];
 
 /** What `trace stats` prints with `--json`. */
 export interface TraceStatsJson {
@@ -66,6 +64,7 @@ export async function runTraceStats(
   path: string,
   options: { backend?: string; json?: boolean; format?: string } = {},
 ): Promise<{ output: string; warning?: string }> {
+  const { formatTraceStats, readTrace, traceStats } = await traceLib();
   const trace = await readTrace(path, { format: options.format });
   const stats = traceStats(trace.events, { backend: options.backend });
   const nEnd = stats.unmatchedEnds.length, nBegin = stats.unmatchedBegins.length;
@@ -142,6 +141,7 @@ export async function runTraceReport(
   out: string,
   options: { format?: string } = {},
 ): Promise<{ periods: number; events: number }> {
+  const { readTrace, traceReport } = await traceLib();
   const trace = await readTrace(path, { format: options.format });
   const html = traceReport(trace.events, {
     title: `ringdump trace report: ${path.replace(/.*\//, "") || path}`,
@@ -184,6 +184,7 @@ export async function startCaptureTrace(
   paths: readonly string[],
   options: { format?: string } = {},
 ): Promise<TraceSession | undefined> {
+  const { openTraceWriter, startTracing, traceFormatFor } = await traceLib();
   if (options.format !== undefined) traceFormatFor("", options.format);
   if (paths.length === 0) {
     if (options.format !== undefined) {
@@ -236,7 +237,7 @@ Examples:
   ringdump trace report t.json -o report.html`,
     );
   const formatOption = () =>
-    new Option("--format <fmt>", "trace format (default: detected)").choices([...TRACE_FORMATS]);
+    new Option("--format <fmt>", "trace format (default: detected)").choices(FORMAT_CHOICES);
   trace
     .command("stats")
     .summary("Latency statistics per backend call (p50, p99, ...)")
