@@ -3,7 +3,7 @@
  * the reference runs them. Every read is one
  * `pixeldump -a ADDR - PAGE_SIZE COUNT 1` whose stdout is the bytes; every
  * register read is one `devmem ADDR WIDTH` (busybox) that prints the value in
- * hex. Both are spawned with dax from an argv array, never a shell string.
+ * hex. Both are spawned from an argv array, never a shell string.
  *
  * URL: `pixeldump:[?bin=PATH&reg=PATH]`: `bin` is the pixeldump program
  * (default `pixeldump` on PATH), `reg` the devmem program (default `devmem`).
@@ -73,8 +73,8 @@ class PixeldumpBackend implements Backend {
     }
   }
 
-  async #run(argv: string[], option: "bin" | "reg"): Promise<CommandOutput> {
-    const r = await runCommand(argv, { env: this.#env });
+  async #run(argv: string[], option: "bin" | "reg", into?: Uint8Array): Promise<CommandOutput> {
+    const r = await runCommand(argv, { env: this.#env, into });
     if (notFound(r)) {
       throw new BackendError(
         `pixeldump: cannot run '${
@@ -121,16 +121,16 @@ class PixeldumpBackend implements Backend {
       ? [this.#pageSize, dest.length / this.#pageSize]
       : [dest.length, 1];
     const argv = [this.#bin, "-a", hex(address), "-", String(width), String(height), "1"];
-    const r = await this.#run(argv, "bin");
-    if (r.stdout.length !== dest.length) {
+    // Its stdout goes straight into dest (no intermediate buffer).
+    const r = await this.#run(argv, "bin", dest);
+    if (r.stdoutBytes !== dest.length) {
       throw new BackendError(
-        `pixeldump: '${showCommand(argv)}' wrote ${r.stdout.length} bytes, ${
-          r.stdout.length < dest.length ? "fewer than" : "more than"
+        `pixeldump: '${showCommand(argv)}' wrote ${r.stdoutBytes} bytes, ${
+          r.stdoutBytes < dest.length ? "fewer than" : "more than"
         } the ${dest.length} asked for${r.stderr.trim() ? `: ${r.stderr.trim()}` : ""}`,
         { backend: "pixeldump", command: argv, stderr: r.stderr, address },
       );
     }
-    dest.set(r.stdout);
   }
 
   close(): Promise<void> {

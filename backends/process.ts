@@ -3,23 +3,72 @@
  * string), and showing one as a line to paste into a shell. The
  * `pixeldump:` and `ssh://` backends share it.
  *
+ * A read runs one process per call, so this path is kept short: `Deno.Command`
+ * directly (no shell layer, no Node stream adapters), and with `into` each
+ * chunk of the child's stdout is copied once, into the caller's buffer, not
+ * gathered into a growing buffer and copied again.
+ *
  * @module
  */
-import { CommandBuilder } from "@david/dax";
 
 /** Result of one subprocess. */
 export interface CommandOutput {
-  /** Exit code (127 when the program was not found). */
+  /** Exit code (127 when the program was not found, 126 when it cannot be run). */
   readonly code: number;
-  /** Standard output, as bytes. */
+  /**
+   * Standard output, as bytes. With {@linkcode RunCommandOptions.into}, the
+   * part of `into` that was filled (the output is cut at its length).
+   */
   readonly stdout: Uint8Array;
+  /** Bytes the program wrote to stdout, including any beyond `into`. */
+  readonly stdoutBytes: number;
   /** Standard error, as text. */
   readonly stderr: string;
 }
 
+/** Options of {@linkcode runCommand}. */
+export interface RunCommandOptions {
+  /** Extra environment (added to this process's own). */
+  env?: Record<string, string>;
+  /** Kills the process (SIGTERM) when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Read stdout straight into this buffer; `stdout` is then the filled part
+   * of it and `stdoutBytes` says whether the program wrote more.
+   */
+  into?: Uint8Array;
+}
+
+/** Reads a byte stream to its end into `dest` (what does not fit is counted, not kept). */
+async function readInto(stream: ReadableStream<Uint8Array>, dest: Uint8Array): Promise<number> {
+  // Not a BYOB read: that would detach dest's buffer, which the caller reuses.
+  const reader = stream.getReader();
+  let total = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (total < dest.length) {
+        dest.set(
+          value.length <= dest.length - total ? value : value.subarray(0, dest.length - total),
+          total,
+        );
+      }
+      total += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return total;
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 /**
- * Runs `argv` (no shell) with dax and collects its output as bytes; never
- * throws for a non-zero exit.
+ * Runs `argv` (no shell) and collects its output; never throws for a non-zero
+ * exit, nor for a program that is missing (127) or cannot be executed (126).
  *
  * @example
  * ```ts
@@ -30,18 +79,41 @@ export interface CommandOutput {
  */
 export async function runCommand(
   argv: readonly string[],
-  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
+  options: RunCommandOptions = {},
 ): Promise<CommandOutput> {
-  let b = new CommandBuilder()
-    .command([...argv])
-    .stdin("null")
-    .stdout("piped")
-    .stderr("piped")
-    .noThrow();
-  if (options.env !== undefined) b = b.env(options.env);
-  if (options.signal !== undefined) b = b.signal(options.signal);
-  const r = await b;
-  return { code: r.code, stdout: r.stdoutBytes, stderr: r.stderr };
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: options.env,
+      signal: options.signal,
+    }).spawn();
+  } catch (e) {
+    const failed = (code: number, why: string): CommandOutput => ({
+      code,
+      stdout: new Uint8Array(0),
+      stdoutBytes: 0,
+      stderr: `${argv[0]}: ${why}\n`,
+    });
+    if (e instanceof Deno.errors.NotFound) return failed(127, "command not found");
+    if (e instanceof Deno.errors.PermissionDenied) {
+      return failed(126, "cannot execute: permission denied");
+    }
+    throw e;
+  }
+  const into = options.into;
+  const [out, err, status] = await Promise.all([
+    into === undefined ? readAll(child.stdout) : readInto(child.stdout, into),
+    new Response(child.stderr).text(),
+    child.status,
+  ]);
+  const stdout = typeof out === "number" ? into!.subarray(0, Math.min(out, into!.length)) : out;
+  const stdoutBytes = typeof out === "number" ? out : out.length;
+  // Killed by a signal: Deno reports 128 + its number, as a shell would.
+  return { code: status.code, stdout, stdoutBytes, stderr: err };
 }
 
 /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CommandBuilder } from "@david/dax";
+import type { CommandBuilder } from "@david/dax";
 import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
@@ -201,7 +201,9 @@ class SshBackend implements Backend {
       this.#target,
     ];
     log.debug("ssh master: {cmd}", { cmd: showCommand(argv) });
-    const child = new CommandBuilder()
+    // dax only for the long-lived master (loaded here, not by every capture).
+    const dax = await import("@david/dax");
+    const child = new dax.CommandBuilder()
       .command(argv)
       .stdin("null")
       .stdout("null")
@@ -212,7 +214,12 @@ class SshBackend implements Backend {
     this.#masterExited = false;
     const done = child.then((r) => {
       this.#masterExited = true;
-      return { code: r.code, stdout: new Uint8Array(), stderr: r.stderr } as CommandOutput;
+      return {
+        code: r.code,
+        stdout: new Uint8Array(),
+        stdoutBytes: 0,
+        stderr: r.stderr,
+      } as CommandOutput;
     });
     this.#masterDone = done;
     const deadline = performance.now() + this.#o.connectTimeout + 10_000;
@@ -292,7 +299,12 @@ class SshBackend implements Backend {
   }
 
   /** Runs `remote` on the board through the master; retries across a dropped connection. */
-  async #remote(remote: string, what: string, address?: bigint): Promise<CommandOutput> {
+  async #remote(
+    remote: string,
+    what: string,
+    address?: bigint,
+    into?: Uint8Array,
+  ): Promise<CommandOutput> {
     if (this.#closed) throw new BackendError(`ssh: ${what} after close`, { backend: "ssh" });
     const argv = this.command(remote);
     for (let tries = 0;; tries++) {
@@ -300,7 +312,7 @@ class SshBackend implements Backend {
         if (tries > this.#o.retries) break;
         await this.#reconnect("the master connection exited");
       }
-      const r = await runCommand(argv);
+      const r = await runCommand(argv, { into });
       if (r.code === 0) return r;
       if (r.code !== CONNECTION_LOST) {
         throw new BackendError(
@@ -385,7 +397,7 @@ class SshBackend implements Backend {
 
   #short(cmd: string, r: CommandOutput, want: number, address: bigint): BackendError {
     return new BackendError(
-      `ssh: remote '${cmd}' returned ${r.stdout.length} of ${want} bytes at ${hex(address)}: ` +
+      `ssh: remote '${cmd}' returned ${r.stdoutBytes} of ${want} bytes at ${hex(address)}: ` +
         `the address is outside ${this.#o.mem} (check mem=, origin=, --base, --pages, --counter)` +
         (r.stderr.trim() ? `; dd said: ${r.stderr.trim().split("\n").join("; ")}` : ""),
       { backend: "ssh", stderr: r.stderr, address },
@@ -408,9 +420,13 @@ class SshBackend implements Backend {
         dest.length / bs
       }`;
     }
-    const r = await this.#remote(cmd, `reading ${dest.length} bytes at ${hex(address)}`, address);
-    if (r.stdout.length !== dest.length) throw this.#short(cmd, r, dest.length, address);
-    dest.set(r.stdout);
+    const r = await this.#remote(
+      cmd,
+      `reading ${dest.length} bytes at ${hex(address)}`,
+      address,
+      dest, // stdout straight into dest
+    );
+    if (r.stdoutBytes !== dest.length) throw this.#short(cmd, r, dest.length, address);
   }
 
   async close(): Promise<void> {
