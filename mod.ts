@@ -28,7 +28,7 @@ export * from "./lib/sink/mod.ts";
 export * from "./lib/dumper.ts";
 export * from "./lib/capture.ts";
 export * from "./lib/sim/verify.ts";
-export * from "./lib/trace.ts";
+export * from "./lib/trace/mod.ts";
 export * from "./backends/mod.ts";
 export { openSim } from "./backends/sim.ts";
 export { MemoryRing, SimDevice, type SimMemory, type SimOptions } from "./lib/sim/device.ts";
@@ -38,6 +38,7 @@ export {
   CONTROL_TYPE_SIZE,
   type ControlErrorCode,
   ControlId,
+  ControlIdMap,
   ControlInfo,
   ControlInfoMap,
   ControlList,
@@ -51,8 +52,10 @@ export {
   type ControlValue,
   type DeserializeInfoMapOptions,
   floatValue,
+  globalIdMap,
   int32Value,
   int64Value,
+  InvalidControlInfoError,
   IPA_CONTROL_INFO_ENTRY_LAYOUT,
   IPA_CONTROL_VALUE_ENTRY_LAYOUT,
   IPA_CONTROLS_ALIGNMENT,
@@ -60,6 +63,12 @@ export {
   IPA_CONTROLS_HEADER_LAYOUT,
   IpaControlIdMapType,
   isControlType,
+  LIBCAMERA_CONTROL_ROWS,
+  LIBCAMERA_CONTROLS,
+  LIBCAMERA_PROPERTIES,
+  LIBCAMERA_PROPERTY_ROWS,
+  LIBCAMERA_VERSION,
+  type LibcameraIdRow,
   MalformedControlsError,
   noneValue,
   NoSpaceError,
@@ -71,4 +80,4 @@ export {
   type StructLayout,
   UnknownControlError,
   UnknownHandleError,
-} from "./lib/controls.ts";
+} from "./lib/controls/mod.ts";

@@ -1,14 +1,16 @@
 /**
- * The `devmem:` backend: physical memory through `/dev/mem` (or a memory
- * image standing for it), mapped read-only with libc `mmap` via Deno FFI.
+ * The `devmem:` backend: physical memory through `/dev/mem`, mapped
+ * read-only with libc `mmap` via Deno FFI, or a memory image standing for it,
+ * read with `pread`.
  *
  * URL: `devmem:[PATH][?origin=ADDR]`. PATH defaults to `/dev/mem`; `origin`
  * is the physical address PATH's first byte stands for (default 0, right for
- * /dev/mem). The ring window is mapped once for the whole capture and copied
- * out with `Deno.UnsafePointerView`; each register gets its own small
- * mapping, read fresh on every call. Descriptors and mappings are read-only:
- * this backend never writes memory. A regular file's size is checked before
- * every access, so reading past its end is a clear error, never a SIGBUS.
+ * /dev/mem). On /dev/mem the ring window is mapped once for the whole capture
+ * and copied out with `Deno.UnsafePointerView`; each register gets its own
+ * small mapping, read fresh on every call. A memory image (a regular file) is
+ * read with `pread` instead: a file that shrinks under a mapping raises
+ * SIGBUS, where `pread` gives a short read, reported as an error. Descriptors
+ * and mappings are read-only: this backend never writes memory.
  *
  * @module
  */
@@ -20,7 +22,7 @@ import type {
   RegisterWidth,
 } from "./types.ts";
 import { UrlOptions } from "./options.ts";
-import { closeFd, type Errno, fdSize, Mapping, openReadOnly } from "./libc_util.ts";
+import { closeFd, type Errno, fdSize, Mapping, openReadOnly, preadAll } from "./libc_util.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 import { hex } from "../lib/units.ts";
@@ -91,9 +93,34 @@ class DevmemBackend implements Backend {
     this.#bounded = fdSize(fd) !== undefined;
   }
 
-  /** Maps the ring window once (called by openDevmem). */
+  /** Maps the ring window once (called by openDevmem); an image is only checked to hold it. */
   mapRing(geometry: RingGeometry): void {
-    this.#ring = this.#map(geometry.base, geometry.ringBytes, "the ring");
+    if (this.#bounded) this.#offset(geometry.base, geometry.ringBytes, "the ring");
+    else this.#ring = this.#map(geometry.base, geometry.ringBytes, "the ring");
+  }
+
+  /** Reads an image with pread: a short read (the file shrank) is an error, never a SIGBUS. */
+  #pread(address: bigint, dest: Uint8Array, what: string): void {
+    const off = this.#offset(address, dest.length, what);
+    const n = preadAll(this.#fd, dest, Number(off));
+    if (typeof n !== "number") {
+      throw new BackendError(
+        `devmem: ${what} (${dest.length} bytes at ${
+          hex(address)
+        }) of ${this.#path} failed: ${n.message} (${n.name})`,
+        { backend: "devmem", address },
+      );
+    }
+    if (n < dest.length) {
+      throw new BackendError(
+        `devmem: ${what} (${dest.length} bytes at ${hex(address)}) got only ${n} bytes: ` +
+          `the image ${this.#path} shrank under the capture (now ${
+            fdSize(this.#fd) ?? 0
+          } bytes); ` +
+          `whatever writes it must not truncate it`,
+        { backend: "devmem", address },
+      );
+    }
   }
 
   #check(what: string): void {
@@ -154,8 +181,19 @@ class DevmemBackend implements Backend {
         { backend: "devmem", address },
       );
     }
-    // Checks the file still covers it (no SIGBUS), then reads through the
-    // register's own mapping: a fresh load from memory every call.
+    if (this.#bounded) {
+      const b = new Uint8Array(8);
+      this.#pread(address, b.subarray(0, bytes), `${width}-bit register`);
+      const v = new DataView(b.buffer);
+      return width === 8
+        ? BigInt(b[0])
+        : width === 16
+        ? BigInt(v.getUint16(0, true))
+        : width === 32
+        ? BigInt(v.getUint32(0, true))
+        : v.getBigUint64(0, true);
+    }
+    // The register's own mapping: a fresh load from memory every call.
     this.#offset(address, bytes, `${width}-bit register`);
     const key = address;
     let m = this.#registers.get(key);
@@ -169,6 +207,7 @@ class DevmemBackend implements Backend {
   // deno-lint-ignore require-await
   async read(address: bigint, dest: Uint8Array): Promise<void> {
     this.#check("read");
+    if (this.#bounded) return this.#pread(address, dest, "read");
     this.#offset(address, dest.length, "read");
     const ring = this.#ring;
     if (ring !== undefined) {

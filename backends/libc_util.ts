@@ -33,6 +33,7 @@ const SYMBOLS = {
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -218,6 +219,35 @@ export function pwriteAll(fd: number, bytes: Uint8Array, offset: number): Errno 
     done += n;
   }
   return undefined;
+}
+
+/**
+ * Reads `dest.length` bytes from byte `offset` of a file (`pread`, repeated
+ * on a short read). Returns the bytes read, fewer than asked at the file's
+ * end; the errno on failure. A file that shrinks under the reader gives a
+ * short read here, where a mapping of it would raise SIGBUS.
+ *
+ * @example
+ * ```ts ignore
+ * import { preadAll, openReadOnly } from "./libc_util.ts";
+ * const r = openReadOnly("/dev/shm/ring.img");
+ * if ("fd" in r) console.log(preadAll(r.fd, new Uint8Array(4096), 0));
+ * ```
+ */
+export function preadAll(fd: number, dest: Uint8Array, offset: number): number | Errno {
+  let done = 0;
+  while (done < dest.length) {
+    const part = done === 0 ? dest : dest.subarray(done);
+    const n = Number(libc().pread(fd, part, BigInt(part.length), BigInt(offset + done)));
+    if (n < 0) {
+      const e = lastErrno();
+      if (e.name === "EINTR") continue;
+      return e;
+    }
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /**

@@ -9,7 +9,8 @@ import { parseAddress, parseDuration, parseInteger, parseSize } from "../lib/uni
 
 /**
  * Typed access to a backend URL's query options. Unknown options are an
- * error, so a typo never goes unnoticed.
+ * error, so a typo never goes unnoticed, and so is an option given twice
+ * (`known_hosts=a&known_hosts=b`): no silent "the first one wins".
  *
  * @example
  * ```ts
@@ -23,7 +24,15 @@ export class UrlOptions {
   /** Creates the reader; throws a UsageError for options not in `known`. */
   constructor(url: URL, known: readonly string[]) {
     this.#url = url;
+    const seen = new Set<string>();
     for (const key of url.searchParams.keys()) {
+      if (seen.has(key)) {
+        throw new UsageError(
+          `backend URL '${url.href}': option '${key}' is given more than once; give it once`,
+          { option: key, value: url.href },
+        );
+      }
+      seen.add(key);
       if (!known.includes(key)) {
         throw new UsageError(
           `backend URL '${url.href}': unknown option '${key}'; known: ${known.join(", ")}`,

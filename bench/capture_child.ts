@@ -10,7 +10,7 @@
  */
 import { openDevmem } from "../backends/devmem.ts";
 import { DiscardSink } from "../lib/sink/mod.ts";
-import { openTraceWriter, startTracing } from "../lib/trace.ts";
+import { openTraceWriter, startTracing } from "../lib/trace/mod.ts";
 import { LAP_PAGE_SIZE, lapCapture } from "./lap.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { selfRss } from "./util.ts";

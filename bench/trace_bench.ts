@@ -17,7 +17,7 @@ import {
   type TraceSession,
   type TraceWriter,
   tracing,
-} from "../lib/trace.ts";
+} from "../lib/trace/mod.ts";
 
 const N = 10_000;
 const discard: TraceWriter = { format: "discard", path: "", write() {}, close() {} };

@@ -15,7 +15,7 @@ import {
   startTracing,
   type TraceWriter,
   tracing,
-} from "../lib/trace.ts";
+} from "../lib/trace/mod.ts";
 import { createLapRing, lapCapture } from "./lap.ts";
 import { type Figure, figure } from "./results.ts";
 import { median, MIB, scratchDir, shmDir } from "./util.ts";

@@ -10,7 +10,7 @@ import type { Backend } from "../backends/types.ts";
 import type { DumpStats } from "../lib/dumper.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { Sink } from "../lib/sink/mod.ts";
-import type { TraceSession } from "../lib/trace.ts";
+import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
 import {
   addGeometryOptions,

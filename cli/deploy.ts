@@ -29,6 +29,24 @@ export function isCompiled(): boolean {
 }
 
 /**
+ * The kit file (`deno task kit`) this ringdump runs from, or undefined when it
+ * does not run from one. The kit's launcher says so in `RINGDUMP_KIT`; it
+ * counts only when this runtime is the one that kit unpacked
+ * (`.../kit-HASH/package/deno`).
+ *
+ * @example
+ * ```ts
+ * import { runningKit } from "./deploy.ts";
+ * console.log(runningKit()); // undefined (under deno run)
+ * ```
+ */
+export function runningKit(): string | undefined {
+  const kit = Deno.env.get("RINGDUMP_KIT");
+  if (kit === undefined || !kit.startsWith("/")) return undefined;
+  return /\/kit-[0-9a-f]{16}\/package\/deno$/.test(Deno.execPath()) ? kit : undefined;
+}
+
+/**
  * Adds `ringdump deploy` to a commander program.
  *
  * @example
@@ -55,7 +73,8 @@ export function addDeployCommand(program: Command): Command {
     .argument("<url>", "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&...]")
     .option(
       "--binary <path>",
-      "the executable to upload (default: this ringdump, when it is a compiled one)",
+      "the executable to upload: a kit (deno task kit) or a compiled binary (deno task " +
+        "compile) for the board's CPU (default: this ringdump, when it runs from one)",
     )
     .option("--to <path>", "where it goes on the board", "/usr/local/bin/ringdump")
     .addHelpText(
@@ -63,8 +82,8 @@ export function addDeployCommand(program: Command): Command {
       `
 Examples:
   # build for an arm64 board, put it there, then capture through it
-  deno task compile --target aarch64
-  ringdump deploy 'ssh://root@board.lab?identity=lab_key' --binary dist/ringdump
+  deno task kit --target aarch64
+  ringdump deploy 'ssh://root@board.lab?identity=lab_key' --binary dist/ringdump-aarch64
   ringdump capture --backend 'ssh://root@board.lab?identity=lab_key&via=agent' \\
       --base 0x30000000 --counter 0x43c00010 --duration 10s --out dump.bin
 
@@ -97,11 +116,12 @@ async function runDeploy(text: string, flags: DeployFlags): Promise<void> {
       value: to,
     });
   }
-  const binary = flags.binary ?? (isCompiled() ? Deno.execPath() : undefined);
+  const binary = flags.binary ?? runningKit() ?? (isCompiled() ? Deno.execPath() : undefined);
   if (binary === undefined) {
     throw new UsageError(
       "deploy: this ringdump runs under deno, so there is no executable to upload; " +
-        "build one (deno task compile) and give it with --binary dist/ringdump",
+        "build one (deno task kit --target aarch64, or deno task compile) and give it with " +
+        "--binary dist/ringdump-aarch64",
       { option: "--binary" },
     );
   }
@@ -176,7 +196,7 @@ async function remote(argv: string[], options: { what: string; stdin?: string })
       : /No such file or directory|nonexistent directory/i.test(stderr)
       ? " (does the directory exist on the board?)"
       : /Exec format error|cannot execute/i.test(stderr)
-      ? " (the binary is for another CPU: deno task compile --target aarch64 or x86_64)"
+      ? " (the binary is for another CPU: deno task kit --target aarch64 or x86_64)"
       : "";
     throw new BackendError(
       `deploy: ${options.what} failed (exit ${out.code}): ${

@@ -7,15 +7,15 @@
  */
 import { type Command, Option } from "commander";
 import { UsageError } from "../lib/errors.ts";
-import type { TraceSession, TraceWriter } from "../lib/trace.ts";
+import type { TraceSession, TraceWriter } from "../lib/trace/mod.ts";
 
 /**
- * lib/trace.ts, loaded when a trace command or `capture --trace` runs, not by
+ * lib/trace, loaded when a trace command or `capture --trace` runs, not by
  * `ringdump --help` (a string literal: deno compile and deno bundle embed it).
  */
-const traceLib = () => import("../lib/trace.ts");
+const traceLib = () => import("../lib/trace/mod.ts");
 
-/** The trace formats `--format` takes (lib/trace.ts's TRACE_FORMATS; a test keeps them equal). */
+/** The formats `--format` takes: lib/trace's TRACE_FORMATS (tests/startup_test.ts keeps them equal). */
 const FORMAT_CHOICES = ["json", "ctf"];
 
 /** What `trace stats` prints with `--json`. */
@@ -24,12 +24,23 @@ export interface TraceStatsJson {
   trace: string;
   /** Its format. */
   format: string;
+  /** The tracer that wrote it (`ringdump`, `lttng-ust`). */
+  tracer: string;
+  /** The CTF trace directories read (not for ringdump's traces). */
+  traces?: string[];
   /** Events in it. */
   events: number;
-  /** One entry per `backend_name:function_name`, durations in ns. */
+  /** Events the tracer discarded: > 0 means a lossy trace. */
+  discarded_events: number;
+  /** The begin/end events paired. */
+  pairing: string;
+  /** One entry per `backend_name:function_name` (`pipeline_name:function_name`), durations in ns. */
   calls: {
     key: string;
-    backend: string;
+    /** ringdump's backend calls. */
+    backend?: string;
+    /** libcamera's IPA calls. */
+    pipeline?: string;
     function: string;
     count: number;
     min_ns: number;
@@ -52,7 +63,7 @@ export interface TraceStatsJson {
  *
  * @example
  * ```ts
- * import { JsonTraceWriter, startTracing } from "../lib/trace.ts";
+ * import { JsonTraceWriter, startTracing } from "../lib/trace/mod.ts";
  * import { runTraceStats } from "./trace.ts";
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * startTracing(await JsonTraceWriter.open(path)).stop();
@@ -62,46 +73,57 @@ export interface TraceStatsJson {
  */
 export async function runTraceStats(
   path: string,
-  options: { backend?: string; json?: boolean; format?: string } = {},
+  options: { backend?: string; pipeline?: string; json?: boolean; format?: string } = {},
 ): Promise<{ output: string; warning?: string }> {
-  const { formatTraceStats, readTrace, traceStats } = await traceLib();
-  const trace = await readTrace(path, { format: options.format });
-  const stats = traceStats(trace.events, { backend: options.backend });
+  const { analyzeTrace, BACKEND_CALLS, formatTraceStats } = await traceLib();
+  const a = await analyzeTrace(path, options);
+  const stats = a.stats;
+  const rule = a.rule;
   const nEnd = stats.unmatchedEnds.length, nBegin = stats.unmatchedBegins.length;
   const warnings: string[] = [];
-  if (trace.events.length === 0) {
+  if (a.events === 0) {
     warnings.push(
-      `ringdump: ${path}: the trace holds no events (a capture killed outright leaves what ` +
-        `was not flushed yet unwritten; Ctrl-C or SIGTERM close a trace properly)`,
+      a.tracer === "ringdump"
+        ? `ringdump: ${path}: the trace holds no events (a capture killed outright leaves what ` +
+          `was not flushed yet unwritten; Ctrl-C or SIGTERM close a trace properly)`
+        : `ringdump: ${path}: the trace holds no events (was 'lttng start' run before the ` +
+          `program, and 'lttng stop' after it?)`,
+    );
+  }
+  if (a.discarded > 0) {
+    warnings.push(
+      `ringdump: ${path}: the tracer discarded ${a.discarded} events (its buffers were full): ` +
+        `these statistics are of a lossy trace; give the channel bigger or more sub-buffers`,
     );
   }
   if (nEnd || nBegin) {
     warnings.push(
-      `ringdump: ${path}: ${nEnd} backend_call_end without a begin, ${nBegin} backend_call_begin without an end`,
+      `ringdump: ${path}: ${nEnd} ${rule.end} without a begin, ${nBegin} ${rule.begin} without an end`,
     );
   }
-  if (options.backend !== undefined && stats.calls.length === 0 && nEnd + nBegin === 0) {
-    const all = new Set(
-      trace.events.filter((e) => e.name === "backend_call_begin")
-        .map((e) => String(e.fields.backend_name)),
-    );
-    if (all.size > 0) {
+  const filter = rule === BACKEND_CALLS ? options.backend : options.pipeline;
+  if (filter !== undefined && stats.calls.length === 0 && nEnd + nBegin === 0) {
+    if (a.calls.groups.size > 0) {
       warnings.push(
-        `ringdump: ${path}: no calls of backend '${options.backend}'; the trace has: ${
-          [...all].sort().join(", ")
-        }`,
+        `ringdump: ${path}: no calls of ${rule === BACKEND_CALLS ? "backend" : "pipeline"} ` +
+          `'${filter}'; the trace has: ${[...a.calls.groups].sort().join(", ")}`,
       );
     }
   }
   const warning = warnings.length ? warnings.join("\n") : undefined;
   if (options.json) {
+    const ipa = rule !== BACKEND_CALLS;
     const out: TraceStatsJson = {
       trace: path,
-      format: trace.format,
-      events: trace.events.length,
+      format: a.format,
+      tracer: a.tracer,
+      ...(a.tracer === "ringdump" ? {} : { traces: [...a.traces] }),
+      events: a.events,
+      discarded_events: a.discarded,
+      pairing: `${rule.begin}/${rule.end}`,
       calls: stats.calls.map((c) => ({
         key: c.key,
-        backend: c.backend,
+        ...(ipa ? { pipeline: c.backend } : { backend: c.backend }),
         function: c.function,
         count: c.count,
         min_ns: c.min,
@@ -119,7 +141,7 @@ export async function runTraceStats(
     };
     return { output: JSON.stringify(out, null, 2), warning };
   }
-  return { output: formatTraceStats(stats), warning };
+  return { output: formatTraceStats(stats, { what: rule.what }), warning };
 }
 
 /**
@@ -128,7 +150,7 @@ export async function runTraceStats(
  *
  * @example
  * ```ts
- * import { JsonTraceWriter, startTracing } from "../lib/trace.ts";
+ * import { JsonTraceWriter, startTracing } from "../lib/trace/mod.ts";
  * import { runTraceReport } from "./trace.ts";
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * startTracing(await JsonTraceWriter.open(path)).stop();
@@ -139,13 +161,14 @@ export async function runTraceStats(
 export async function runTraceReport(
   path: string,
   out: string,
-  options: { format?: string } = {},
+  options: { format?: string; pipeline?: string } = {},
 ): Promise<{ periods: number; events: number }> {
-  const { readTrace, traceReport } = await traceLib();
-  const trace = await readTrace(path, { format: options.format });
-  const html = traceReport(trace.events, {
-    title: `ringdump trace report: ${path.replace(/.*\//, "") || path}`,
-    source: `${trace.format.toUpperCase()} trace ${path}:`,
+  const { analyzeTrace, renderReport } = await traceLib();
+  const a = await analyzeTrace(path, options);
+  const html = renderReport(a.report, {
+    title: `ringdump trace report: ${path.replace(/\/+$/, "").replace(/.*\//, "") || path}`,
+    source: `${a.tracer === "ringdump" ? "" : `${a.tracer} `}${a.format.toUpperCase()} trace ` +
+      `${path}${a.discarded ? ` (lossy: ${a.discarded} events discarded)` : ""}:`,
   });
   try {
     await Deno.writeTextFile(out, html);
@@ -161,10 +184,7 @@ export async function runTraceReport(
       { option: "--out", value: out, cause: e },
     );
   }
-  return {
-    periods: trace.events.filter((e) => e.name === "dumper_period_end").length,
-    events: trace.events.length,
-  };
+  return { periods: a.report.periods.length, events: a.events };
 }
 
 /**
@@ -224,9 +244,10 @@ export async function startCaptureTrace(
 export function addTraceCommand(program: Command): Command {
   const trace = program
     .command("trace")
-    .summary("Analyse a trace written by 'capture --trace'")
+    .summary("Analyse a trace: ringdump's ('capture --trace') or an LTTng session's")
     .description(
-      "Analyse a trace written by 'capture --trace' (Chrome JSON or a CTF directory).",
+      "Analyse a trace written by 'capture --trace' (Chrome JSON or a CTF directory), or an " +
+        "LTTng trace (a session directory or any directory below it), e.g. libcamera's.",
     )
     .addHelpText(
       "after",
@@ -234,20 +255,25 @@ export function addTraceCommand(program: Command): Command {
 Examples:
   ringdump capture --duration 2s --trace t.json --out c.wav
   ringdump trace stats t.json
-  ringdump trace report t.json -o report.html`,
+  ringdump trace report t.json -o report.html
+  ringdump trace stats ~/lttng-traces/demo-20201029-184003 --pipeline rkisp1`,
     );
   const formatOption = () =>
     new Option("--format <fmt>", "trace format (default: detected)").choices(FORMAT_CHOICES);
   trace
     .command("stats")
-    .summary("Latency statistics per backend call (p50, p99, ...)")
+    .summary("Latency statistics per backend or libcamera IPA call (p50, p99, ...)")
     .description(
-      "Per backend call (backend_name:function_name): count, min, max, mean, stddev, p50 " +
-        "and p99 of the begin/end durations in ns. Nested and interleaved calls are " +
-        "matched with a stack per key; unmatched ends are reported, not fatal.",
+      "Per backend call (backend_name:function_name), or per libcamera IPA call " +
+        "(pipeline_name:function_name of libcamera:ipa_call_begin/_end, as " +
+        "analyze-ipa-trace.py pairs them) in an LTTng trace: count, min, max, mean, stddev " +
+        "(sample stddev for libcamera's, as the script), p50 and p99 of the begin/end " +
+        "durations in ns. Nested and interleaved calls are matched with a stack per key; " +
+        "unmatched ends are reported, not fatal. Events the tracer discarded are warned of.",
     )
-    .argument("<path>", "trace: a .json file or a CTF directory")
+    .argument("<path>", "trace: a .json file, a CTF directory or an LTTng session directory")
     .option("--backend <name>", "only this backend's calls ('ssh' takes in 'ssh+agent')")
+    .option("-p, --pipeline <name>", "only this pipeline's IPA calls (libcamera traces)")
     .option("--json", "print JSON instead of a table", false)
     .addOption(formatOption())
     .addHelpText(
@@ -257,9 +283,16 @@ Examples:
   # trace a capture as JSON and as CTF at once, then read each
   ringdump capture --duration 2s --trace t.json --trace t-ctf --out c.wav
   ringdump trace stats t.json
-  ringdump trace stats t-ctf --backend sim --json`,
+  ringdump trace stats t-ctf --backend sim --json
+  # libcamera's IPA calls, traced with lttng
+  lttng create demo && lttng enable-event -u 'libcamera:*' && lttng start
+  cam -c 1 -C 30 && lttng stop && lttng destroy
+  ringdump trace stats ~/lttng-traces/demo-* --pipeline rkisp1`,
     )
-    .action(async (path: string, flags: { backend?: string; json: boolean; format?: string }) => {
+    .action(async (
+      path: string,
+      flags: { backend?: string; pipeline?: string; json: boolean; format?: string },
+    ) => {
       const { output, warning } = await runTraceStats(path, flags);
       console.log(output);
       if (warning) console.error(warning);
@@ -270,19 +303,21 @@ Examples:
     .description(
       "Write one self-contained HTML page (inline SVG, no network): the period timeline " +
         "(bytes per period, headroom against the ring size) and a latency histogram per " +
-        "backend call.",
+        "backend call, or per libcamera IPA call of an LTTng trace.",
     )
-    .argument("<path>", "trace: a .json file or a CTF directory")
+    .argument("<path>", "trace: a .json file, a CTF directory or an LTTng session directory")
     .requiredOption("-o, --out <file>", "HTML file to write")
+    .option("-p, --pipeline <name>", "only this pipeline's IPA calls (libcamera traces)")
     .addOption(formatOption())
     .addHelpText(
       "after",
       `
 Examples:
   ringdump capture --duration 2s --trace t.json --out c.wav
-  ringdump trace report t.json -o report.html`,
+  ringdump trace report t.json -o report.html
+  ringdump trace report ~/lttng-traces/demo-20201029-184003 -o ipa.html`,
     )
-    .action(async (path: string, flags: { out: string; format?: string }) => {
+    .action(async (path: string, flags: { out: string; format?: string; pipeline?: string }) => {
       const r = await runTraceReport(path, flags.out, flags);
       console.error(`wrote ${flags.out}: ${r.periods} periods, ${r.events} events`);
     });

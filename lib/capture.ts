@@ -12,7 +12,7 @@ import { Dumper, type DumperOptions, type DumpStats, type OverrunPolicy } from "
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
 import { openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";
-import { backendTrace, traceBackend, tracing } from "./trace.ts";
+import { backendTrace, traceBackend, tracing } from "./trace/mod.ts";
 
 /** Options of {@linkcode capture}. */
 export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSinkOptions {

@@ -14,13 +14,20 @@ import {
   DeviceError,
   OverrunError,
   RingdumpError,
+  StallError,
   TornReadError,
   UsageError,
 } from "./errors.ts";
-import { counterDelta, firstIntactPage, type RingGeometry, splitRange } from "./ring.ts";
+import {
+  checkAppendOrder,
+  firstIntactPage,
+  judgeCounter,
+  type RingGeometry,
+  splitRange,
+} from "./ring.ts";
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
-import { dumperTrace, traceBackend, traceSink, tracing } from "./trace.ts";
+import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
 
@@ -64,6 +71,17 @@ export interface DumpStats {
   overruns: number;
   /** Torn reads seen (gap policy). */
   tornReads: number;
+  /**
+   * Counter readings not believed: a jump or a step back that a second read
+   * contradicted, or (gap policy) a value implausible for the time elapsed.
+   */
+  glitches: number;
+  /**
+   * Losses whose size is only an estimate (gap policy): the capture was away
+   * long enough for the counter to wrap unseen, or the counter read an
+   * implausible value. Any of them means data was lost.
+   */
+  unknownLosses: number;
   /** Periods the reference's coarser overlap check would have flagged. */
   referenceOverlaps: number;
   /** Worst `(writer - reader) / pages` seen: 1 means the writer caught up with the reader. */
@@ -100,10 +118,11 @@ export interface DumperOptions {
   maxBytes?: number;
   /**
    * Pages the hardware may be writing beyond the counter it has published
-   * (see {@linkcode firstIntactPage}): 0 (default) for docs/design.md rule 4 as
-   * written, 1 for hardware that writes a page and then advances the counter,
-   * the burst size for one that publishes bursts. Must be below the ring's
-   * page count. Pages within reach of those writes are treated as torn.
+   * (see {@linkcode firstIntactPage}, docs/design.md rule 4): default 1, right
+   * for hardware that writes a page and then advances the counter (0 for a
+   * ring of one page); 0 only for a writer known to publish before it
+   * writes, the burst size for one that publishes bursts. Must be below the
+   * ring's page count. Pages within reach of those writes are treated as torn.
    */
   inFlight?: number;
   /** Largest single backend read, bytes (rounded down to whole pages); default 4 MiB. */
@@ -157,6 +176,16 @@ export class Dumper {
   #done = false;
   /** Worst headroom seen in the period in flight (for the period_end tracepoint). */
   #periodHeadroom = 0;
+  /** Clock time of the counter read that gave `#latest`. */
+  #tLatest = 0;
+  /** One past the last logical page appended (the sink-boundary invariant). */
+  #appendedEnd = 0;
+  /** Pages the baseline moved at implausible counter values: not the writer's progress. */
+  #rateOffset = 0;
+  /** Largest advance believed from one counter reading. */
+  #maxStep = 0;
+  /** Set when an implausible counter value moved the baseline (gap policy). */
+  #rebased = false;
   readonly #stats: DumpStats = {
     bytes: 0,
     pages: 0,
@@ -165,6 +194,8 @@ export class Dumper {
     lostPages: 0,
     overruns: 0,
     tornReads: 0,
+    glitches: 0,
+    unknownLosses: 0,
     referenceOverlaps: 0,
     headroom: 0,
     maxPagesPerPeriod: 0,
@@ -206,7 +237,7 @@ export class Dumper {
     if (this.#maxBytes !== undefined && !(this.#maxBytes > 0)) {
       throw new UsageError(`--max-bytes must be greater than 0`, { option: "--max-bytes" });
     }
-    this.#inFlight = checkInFlight(options.inFlight ?? 0, this.#g);
+    this.#inFlight = checkInFlight(options.inFlight ?? defaultInFlight(this.#g), this.#g);
     const maxRead = options.maxReadBytes ?? 4 * 1024 * 1024;
     this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
     this.#buf = new Uint8Array(0);
@@ -230,7 +261,12 @@ export class Dumper {
     this.#t0 = clock.now();
     try {
       const phys = await this.#readCounter();
-      this.#next = this.#latest = this.#prevStart = phys;
+      this.#tLatest = this.#t0;
+      this.#next =
+        this.#latest =
+        this.#prevStart =
+        this.#appendedEnd =
+          phys;
       this.#stats.firstPage = this.#stats.endPage = phys;
       if (tracing.enabled) {
         const g = this.#g;
@@ -298,11 +334,99 @@ export class Dumper {
     return Number(v);
   }
 
-  /** Reads the counter and unwraps it against the latest logical count. */
-  async #readLogical(): Promise<number> {
-    const phys = await this.#readCounter();
-    this.#latest += counterDelta(this.#latest, phys, this.#g);
+  /**
+   * Pages the writer should have advanced by time `t` since `#latest` was
+   * read, at the rate seen so far; undefined until a rate is known.
+   */
+  #expected(t: number): number | undefined {
+    const span = this.#tLatest - this.#t0;
+    const advanced = this.#latest - this.#stats.firstPage - this.#rateOffset;
+    if (span < this.#period || advanced <= 0) return undefined;
+    return (advanced / span) * (t - this.#tLatest);
+  }
+
+  /**
+   * Reads the counter and unwraps it against the latest logical count,
+   * judged by {@linkcode judgeCounter}: a jump larger than the ring is
+   * confirmed by a second read, a stall long enough for the counter to wrap
+   * unseen is a loss (a {@linkcode StallError}, or counted with gap), an
+   * implausible value a {@linkcode DeviceError} (or a counted glitch with
+   * gap). `next` is the first page not yet taken (appended, or being read).
+   */
+  async #readLogical(next: number): Promise<number> {
+    const g = this.#g;
+    const t = this.#clock.now();
+    const expected = this.#expected(t);
+    const latest = this.#latest;
+    const readings = [await this.#readCounter()];
+    const maxStep = this.#maxStep;
+    let v = judgeCounter({ latest, next, readings, expected, maxStep }, g);
+    if (v.kind === "confirm") {
+      readings.push(await this.#readCounter());
+      v = judgeCounter({ latest, next, readings, expected, maxStep }, g);
+    }
+    const what = `counter read ${
+      readings.map((r) => hex(r)).join(", then ")
+    } after logical ${latest}`;
+    switch (v.kind) {
+      case "confirm":
+        throw new Error("judgeCounter asked for a third reading");
+      case "advance":
+        if (v.glitch) this.#glitch(`${what}: the first reading was off by a glitch; ignored`);
+        this.#latest = latest + v.delta;
+        if (v.delta > this.#maxStep) this.#maxStep = v.delta;
+        break;
+      case "back":
+        this.#glitch(`${what}: an earlier reading was ${v.back} pages too high; corrected`);
+        this.#latest = latest - v.back;
+        break;
+      case "wrapped": {
+        const rate = (latest - this.#stats.firstPage - this.#rateOffset) /
+          (this.#tLatest - this.#t0);
+        const counts = {
+          lastPage: this.#next,
+          currentPage: latest + v.delta,
+          pages: g.pages,
+          capturedPages: this.#stats.pages,
+          stalledMs: t - this.#tLatest,
+          wrapMs: g.counterWrap / rate,
+        };
+        if (this.#policy === "fail") throw new StallError(counts);
+        this.#stats.unknownLosses++;
+        log.warn(
+          "stall: the capture was away {secs} s; one counter wrap takes {wrap} s at the rate seen, " +
+            "so the counter may have wrapped unseen: about {wraps} wraps counted as lost",
+          {
+            secs: (counts.stalledMs / 1000).toFixed(1),
+            wrap: (counts.wrapMs / 1000).toFixed(1),
+            wraps: v.wraps,
+          },
+        );
+        this.#latest = latest + v.delta;
+        break;
+      }
+      case "implausible": {
+        const msg = `counter register at ${hex(g.counterAddress)}: ${what}: ${v.reason}` +
+          (expected === undefined ? "" : ` in ${(t - this.#tLatest).toFixed(0)} ms`) +
+          `; a glitching register, or wrong --counter or --counter-wrap`;
+        if (this.#policy === "fail") throw new DeviceError(msg);
+        this.#glitch(`${msg}; the capture goes on from there, the loss counted as unknown`);
+        this.#stats.unknownLosses++;
+        // Never a reason to re-read old pages: start afresh at the new value.
+        this.#latest = latest + v.delta;
+        this.#rateOffset += v.delta;
+        this.#loss(0, this.#latest);
+        this.#rebased = true;
+        break;
+      }
+    }
+    this.#tLatest = t;
     return this.#latest;
+  }
+
+  #glitch(message: string): void {
+    this.#stats.glitches++;
+    log.warn("counter glitch: {message}", { message });
   }
 
   /** One period, framed by the dumper_period_begin/end tracepoints when tracing. */
@@ -342,7 +466,8 @@ export class Dumper {
     const s = this.#stats;
     const pages = this.#g.pages;
     s.periods++;
-    const current = await this.#readLogical();
+    this.#rebased = false;
+    const current = await this.#readLogical(this.#next);
     const from = this.#next;
     const delta = current - from;
     // docs/design.md rule 3, the reference's check: pages read last period may have
@@ -364,7 +489,7 @@ export class Dumper {
       delta,
       headroom: (delta / pages).toFixed(3),
     });
-    if (delta === 0) {
+    if (delta <= 0) {
       s.emptyPeriods++;
       return;
     }
@@ -379,8 +504,10 @@ export class Dumper {
           capturedPages: s.pages,
         });
       }
-      const lost = delta - pages;
-      start = current - pages;
+      // Resume past the pages the writer may be writing now (rule 4): the
+      // oldest `inFlight` pages of the ring are being overwritten.
+      start = current - pages + this.#inFlight;
+      const lost = start - from;
       this.#loss(lost, start);
       s.overruns++;
       log.warn("overrun: {lost} pages lost (logical {from} -> {current}, ring {pages})", {
@@ -398,6 +525,7 @@ export class Dumper {
         const first = span.firstPage + done;
         const address = span.address + BigInt(done) * BigInt(this.#g.pageSize);
         if (!(await this.#readAndAppend(address, first, n))) return;
+        if (this.#next !== first + n) return; // cut short: the rest waits for the next period
       }
     }
   }
@@ -418,8 +546,15 @@ export class Dumper {
     // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.
-    const after = await this.#readLogical();
+    const after = await this.#readLogical(first);
+    if (this.#rebased) return true; // an implausible counter: these pages are not trusted
     this.#seeHeadroom((after - first) / pages);
+    if (after < first + n) {
+      // The counter is behind the end of what was read (an earlier reading
+      // was too high): the pages from `after` on were not written yet.
+      n = Math.max(0, after - first);
+      if (n === 0) return true;
+    }
     const intact = firstIntactPage(after, { pages, inFlight: this.#inFlight });
     let skip = 0;
     if (first < intact) {
@@ -431,6 +566,7 @@ export class Dumper {
           counterAfter: after,
           pages,
           capturedPages: s.pages,
+          inFlight: this.#inFlight,
         });
       }
       s.tornReads++;
@@ -442,14 +578,16 @@ export class Dumper {
         return true;
       }
     }
-    let out = buf.subarray(skip * pageSize);
+    let out = buf.subarray(skip * pageSize, n * pageSize);
     if (this.#maxBytes !== undefined && s.bytes + out.length >= this.#maxBytes) {
       out = out.subarray(0, this.#maxBytes - s.bytes);
       s.stopReason = "max-bytes";
     }
+    checkAppendOrder(this.#appendedEnd, first + skip);
     await this.#sink.write(out);
     s.bytes += out.length;
     const whole = Math.floor(out.length / pageSize);
+    this.#appendedEnd = first + skip + Math.ceil(out.length / pageSize);
     s.pages += whole;
     this.#next = first + skip + whole;
     s.endPage = this.#next;
@@ -476,6 +614,21 @@ export class Dumper {
       headroom: s.headroom,
     });
   }
+}
+
+/**
+ * The default `inFlight` for a ring (docs/design.md rule 4): 1, safe for
+ * hardware that writes a page and then advances its counter; 0 for a ring of
+ * a single page, where 1 is not allowed.
+ *
+ * @example
+ * ```ts
+ * import { defaultInFlight } from "./dumper.ts";
+ * console.log(defaultInFlight({ pages: 256 }), defaultInFlight({ pages: 1 })); // 1 0
+ * ```
+ */
+export function defaultInFlight(geometry: { pages: number }): number {
+  return geometry.pages > 1 ? 1 : 0;
 }
 
 /**

@@ -135,6 +135,9 @@ export class OverrunError extends RingdumpError {
  * import { TornReadError } from "./errors.ts";
  * const e = new TornReadError({ firstPage: 100, endPage: 164, counterAfter: 400, pages: 256, capturedPages: 100 });
  * console.log(e.tornPages); // 44
+ * // the oldest page of a full lap, being written while the counter shows the lap done
+ * const f = new TornReadError({ firstPage: 0, endPage: 16, counterAfter: 16, pages: 16, capturedPages: 0, inFlight: 1 });
+ * console.log(f.tornPages); // 1
  * ```
  */
 export class TornReadError extends OverrunError {
@@ -154,11 +157,13 @@ export class TornReadError extends OverrunError {
       counterAfter: number;
       pages: number;
       capturedPages: number;
+      /** Pages the hardware may be writing beyond its counter (they count as torn); default 0. */
+      inFlight?: number;
     },
   ) {
     const torn = Math.min(
       counts.endPage - counts.firstPage,
-      counts.counterAfter - counts.pages - counts.firstPage,
+      counts.counterAfter + (counts.inFlight ?? 0) - counts.pages - counts.firstPage,
     );
     super(
       {
@@ -168,7 +173,8 @@ export class TornReadError extends OverrunError {
         capturedPages: counts.capturedPages,
       },
       `torn read: pages ${counts.firstPage}..${counts.endPage} were being overwritten while read ` +
-        `(counter reached ${counts.counterAfter} during the read, ring holds ${counts.pages}); ` +
+        `(counter reached ${counts.counterAfter} during the read, ring holds ${counts.pages}` +
+        `${counts.inFlight ? `, ${counts.inFlight} more in flight` : ""}); ` +
         `${torn} pages lost. ${counts.capturedPages} pages captured before it are on disk. ` +
         `Use a shorter --period or a larger ring.`,
     );
@@ -261,5 +267,65 @@ export class VerifyError extends RingdumpError {
     this.offset = fields.offset;
     this.expected = fields.expected;
     this.found = fields.found;
+  }
+}
+
+/**
+ * A broken invariant inside ringdump: a bug, never the user's doing. Exit
+ * code 70.
+ *
+ * @example
+ * ```ts
+ * import { InternalError } from "./errors.ts";
+ * const e = new InternalError("page order: appending page 9 after page 10");
+ * console.log(e.exitCode); // 70
+ * ```
+ */
+export class InternalError extends RingdumpError {
+  /** Exit code the CLI uses for this error. */
+  override readonly exitCode: number = 70;
+}
+
+/**
+ * The capture was stopped or starved (SIGSTOP, Ctrl-Z, a frozen VM) long
+ * enough for the counter to wrap unseen: data was lost and how much is an
+ * estimate. Exit code 1.
+ *
+ * @example
+ * ```ts
+ * import { StallError } from "./errors.ts";
+ * const e = new StallError({ lastPage: 100, currentPage: 1200, pages: 64, capturedPages: 90, stalledMs: 4500, wrapMs: 4000 });
+ * console.log(e.lostPages, e.exitCode); // 1036 1
+ * ```
+ */
+export class StallError extends OverrunError {
+  /** How long the capture was away, ms. */
+  readonly stalledMs: number;
+  /** How long one counter wrap takes at the rate seen, ms. */
+  readonly wrapMs: number;
+  /** Creates a stall error. */
+  constructor(
+    counts: {
+      lastPage: number;
+      currentPage: number;
+      pages: number;
+      capturedPages: number;
+      stalledMs: number;
+      wrapMs: number;
+    },
+  ) {
+    const lost = Math.max(0, counts.currentPage - counts.lastPage - counts.pages);
+    super(
+      counts,
+      `stall: the capture was stopped or starved for ${(counts.stalledMs / 1000).toFixed(1)} s, ` +
+        `and one counter wrap takes about ${
+          (counts.wrapMs / 1000).toFixed(1)
+        } s at the rate seen: the counter may have wrapped unseen, so about ${lost} pages after ` +
+        `logical page ${counts.lastPage} are lost (the exact count is unknown). ` +
+        `${counts.capturedPages} pages captured before it are on disk. ` +
+        `Do not suspend a capture (Ctrl-Z, SIGSTOP); give it a CPU of its own.`,
+    );
+    this.stalledMs = counts.stalledMs;
+    this.wrapMs = counts.wrapMs;
   }
 }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { GeometryError } from "./errors.ts";
+import { GeometryError, InternalError } from "./errors.ts";
 
 /** What {@linkcode ringGeometry} accepts. */
 export interface RingGeometryInit {
@@ -257,4 +257,139 @@ export function firstIntactPage(
   options: { pages: number; inFlight?: number },
 ): number {
   return counterAfter + (options.inFlight ?? 0) - options.pages;
+}
+
+/** How far back a physical counter value lies behind a logical count: `(last % wrap - phys) mod wrap`. */
+function counterBehind(lastLogical: number, physical: number, counterWrap: number): number {
+  const d = (lastLogical % counterWrap) - physical;
+  return d < 0 ? d + counterWrap : d;
+}
+
+/** What {@linkcode judgeCounter} is given. */
+export interface CounterReadings {
+  /** Latest logical count believed. */
+  readonly latest: number;
+  /** Logical page up to which the pages are appended (or being read): never re-read below it. */
+  readonly next: number;
+  /** The physical values read: one, or two when {@linkcode judgeCounter} asked for a confirmation. */
+  readonly readings: readonly number[];
+  /**
+   * Pages the writer is expected to have advanced since `latest` was read (the
+   * rate seen so far times the time elapsed), or undefined while no rate is
+   * known yet.
+   */
+  readonly expected?: number;
+  /** Largest advance believed from one reading so far (a bursty writer's step); default 0. */
+  readonly maxStep?: number;
+}
+
+/** The verdict of {@linkcode judgeCounter}. */
+export type CounterVerdict =
+  /** Read the counter once more and ask again with both readings. */
+  | { readonly kind: "confirm" }
+  /** Believe an advance of `delta` pages; `glitch` when one of the readings was off. */
+  | { readonly kind: "advance"; readonly delta: number; readonly glitch: boolean }
+  /**
+   * The counter may have wrapped unseen: the time elapsed at the rate seen is
+   * about `wraps` whole wraps more than `delta` shows. Data was lost and how
+   * much is not known exactly; `delta` includes the wraps.
+   */
+  | { readonly kind: "wrapped"; readonly delta: number; readonly wraps: number }
+  /** A reading before was too high: the counter is `back` pages behind `latest`, and not below `next`. */
+  | { readonly kind: "back"; readonly back: number }
+  /** No plausible reading: a device fault. `delta` is what the last reading would mean. */
+  | { readonly kind: "implausible"; readonly delta: number; readonly reason: string };
+
+/**
+ * Judges counter readings (docs/design.md rules 1, 2 and 4, and the glitch
+ * and stall rules of issue 9): an advance of at most a ring is believed at
+ * once, unless the time elapsed at the rate seen so far could cover a whole
+ * counter wrap; anything else (a jump larger than the ring, which a reading
+ * that moved backwards also looks like) must be confirmed by a second read.
+ * A confirmed jump is believed only when it is plausible for the time elapsed;
+ * a counter a little behind a value read before, but not behind the pages
+ * already taken, means that earlier value was a glitch. Everything else is
+ * implausible: a device fault, never a reason to re-read old pages. Pure.
+ *
+ * @example
+ * ```ts
+ * import { judgeCounter } from "./ring.ts";
+ * const g = { pages: 16, counterWrap: 0x100 };
+ * console.log(judgeCounter({ latest: 100, next: 100, readings: [105] }, g).kind); // "advance"
+ * console.log(judgeCounter({ latest: 100, next: 100, readings: [70] }, g).kind); // "confirm"
+ * // 30 behind, then the true value: the first reading was a glitch
+ * console.log(judgeCounter({ latest: 100, next: 100, readings: [70, 101], expected: 2 }, g));
+ * // { kind: "advance", delta: 1, glitch: true }
+ * ```
+ */
+export function judgeCounter(
+  input: CounterReadings,
+  geometry: { pages: number; counterWrap: number },
+): CounterVerdict {
+  const { latest, next, readings, expected, maxStep = 0 } = input;
+  const { pages, counterWrap: wrap } = geometry;
+  if (readings.length === 0 || readings.length > 2) {
+    throw new RangeError(`judgeCounter takes one or two readings (got ${readings.length})`);
+  }
+  // Could the writer have gone a whole wrap further than `d` shows? Judged
+  // with twice the expected advance, so an honest reading never trips it.
+  const mayWrap = (d: number) => expected !== undefined && 2 * expected >= d + wrap;
+  const wrapped = (d: number): CounterVerdict => {
+    const wraps = Math.max(1, Math.round((expected! - d) / wrap));
+    return { kind: "wrapped", delta: d + wraps * wrap, wraps };
+  };
+  const d1 = counterDelta(latest, readings[0], geometry);
+  if (readings.length === 1) {
+    return d1 <= pages && !mayWrap(d1) ? { kind: "advance", delta: d1, glitch: false } : {
+      kind: "confirm",
+    };
+  }
+  const p2 = readings[1];
+  const d2 = counterDelta(latest, p2, geometry);
+  if (d1 > pages && d2 <= pages) {
+    // The first reading was off (the counter cannot fall back from a jump).
+    return mayWrap(d2) ? wrapped(d2) : { kind: "advance", delta: d2, glitch: true };
+  }
+  if (counterDelta(readings[0], p2, geometry) > pages) {
+    return {
+      kind: "implausible",
+      delta: d2,
+      reason: `two reads in a row disagree (${readings[0]}, then ${p2})`,
+    };
+  }
+  if (mayWrap(d2)) return wrapped(d2);
+  if (d2 <= pages) return { kind: "advance", delta: d2, glitch: false };
+  if (expected === undefined || d2 <= 2 * expected + pages + maxStep) {
+    return { kind: "advance", delta: d2, glitch: false };
+  }
+  const back = counterBehind(latest, p2, wrap);
+  if (back <= latest - next) return { kind: "back", back };
+  return {
+    kind: "implausible",
+    delta: d2,
+    reason: `a jump of ${d2} pages where about ${Math.round(expected)} were expected`,
+  };
+}
+
+/**
+ * The sink-boundary invariant (docs/design.md rule 8): the logical pages
+ * appended strictly increase, so a page is never written twice nor out of
+ * order. Throws an {@linkcode InternalError} when `firstPage` (the first page
+ * of an append) lies below `endPage` (one past the last page appended before).
+ *
+ * @example
+ * ```ts
+ * import { checkAppendOrder } from "./ring.ts";
+ * checkAppendOrder(10, 10); // fine: follows on
+ * checkAppendOrder(10, 14); // fine: a gap (counted as lost elsewhere)
+ * // checkAppendOrder(10, 9) throws
+ * ```
+ */
+export function checkAppendOrder(endPage: number, firstPage: number): void {
+  if (firstPage < endPage) {
+    throw new InternalError(
+      `page order: appending logical page ${firstPage} after pages up to ${endPage - 1} ` +
+        `were appended (pages must strictly increase)`,
+    );
+  }
 }

@@ -21,7 +21,7 @@ import {
   AgentOp,
 } from "../lib/agent/protocol.ts";
 import { runAgent } from "../lib/agent/server.ts";
-import { ControlList, ControlSerializer, int32Value, int64Value } from "../lib/controls.ts";
+import { ControlList, ControlSerializer, int32Value, int64Value } from "../lib/controls/mod.ts";
 import { BackendError } from "../lib/errors.ts";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
 import { openSim } from "../backends/sim.ts";

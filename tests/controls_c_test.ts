@@ -29,12 +29,12 @@ import {
   IPA_CONTROLS_FORMAT_VERSION,
   IPA_CONTROLS_HEADER_LAYOUT,
   IpaControlIdMapType,
-  noneValue,
+  MalformedControlsError,
   rectangleValue,
   sizeValue,
   stringValue,
   UnknownHandleError,
-} from "../lib/controls.ts";
+} from "../lib/controls/mod.ts";
 
 const INCLUDE_DIR = "/usr/include/libcamera";
 const HEADER = `${INCLUDE_DIR}/libcamera/ipa/ipa_controls.h`;
@@ -102,9 +102,12 @@ function fixtureMap(): ControlInfoMap {
     [ids[3], new ControlInfo(int64Value(-1), int64Value(1n << 40n))],
     [ids[4], new ControlInfo(floatValue(-8), floatValue(8), { def: floatValue(0.1) })],
     [ids[5], new ControlInfo(int32Value(0), int32Value(64))],
-    [ids[6], new ControlInfo()],
+    [ids[6], new ControlInfo(int32Value(0))],
     [ids[7], new ControlInfo(rectangleValue({ x: -1, y: 0, width: 1, height: 2 }))],
-    [ids[8], new ControlInfo(noneValue(), sizeValue({ width: 4096, height: 3072 }))],
+    [
+      ids[8],
+      new ControlInfo(sizeValue({ width: 1, height: 1 }), sizeValue({ width: 4096, height: 3072 })),
+    ],
   ]);
 }
 
@@ -179,7 +182,7 @@ function formatValue(v: ControlValue): string {
 }
 
 function expectedListText(list: ControlList, handle: number): string {
-  const lines = [`list handle=${handle} entries=${list.size} idmap=${list.infoMap.idMapType}`];
+  const lines = [`list handle=${handle} entries=${list.size} idmap=${list.idMapType}`];
   for (const [id, v] of list) lines.push(`value ${id} ${formatValue(v)}`);
   return lines.join("\n") + "\n";
 }
@@ -264,26 +267,28 @@ Deno.test({
       });
 
       await t.step("a list built from the C structs deserializes with its map", async () => {
-        for (const aligned of [false, true]) {
-          const s = new ControlSerializer();
-          const map = fixtureMap();
-          serialized(s, map);
-          const handle = s.handleOf(map)!;
-          const bytes = (await cOk("write-list", String(handle), ...(aligned ? ["aligned"] : [])))
-            .stdout;
-          const list = s.deserializeList(bytes);
-          assert.equal(list.infoMap, map);
-          assert.deepEqual([...list], C_LIST);
-          if (!aligned) {
-            // ringdump writes the very same bytes for the same list.
-            const mine = new ControlList(map);
-            for (const [id, v] of C_LIST) mine.set(id, v);
-            assert.deepEqual(serialized(s, mine), bytes);
-          }
-          // The same packet naming a handle this serializer never issued: ENOENT.
-          const other = (await cOk("write-list", String(handle + 2))).stdout;
-          assert.throws(() => s.deserializeList(other), UnknownHandleError);
-        }
+        const s = new ControlSerializer();
+        const map = fixtureMap();
+        serialized(s, map);
+        const handle = s.handleOf(map)!;
+        const bytes = (await cOk("write-list", String(handle))).stdout;
+        const list = s.deserializeList(bytes);
+        assert.equal(list.infoMap, map);
+        assert.deepEqual([...list], C_LIST);
+        // ringdump writes the very same bytes for the same list.
+        const mine = new ControlList(map);
+        for (const [id, v] of C_LIST) mine.set(id, v);
+        assert.deepEqual(serialized(s, mine), bytes);
+        // The same packet naming a handle this serializer never issued: ENOENT.
+        const other = (await cOk("write-list", String(handle + 2))).stdout;
+        assert.throws(() => s.deserializeList(other), UnknownHandleError);
+        // Values 8-byte aligned (as ipa_controls.h's comment suggests): refused, as by libcamera.
+        const aligned = (await cOk("write-list", String(handle), "aligned")).stdout;
+        assert.throws(
+          () => s.deserializeList(aligned),
+          (e: unknown) =>
+            e instanceof MalformedControlsError && /previous data ends at/.test(e.message),
+        );
       });
 
       await t.step("the C++ parser reads ringdump's list and map packets", async () => {
@@ -298,26 +303,6 @@ Deno.test({
           assert.equal((await cOk("read-list", listPath)).text, expectedListText(list, handle));
         }
       });
-
-      await t.step(
-        "aligned packets: read by an aligned parser, refused by libcamera's",
-        async () => {
-          const s = new ControlSerializer({ alignValues: true });
-          const map = fixtureMap();
-          const mapPath = await writeTemp("map_aligned.bin", serialized(s, map));
-          const list = ringdumpList(map);
-          const listPath = await writeTemp("list_aligned.bin", serialized(s, list));
-          assert.equal((await cOk("read-map", mapPath, "aligned")).text, expectedMapText(map, 1));
-          assert.equal(
-            (await cOk("read-list", listPath, "aligned")).text,
-            expectedListText(list, 1),
-          );
-          // libcamera 0.0.3's deserializer wants each value right after the previous one.
-          const strict = await c("read-list", listPath);
-          assert.notEqual(strict.code, 0);
-          assert.match(strict.stderr, /where libcamera expects/);
-        },
-      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

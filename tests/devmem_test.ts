@@ -95,15 +95,15 @@ async function mappings(): Promise<string[]> {
   return new TextDecoder().decode(out.stdout).split("\n");
 }
 
-Deno.test("devmem: only read-only shared mappings of the image, unmapped on close", async () => {
+Deno.test("devmem: an image is read with pread, never mapped (a mapping of a shrinking file raises SIGBUS)", async () => {
   const path = `${tmp}/ro.img`;
   const mem = ImageMemory.open(path, geometry, { origin: ORIGIN });
   mem.close();
   const dm = await openDevmem(path, { origin: ORIGIN, geometry });
   await dm.readRegister(geometry.counterAddress, 32);
+  await dm.read(geometry.base, new Uint8Array(4096));
   const maps = (await mappings()).filter((l) => l.endsWith(path));
-  assert.equal(maps.length, 2, maps.join("\n")); // the ring window and the register's page
-  for (const l of maps) assert.match(l.split(/\s+/)[1], /^r--s$/);
+  assert.deepEqual(maps, []);
   await dm.close();
   const after = (await mappings()).filter((l) => l.endsWith(path));
   assert.deepEqual(after, []);

@@ -196,7 +196,14 @@ Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", asy
     close: () => sim.close(),
   };
   const sink = new MemorySink();
-  const stats = await new Dumper(spy, sink, { geometry, period: 10, duration: 30, clock }).run();
+  // inFlight 0: the in-process sim publishes every page it has written at once.
+  const stats = await new Dumper(spy, sink, {
+    geometry,
+    period: 10,
+    duration: 30,
+    clock,
+    inFlight: 0,
+  }).run();
   assert.equal(stats.maxPagesPerPeriod, 8);
   assert.equal(stats.headroom, 1);
   assert.equal(stats.bytes, 24 * 64);

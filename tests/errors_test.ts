@@ -36,3 +36,17 @@ Deno.test("errors carry their fields, names and exit codes", () => {
   const v = new VerifyError("gap", { offset: 8, expected: 8n, found: 16n });
   assert.deepEqual([v.exitCode, v.offset, v.expected, v.found], [1, 8, 8n, 16n]);
 });
+
+Deno.test("TornReadError counts the pages in flight (issue 9)", () => {
+  // a full lap: the counter shows 16 pages done, page 16 is being written into slot 0
+  const t = new TornReadError({
+    firstPage: 0,
+    endPage: 16,
+    counterAfter: 16,
+    pages: 16,
+    capturedPages: 0,
+    inFlight: 1,
+  });
+  assert.equal(t.tornPages, 1);
+  assert.match(t.message, /1 more in flight\); 1 pages lost/);
+});

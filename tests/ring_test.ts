@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  checkAppendOrder,
   counterDelta,
   firstIntactPage,
+  judgeCounter,
   MAX_COUNTER_WRAP,
   ringGeometry,
   ringIndex,
   splitRange,
   unwrapCounter,
 } from "../lib/ring.ts";
-import { GeometryError } from "../lib/errors.ts";
+import { GeometryError, InternalError } from "../lib/errors.ts";
 
 Deno.test("counterDelta: the reference's own example", () => {
   assert.equal(counterDelta(0x1f000, 0x0010, { counterWrap: 0x10000 }), 0x1010);
@@ -145,4 +147,72 @@ Deno.test("ringGeometry: defaults and validation", () => {
     () => ringGeometry({ base: 0n, pageSize: 4096, pages: 256, counterWrap: 256 }),
     /must exceed the ring's page count 256, or a full lap could not be told from no progress/,
   );
+});
+
+Deno.test("judgeCounter: a small advance is believed, a jump larger than the ring needs a second read", () => {
+  const g = { pages: 16, counterWrap: 0x1000 };
+  const at = (readings: number[], expected?: number, next = 100, latest = 100) =>
+    judgeCounter({ latest, next, readings, expected }, g);
+  assert.deepEqual(at([105], 5), { kind: "advance", delta: 5, glitch: false });
+  assert.deepEqual(at([116], 5), { kind: "advance", delta: 16, glitch: false });
+  // 30 behind or far ahead: not believed on one read
+  assert.deepEqual(at([70], 5), { kind: "confirm" });
+  assert.deepEqual(at([300], 5), { kind: "confirm" });
+  // the second read contradicts the first: a glitch, the second is the truth
+  assert.deepEqual(at([70, 106], 5), { kind: "advance", delta: 6, glitch: true });
+  // a real overrun, confirmed and plausible for the time elapsed
+  assert.deepEqual(at([130, 131], 30), { kind: "advance", delta: 31, glitch: false });
+  // no rate known yet: a confirmed jump is believed
+  assert.deepEqual(at([300, 301]), { kind: "advance", delta: 201, glitch: false });
+  // confirmed 30 behind where 5 pages were expected: implausible as a jump of a wrap
+  const v = at([70, 70], 5);
+  assert.equal(v.kind, "implausible");
+  // 10 behind a value believed before, but not behind the pages taken: the
+  // value before was 10 too high
+  assert.deepEqual(at([100, 100], 0.5, 95, 110), { kind: "back", back: 10 });
+  // two readings far apart
+  assert.equal(at([300, 900], 5).kind, "implausible");
+  assert.throws(() => at([]), RangeError);
+});
+
+Deno.test("judgeCounter: time enough for a whole wrap at the rate seen is a wrap, even when the counter looks close", () => {
+  const g = { pages: 16, counterWrap: 0x100 };
+  // 4 pages further after time for 260 at the rate seen
+  const v = judgeCounter({
+    latest: 1000,
+    next: 1000,
+    readings: [(1000 + 4) % 0x100],
+    expected: 260,
+  }, g);
+  assert.deepEqual(v, { kind: "confirm" });
+  const w = judgeCounter({
+    latest: 1000,
+    next: 1000,
+    readings: [(1004) % 0x100, 1005 % 0x100],
+    expected: 260,
+  }, g);
+  assert.deepEqual(w, { kind: "wrapped", delta: 5 + 0x100, wraps: 1 });
+  // an honest writer at a steady rate never looks wrapped (property)
+  fc.assert(fc.property(
+    fc.integer({ min: 17, max: 5000 }),
+    fc.integer({ min: 0, max: 1e6 }),
+    fc.double({ min: 0, max: 1, noNaN: true }),
+    (wrap, latest, f) => {
+      const honest = Math.floor(f * Math.min(16, wrap - 1));
+      const r = judgeCounter({
+        latest,
+        next: latest,
+        readings: [(latest + honest) % wrap],
+        expected: honest,
+      }, { pages: 16, counterWrap: wrap });
+      assert.deepEqual(r, { kind: "advance", delta: honest, glitch: false });
+    },
+  ));
+});
+
+Deno.test("checkAppendOrder: appended logical pages strictly increase", () => {
+  checkAppendOrder(10, 10);
+  checkAppendOrder(10, 11);
+  assert.throws(() => checkAppendOrder(10, 9), InternalError);
+  assert.throws(() => checkAppendOrder(10, 0), /pages must strictly increase/);
 });

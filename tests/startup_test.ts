@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildProgram } from "../cli.ts";
-import { TRACE_FORMATS } from "../lib/trace.ts";
+import { TRACE_FORMATS } from "../lib/trace/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -53,7 +53,7 @@ Deno.test("ringdump --help loads commander and the command definitions, not the 
   }
 });
 
-Deno.test("trace --format offers exactly lib/trace.ts's formats (cli/trace.ts does not load it for --help)", () => {
+Deno.test("trace --format offers exactly lib/trace's formats (cli/trace.ts does not load it for --help)", () => {
   const trace = buildProgram().commands.find((c) => c.name() === "trace")!;
   for (const sub of trace.commands) {
     const format = sub.options.find((o) => o.long === "--format");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CtfTraceWriter, JsonTraceWriter, startTracing } from "../lib/trace.ts";
+import { CtfTraceWriter, JsonTraceWriter, startTracing } from "../lib/trace/mod.ts";
 import { runTraceStats } from "../cli/trace.ts";
 
 Deno.test("runTraceStats: an empty trace (JSON or CTF) is said to be empty, not silently fine", async () => {

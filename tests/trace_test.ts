@@ -29,7 +29,7 @@ import {
   traceStats,
   type TraceWriter,
   tracing,
-} from "../lib/trace.ts";
+} from "../lib/trace/mod.ts";
 import { RingdumpError, UsageError } from "../lib/errors.ts";
 import { Dumper } from "../lib/dumper.ts";
 import { ringGeometry } from "../lib/ring.ts";

@@ -12,7 +12,7 @@ import {
   ControlSerializer,
   int32Value,
   int64Value,
-} from "../controls.ts";
+} from "../controls/mod.ts";
 import { BackendError } from "../errors.ts";
 import type { RingGeometry } from "../ring.ts";
 import { hex } from "../units.ts";

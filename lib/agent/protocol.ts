@@ -2,7 +2,7 @@
  * The resident agent protocol: `ringdump agent` runs on the board and serves
  * memory reads over its stdin/stdout, so a capture over SSH pays for one
  * process start, not one per read. The messages are libcamera `ipa_controls`
- * packets ({@linkcode ControlSerializer}, {@link ../controls.ts}) carried in
+ * packets ({@linkcode ControlSerializer}, {@link ../controls/mod.ts}) carried in
  * small frames ({@link ./frame.ts}): this module holds the controls of the
  * protocol and what both sides share; `server.ts` is the board side
  * ({@linkcode runAgent}), `client.ts` the capture side ({@linkcode AgentClient}).
@@ -39,7 +39,8 @@ import {
   type ControlValue,
   int32Value,
   int64Value,
-} from "../controls.ts";
+  stringValue,
+} from "../controls/mod.ts";
 import {
   AgentErrno,
   FRAME_HEADER_SIZE,
@@ -132,7 +133,10 @@ const C = AgentControls;
 /**
  * The info map an agent offers in its hello: every protocol control, with
  * the protocol version, page size and largest read as fixed values
- * (min = max = default).
+ * (min = max = default). Every control has a min of its type, as libcamera's
+ * `ControlInfoMap::validate()` demands (the map is valid for libcamera
+ * 0.0.3): addresses and values are full-range int64 (uint64 bit patterns,
+ * see {@linkcode toWire}), strings are 0 to 65535 bytes long.
  *
  * @example
  * ```ts
@@ -146,29 +150,62 @@ export function agentInfoMap(
 ): ControlInfoMap {
   const fixed = (v: number) =>
     new ControlInfo(int32Value(v), int32Value(v), { def: int32Value(v) });
+  const int32 = (min: number, max: number) => new ControlInfo(int32Value(min), int32Value(max));
+  const int64 = new ControlInfo(int64Value(-(1n << 63n)), int64Value((1n << 63n) - 1n));
+  const length = new ControlInfo(int32Value(0), int32Value(0xffff));
   const version = options.protocolVersion ?? AGENT_PROTOCOL_VERSION;
   return new ControlInfoMap([
     [C.ProtocolVersion, fixed(version)],
     [C.PageSize, fixed(options.pageSize)],
     [C.MaxRead, fixed(options.maxRead)],
     [C.MemoryDevice, new ControlInfo(int32Value(0), int32Value(4096))],
-    [C.Origin, new ControlInfo()],
-    [
-      C.Op,
-      new ControlInfo(int32Value(AgentOp.ReadRegister), int32Value(AgentOp.ReadRange)),
-    ],
-    [C.Address, new ControlInfo()],
-    [C.Width, new ControlInfo(int32Value(8), int32Value(64))],
-    [C.Length, new ControlInfo(int32Value(1), int32Value(options.maxRead))],
-    [C.Status, new ControlInfo()],
-    [C.Value, new ControlInfo()],
-    [C.Message, new ControlInfo()],
-    [C.RingBase, new ControlInfo()],
-    [C.RingPageSize, new ControlInfo()],
-    [C.RingPages, new ControlInfo()],
-    [C.CounterAddress, new ControlInfo()],
-    [C.CounterWrap, new ControlInfo()],
+    [C.Origin, int64],
+    [C.Op, int32(AgentOp.ReadRegister, AgentOp.ReadRange)],
+    [C.Address, int64],
+    [C.Width, int32(8, 64)],
+    [C.Length, int32(1, options.maxRead)],
+    [C.Status, int32(0, 0x7fff_ffff)],
+    [C.Value, int64],
+    [C.Message, length],
+    [C.RingBase, int64],
+    [C.RingPageSize, int32(1, 0x7fff_ffff)],
+    [C.RingPages, int32(1, 0x7fff_ffff)],
+    [C.CounterAddress, int64],
+    [C.CounterWrap, new ControlInfo(int64Value(0), int64Value((1n << 63n) - 1n))],
   ]);
+}
+
+/**
+ * The hello list an agent sends right after its map (seq 0): its protocol
+ * version, page size, largest read, memory device and the physical address
+ * of the device's byte 0.
+ *
+ * @example
+ * ```ts
+ * import { agentHelloList, agentInfoMap, AgentControls } from "./protocol.ts";
+ * const map = agentInfoMap({ pageSize: 4096, maxRead: 65536 });
+ * const hello = agentHelloList(map, {
+ *   protocolVersion: 1, pageSize: 4096, maxRead: 65536, memory: "/dev/mem", origin: 0n,
+ * });
+ * console.log(hello.get(AgentControls.MemoryDevice)?.values); // ["/dev/mem"]
+ * ```
+ */
+export function agentHelloList(
+  map: ControlInfoMap,
+  hello: {
+    protocolVersion: number;
+    pageSize: number;
+    maxRead: number;
+    memory: string;
+    origin: bigint;
+  },
+): ControlList {
+  return new ControlList(map)
+    .set(C.ProtocolVersion, int32Value(hello.protocolVersion))
+    .set(C.PageSize, int32Value(hello.pageSize))
+    .set(C.MaxRead, int32Value(hello.maxRead))
+    .set(C.MemoryDevice, stringValue(hello.memory))
+    .set(C.Origin, toWire(hello.origin));
 }
 
 /**
@@ -187,7 +224,7 @@ export const ALL_CONTROLS: readonly ControlId[] = Object.values(AgentControls);
  *
  * @example
  * ```ts
- * import { ControlList, int32Value } from "../controls.ts";
+ * import { ControlList, int32Value } from "../controls/mod.ts";
  * import { agentInfoMap, AgentControls, intOf } from "./protocol.ts";
  * console.log(intOf(new ControlList(agentInfoMap({ pageSize: 4096, maxRead: 4096 })).set(AgentControls.Op, int32Value(1)), AgentControls.Op));
  * ```
@@ -202,7 +239,7 @@ export function intOf(list: ControlList, id: ControlId): number | undefined {
  *
  * @example
  * ```ts
- * import { ControlList } from "../controls.ts";
+ * import { ControlList } from "../controls/mod.ts";
  * import { agentInfoMap, AgentControls, bigOf } from "./protocol.ts";
  * console.log(bigOf(new ControlList(agentInfoMap({ pageSize: 4096, maxRead: 4096 })), AgentControls.Address));
  * ```
@@ -217,7 +254,7 @@ export function bigOf(list: ControlList, id: ControlId): bigint | undefined {
  *
  * @example
  * ```ts
- * import { ControlList } from "../controls.ts";
+ * import { ControlList } from "../controls/mod.ts";
  * import { agentInfoMap, AgentControls, strOf } from "./protocol.ts";
  * console.log(strOf(new ControlList(agentInfoMap({ pageSize: 4096, maxRead: 4096 })), AgentControls.Message));
  * ```
@@ -272,7 +309,7 @@ export function fromWire(v: bigint): bigint {
  *
  * @example
  * ```ts
- * import { ControlSerializer } from "../controls.ts";
+ * import { ControlSerializer } from "../controls/mod.ts";
  * import { agentInfoMap, serializeFrame } from "./protocol.ts";
  * const bytes = serializeFrame(new ControlSerializer(), agentInfoMap({ pageSize: 4096, maxRead: 4096 }), 0);
  * console.log(bytes[4]); // 1
@@ -300,7 +337,7 @@ export function serializeFrame(
  *
  * @example
  * ```ts
- * import { ControlSerializerError } from "../controls.ts";
+ * import { ControlSerializerError } from "../controls/mod.ts";
  * import { asProtocolError } from "./protocol.ts";
  * const e = asProtocolError(new ControlSerializerError("short", { code: "EINVAL" }), "hello");
  * console.log((e as Error).message); // "agent protocol: hello: short"

@@ -10,7 +10,7 @@ import {
   ControlSerializer,
   int32Value,
   stringValue,
-} from "../controls.ts";
+} from "../controls/mod.ts";
 import { BackendError } from "../errors.ts";
 import { type RingGeometry, ringGeometry } from "../ring.ts";
 import type { Backend, RegisterWidth } from "../../backends/types.ts";
@@ -30,6 +30,7 @@ import {
 import {
   AGENT_PROTOCOL_VERSION,
   AgentControls as C,
+  agentHelloList,
   agentInfoMap,
   AgentOp,
   asProtocolError,
@@ -129,12 +130,13 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
   try {
     // 1. Hello: the map, then the hello list.
     const map = agentInfoMap({ pageSize, maxRead, protocolVersion: version });
-    const hello = new ControlList(map)
-      .set(C.ProtocolVersion, int32Value(version))
-      .set(C.PageSize, int32Value(pageSize))
-      .set(C.MaxRead, int32Value(maxRead))
-      .set(C.MemoryDevice, stringValue(options.memory))
-      .set(C.Origin, toWire(options.origin ?? 0n));
+    const hello = agentHelloList(map, {
+      protocolVersion: version,
+      pageSize,
+      maxRead,
+      memory: options.memory,
+      origin: options.origin ?? 0n,
+    });
     // One chunk, so a client that refuses the map has no half-written hello to wait for.
     const mapFrame = serializeFrame(serializer, map, 0);
     const helloFrame = serializeFrame(serializer, hello, 0);

@@ -13,11 +13,11 @@
 //       out as libcamera's ControlSerializer does (value = ControlType, then
 //       the elements; contiguous, or each value 8-byte aligned with
 //       "aligned"). Its content is the fixed list described in kList below.
-//   ipa_layout read-list FILE [aligned]
-//   ipa_layout read-map FILE [aligned]
+//   ipa_layout read-list FILE
+//   ipa_layout read-map FILE
 //       Parses and validates a packet (header, entries, data offsets as
 //       libcamera's deserializer demands: each entry's data right after the
-//       previous one, or at the next multiple of 8 with "aligned") and prints
+//       previous one) and prints
 //       its content, one line per value (format: see printValue). Exits 1
 //       with a message on stderr if the packet is invalid.
 
@@ -265,7 +265,7 @@ void printValue(const std::vector<uint8_t> &buf, size_t dataStart, size_t end, s
 	*pos = p + count * esize - dataStart;
 }
 
-void readPacket(const char *path, bool isMap, bool aligned)
+void readPacket(const char *path, bool isMap)
 {
 	std::vector<uint8_t> buf = readFile(path);
 	if (buf.size() < sizeof(ipa_controls_header))
@@ -307,7 +307,7 @@ void readPacket(const char *path, bool isMap, bool aligned)
 			if (entry.padding[0] != 0)
 				fail("value entry padding not zero");
 			std::printf("value %u ", entry.id);
-			if (offset != (aligned ? align8(pos) : pos))
+			if (offset != pos)
 				fail("entry " + std::to_string(i) + ": offset " + std::to_string(offset) +
 				     " where libcamera expects " + std::to_string(pos));
 			pos = offset;
@@ -315,7 +315,7 @@ void readPacket(const char *path, bool isMap, bool aligned)
 				   entry.type);
 			continue;
 		}
-		if (offset != (aligned ? align8(pos) : pos))
+		if (offset != pos)
 			fail("entry " + std::to_string(i) + ": offset " + std::to_string(offset) +
 			     " where libcamera expects " + std::to_string(pos));
 		pos = offset;
@@ -337,12 +337,12 @@ int main(int argc, char **argv)
 	} else if (mode == "write-list" && (argc == 3 || argc == 4)) {
 		writeList(uint32_t(std::strtoul(argv[2], nullptr, 0)),
 			  argc == 4 && std::string(argv[3]) == "aligned");
-	} else if ((mode == "read-list" || mode == "read-map") && (argc == 3 || argc == 4)) {
-		readPacket(argv[2], mode == "read-map", argc == 4 && std::string(argv[3]) == "aligned");
+	} else if ((mode == "read-list" || mode == "read-map") && argc == 3) {
+		readPacket(argv[2], mode == "read-map");
 	} else {
 		std::fprintf(stderr,
 			     "usage: ipa_layout layout | write-list HANDLE [aligned] | "
-			     "read-list FILE [aligned] | read-map FILE [aligned]\n");
+			     "read-list FILE | read-map FILE\n");
 		return 2;
 	}
 	return 0;

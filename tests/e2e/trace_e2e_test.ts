@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ringdump, spawnRingdump } from "../../testing/run_cli.ts";
-import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace.ts";
+import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace/mod.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-trace-e2e-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));

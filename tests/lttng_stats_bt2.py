@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Statistics of libcamera IPA calls in an LTTng trace, computed with
+babeltrace2's Python bindings (python3-bt2), independently of ringdump's CTF
+reader: the pairing of libcamera's utils/tracepoints/analyze-ipa-trace.py.
+
+Events named libcamera:ipa_call_begin / libcamera:ipa_call_end that have a
+pipeline_name field are matched with a stack per pipeline_name:function_name
+key, on default_clock_snapshot.ns_from_origin. Unlike the script, an end with
+no open begin is counted instead of raising.
+
+The figures follow `ringdump trace stats` definitions exactly: mean is
+sum/count rounded half up; stddev is the sample standard deviation
+sqrt(sum((d - sum/count)^2) / (count - 1)) (0 for one pair), rounded half up;
+p50/p99 are nearest-rank (ceil(p*n/100)).
+
+Usage: lttng_stats_bt2.py TRACE_PATH [-p PIPELINE] [--events-per-second]
+  -> JSON on stdout
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+import bt2
+
+
+def main(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-p", "--pipeline")
+    parser.add_argument("trace_path")
+    args = parser.parse_args(argv[1:])
+    stacks = {}
+    durations = {}
+    unmatched_ends = 0
+    events = 0
+    start = time.perf_counter()
+    for msg in bt2.TraceCollectionMessageIterator(args.trace_path):
+        if type(msg) is not bt2._EventMessageConst:
+            continue
+        events += 1
+        payload = msg.event.payload_field
+        if "pipeline_name" not in payload:
+            continue
+        pipeline = str(payload["pipeline_name"])
+        if args.pipeline is not None and pipeline != args.pipeline:
+            continue
+        name = msg.event.name
+        if name not in ("libcamera:ipa_call_begin", "libcamera:ipa_call_end"):
+            continue
+        key = pipeline + ":" + str(payload["function_name"])
+        t = msg.default_clock_snapshot.ns_from_origin
+        stack = stacks.setdefault(key, [])
+        if name == "libcamera:ipa_call_begin":
+            stack.append(t)
+        elif stack:
+            durations.setdefault(key, []).append(t - stack.pop())
+        else:
+            unmatched_ends += 1
+    calls = []
+    for key in sorted(durations):
+        d = durations[key]
+        n = len(d)
+        total = sum(d)
+        mean_f = total / n
+        acc = 0.0
+        for x in d:
+            dx = x - mean_f
+            acc += dx * dx
+        s = sorted(d)
+
+        def rank(p):
+            return s[max(0, (p * n + 99) // 100 - 1)]
+
+        pipeline, function = key.split(":", 1)
+        calls.append({
+            "key": key,
+            "pipeline": pipeline,
+            "function": function,
+            "count": n,
+            "min_ns": s[0],
+            "max_ns": s[-1],
+            "mean_ns": (2 * total + n) // (2 * n),
+            "stddev_ns": math.floor(math.sqrt(acc / (n - 1)) + 0.5) if n > 1 else 0,
+            "p50_ns": rank(50),
+            "p99_ns": rank(99),
+        })
+    seconds = time.perf_counter() - start
+    json.dump({
+        "events": events,
+        "seconds": seconds,
+        "calls": calls,
+        "unmatched_ends": unmatched_ends,
+        "unmatched_begins": sum(len(v) for v in stacks.values()),
+    }, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
