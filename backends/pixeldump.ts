@@ -52,8 +52,18 @@ export function parseRegisterOutput(text: string): bigint | undefined {
   return /^0x[0-9a-f]+$/i.test(t) ? BigInt(t) : /^[0-9]+$/.test(t) ? BigInt(t) : undefined;
 }
 
+/**
+ * What one pixeldump process reads, and what one devmem process checks: each
+ * costs a process start, so a period's pages are read in as few processes as
+ * the ring's end allows (as the reference does) and checked by one counter
+ * read after the last of them.
+ */
+const PIXELDUMP_BATCH_BYTES = 64 * 1024 * 1024;
+
 class PixeldumpBackend implements Backend {
   readonly name = "pixeldump";
+  readonly maxReadBytes = PIXELDUMP_BATCH_BYTES;
+  readonly checkBatchBytes = PIXELDUMP_BATCH_BYTES;
   readonly #bin: string;
   readonly #reg: string;
   readonly #pageSize: number;

@@ -22,6 +22,17 @@ export interface Backend {
   read(address: bigint, dest: Uint8Array): Promise<void>;
   /** Releases every resource (mappings, processes, connections). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Largest read worth making in one call, bytes; the dumper's default (4
+   * MiB) when absent. Backends that run a process per read set it large.
+   */
+  readonly maxReadBytes?: number;
+  /**
+   * Bytes the dumper may read before one counter re-read checks them all
+   * (docs/design.md rule 4); one check per read when absent. Backends whose
+   * register read is a process or a round trip set it large.
+   */
+  readonly checkBatchBytes?: number;
 }
 
 /** What a backend gets when it is opened. */

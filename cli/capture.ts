@@ -187,7 +187,6 @@ function captureModules() {
     import("../lib/dumper.ts"),
     import("../lib/sink/mod.ts"),
     import("./logging.ts"),
-    import("./progress.ts"),
     import("./trace.ts"),
   ]);
 }
@@ -201,7 +200,6 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     { checkInFlight, Dumper },
     { openSink },
     { configureLogging },
-    { startProgress },
     { startCaptureTrace },
   ] = await captureModules();
   const log = getLogger(["ringdump", "cli"]);
@@ -280,6 +278,8 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     if (
       flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
     ) {
+      // dax's terminal helpers, only for a progress line on a terminal
+      const { startProgress } = await import("./progress.ts");
       progress = startProgress(dumper, duration);
     }
     const stats = await dumper.run();

@@ -127,6 +127,17 @@ export interface DumperOptions {
   inFlight?: number;
   /** Largest single backend read, bytes (rounded down to whole pages); default 4 MiB. */
   maxReadBytes?: number;
+  /**
+   * Bytes read (in order, one or more reads) before one counter re-read
+   * checks them all (docs/design.md rule 4); default: the backend's
+   * {@linkcode Backend.checkBatchBytes}, else one check per read. Pages are
+   * read in order and the counter only grows, so the counter after the last
+   * read of a batch is the strictest check of every read in it: a page that
+   * was overwritten while it was read is caught exactly as by its own check
+   * (a page overwritten after its read, before the check, counts as torn
+   * too). Fewer counter reads matter where each is a process or a round trip.
+   */
+  checkBatchBytes?: number;
   /** Clock; default the system's monotonic clock. */
   clock?: Clock;
   /** Called after each append, and after a loss. */
@@ -162,6 +173,7 @@ export class Dumper {
   readonly #duration?: number;
   readonly #maxBytes?: number;
   readonly #maxReadPages: number;
+  readonly #batchPages: number;
   readonly #inFlight: number;
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
@@ -238,8 +250,10 @@ export class Dumper {
       throw new UsageError(`--max-bytes must be greater than 0`, { option: "--max-bytes" });
     }
     this.#inFlight = checkInFlight(options.inFlight ?? defaultInFlight(this.#g), this.#g);
-    const maxRead = options.maxReadBytes ?? 4 * 1024 * 1024;
+    const maxRead = options.maxReadBytes ?? backend.maxReadBytes ?? 4 * 1024 * 1024;
     this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
+    const batch = options.checkBatchBytes ?? backend.checkBatchBytes ?? 0;
+    this.#batchPages = Math.min(this.#g.pages, Math.max(1, Math.floor(batch / this.#g.pageSize)));
     this.#buf = new Uint8Array(0);
   }
 
@@ -519,30 +533,55 @@ export class Dumper {
       await this.#report(start, 0, lost);
     }
     // docs/design.md rule 5: a full lap splits into two reads covering the whole ring.
+    // Reads go into one buffer, in logical order, and one counter check
+    // covers each batch of them (checkBatchBytes; one read per batch by default).
+    const pageSize = this.#g.pageSize;
+    let batchFirst = start, batchPages = 0;
     for (const span of splitRange(this.#g, { from: start, to: current })) {
       for (let done = 0; done < span.pages; done += this.#maxReadPages) {
         const n = Math.min(this.#maxReadPages, span.pages - done);
         const first = span.firstPage + done;
-        const address = span.address + BigInt(done) * BigInt(this.#g.pageSize);
-        if (!(await this.#readAndAppend(address, first, n))) return;
-        if (this.#next !== first + n) return; // cut short: the rest waits for the next period
+        if (batchPages > 0 && batchPages + n > this.#batchPages) {
+          if (!(await this.#checkAndAppend(batchFirst, batchPages))) return;
+          // cut short: the rest waits for the next period
+          if (this.#next !== batchFirst + batchPages) return;
+          batchFirst = first;
+          batchPages = 0;
+        }
+        const address = span.address + BigInt(done) * BigInt(pageSize);
+        await this.#readInto(address, n, batchPages * pageSize);
+        batchPages += n;
       }
     }
+    if (batchPages > 0) await this.#checkAndAppend(batchFirst, batchPages);
   }
 
-  /** Reads `n` pages starting at logical page `first`; false when the capture must end. */
-  async #readAndAppend(address: bigint, first: number, n: number): Promise<boolean> {
-    const s = this.#stats;
-    const { pageSize, pages } = this.#g;
-    const bytes = n * pageSize;
-    if (this.#buf.length < bytes) this.#buf = new Uint8Array(bytes);
-    const buf = this.#buf.subarray(0, bytes);
+  /** Reads `n` pages at `address` into the batch buffer at byte `offset`. */
+  async #readInto(address: bigint, n: number, offset: number): Promise<void> {
+    const bytes = n * this.#g.pageSize;
+    if (this.#buf.length < offset + bytes) {
+      const cap = Math.max(this.#batchPages, this.#maxReadPages) * this.#g.pageSize;
+      const grown = new Uint8Array(Math.max(offset + bytes, Math.min(cap, this.#buf.length * 2)));
+      grown.set(this.#buf.subarray(0, offset));
+      this.#buf = grown;
+    }
     try {
-      await this.#backend.read(address, buf);
+      await this.#backend.read(address, this.#buf.subarray(offset, offset + bytes));
     } catch (e) {
       throw wrapBackendError(e, this.#backend, `reading ${bytes} bytes at ${hex(address)}`);
     }
-    s.reads++;
+    this.#stats.reads++;
+  }
+
+  /**
+   * Checks the `n` pages from logical page `first` just read into the batch
+   * buffer against a fresh counter and appends what is intact; false when the
+   * capture must end.
+   */
+  async #checkAndAppend(first: number, n: number): Promise<boolean> {
+    const s = this.#stats;
+    const { pageSize, pages } = this.#g;
+    const buf = this.#buf.subarray(0, n * pageSize);
     // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.

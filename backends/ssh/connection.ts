@@ -86,6 +86,10 @@ const CONNECTION_LOST = 255;
 
 class SshBackend implements Backend {
   readonly name = "ssh";
+  // Every read and every counter read is one ssh channel (a remote process):
+  // read a period in as few as the ring's end allows, check it with one.
+  readonly maxReadBytes = 64 * 1024 * 1024;
+  readonly checkBatchBytes = 64 * 1024 * 1024;
   readonly #target: string;
   readonly #o:
     & Required<
