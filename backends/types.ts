@@ -33,6 +33,17 @@ export interface Backend {
    * register read is a process or a round trip set it large.
    */
   readonly checkBatchBytes?: number;
+  /**
+   * Optional: reads each range in order, then the register, as one operation
+   * (one remote command, or requests in flight together), and returns the
+   * register's value as read after the last range. The dumper's batched
+   * check uses it, so the counter follows the reads without a round trip in
+   * between. Fills every `dest` exactly, or throws as {@linkcode Backend.read}.
+   */
+  readThenRegister?(
+    reads: readonly { address: bigint; dest: Uint8Array }[],
+    register: { address: bigint; width: RegisterWidth },
+  ): Promise<bigint>;
 }
 
 /** What a backend gets when it is opened. */

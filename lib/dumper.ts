@@ -331,12 +331,16 @@ export class Dumper {
     return undefined;
   }
 
-  async #readCounter(): Promise<number> {
+  async #readCounter(given?: bigint): Promise<number> {
     let v: bigint;
-    try {
-      v = await this.#backend.readRegister(this.#g.counterAddress, 32);
-    } catch (e) {
-      throw wrapBackendError(e, this.#backend, "reading the counter register");
+    if (given !== undefined) {
+      v = given; // read by the backend right after a batch of reads (readThenRegister)
+    } else {
+      try {
+        v = await this.#backend.readRegister(this.#g.counterAddress, 32);
+      } catch (e) {
+        throw wrapBackendError(e, this.#backend, "reading the counter register");
+      }
     }
     this.#stats.counterReads++;
     if (v < 0n || v >= BigInt(this.#g.counterWrap)) {
@@ -367,12 +371,12 @@ export class Dumper {
    * implausible value a {@linkcode DeviceError} (or a counted glitch with
    * gap). `next` is the first page not yet taken (appended, or being read).
    */
-  async #readLogical(next: number): Promise<number> {
+  async #readLogical(next: number, given?: bigint): Promise<number> {
     const g = this.#g;
     const t = this.#clock.now();
     const expected = this.#expected(t);
     const latest = this.#latest;
-    const readings = [await this.#readCounter()];
+    const readings = [await this.#readCounter(given)];
     const maxStep = this.#maxStep;
     let v = judgeCounter({ latest, next, readings, expected, maxStep }, g);
     if (v.kind === "confirm") {
@@ -536,35 +540,75 @@ export class Dumper {
     // Reads go into one buffer, in logical order, and one counter check
     // covers each batch of them (checkBatchBytes; one read per batch by default).
     const pageSize = this.#g.pageSize;
+    let batch: { address: bigint; n: number; offset: number }[] = [];
     let batchFirst = start, batchPages = 0;
     for (const span of splitRange(this.#g, { from: start, to: current })) {
       for (let done = 0; done < span.pages; done += this.#maxReadPages) {
         const n = Math.min(this.#maxReadPages, span.pages - done);
         const first = span.firstPage + done;
         if (batchPages > 0 && batchPages + n > this.#batchPages) {
-          if (!(await this.#checkAndAppend(batchFirst, batchPages))) return;
+          if (!(await this.#readAndCheck(batch, batchFirst, batchPages))) return;
           // cut short: the rest waits for the next period
           if (this.#next !== batchFirst + batchPages) return;
+          batch = [];
           batchFirst = first;
           batchPages = 0;
         }
         const address = span.address + BigInt(done) * BigInt(pageSize);
-        await this.#readInto(address, n, batchPages * pageSize);
+        batch.push({ address, n, offset: batchPages * pageSize });
         batchPages += n;
       }
     }
-    if (batchPages > 0) await this.#checkAndAppend(batchFirst, batchPages);
+    if (batchPages > 0) await this.#readAndCheck(batch, batchFirst, batchPages);
+  }
+
+  /**
+   * Reads a batch (in order, into the batch buffer), then checks it with one
+   * counter re-read and appends what is intact. A backend that can read the
+   * counter as part of the same operation (readThenRegister: one remote
+   * command, or requests in flight together) does so, so the check follows
+   * the last read at once. False when the capture must end.
+   */
+  async #readAndCheck(
+    batch: readonly { address: bigint; n: number; offset: number }[],
+    first: number,
+    n: number,
+  ): Promise<boolean> {
+    const { pageSize } = this.#g;
+    const end = batch.at(-1)!.offset + batch.at(-1)!.n * pageSize;
+    this.#growBuffer(end);
+    const b = this.#backend;
+    if (b.readThenRegister === undefined || this.#batchPages <= this.#maxReadPages) {
+      for (const r of batch) await this.#readInto(r.address, r.n, r.offset);
+      return await this.#checkAndAppend(first, n);
+    }
+    const reads = batch.map((r) => ({
+      address: r.address,
+      dest: this.#buf.subarray(r.offset, r.offset + r.n * pageSize),
+    }));
+    let counter: bigint;
+    try {
+      counter = await b.readThenRegister(reads, { address: this.#g.counterAddress, width: 32 });
+    } catch (e) {
+      throw wrapBackendError(
+        e,
+        b,
+        `reading ${end} bytes at ${hex(batch[0].address)} and the counter register`,
+      );
+    }
+    this.#stats.reads += batch.length;
+    return await this.#checkAndAppend(first, n, counter);
+  }
+
+  #growBuffer(bytes: number): void {
+    if (this.#buf.length >= bytes) return;
+    const cap = Math.max(this.#batchPages, this.#maxReadPages) * this.#g.pageSize;
+    this.#buf = new Uint8Array(Math.max(bytes, Math.min(cap, this.#buf.length * 2)));
   }
 
   /** Reads `n` pages at `address` into the batch buffer at byte `offset`. */
   async #readInto(address: bigint, n: number, offset: number): Promise<void> {
     const bytes = n * this.#g.pageSize;
-    if (this.#buf.length < offset + bytes) {
-      const cap = Math.max(this.#batchPages, this.#maxReadPages) * this.#g.pageSize;
-      const grown = new Uint8Array(Math.max(offset + bytes, Math.min(cap, this.#buf.length * 2)));
-      grown.set(this.#buf.subarray(0, offset));
-      this.#buf = grown;
-    }
     try {
       await this.#backend.read(address, this.#buf.subarray(offset, offset + bytes));
     } catch (e) {
@@ -578,14 +622,14 @@ export class Dumper {
    * buffer against a fresh counter and appends what is intact; false when the
    * capture must end.
    */
-  async #checkAndAppend(first: number, n: number): Promise<boolean> {
+  async #checkAndAppend(first: number, n: number, counter?: bigint): Promise<boolean> {
     const s = this.#stats;
     const { pageSize, pages } = this.#g;
     const buf = this.#buf.subarray(0, n * pageSize);
     // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.
-    const after = await this.#readLogical(first);
+    const after = await this.#readLogical(first, counter);
     if (this.#rebased) return true; // an implausible counter: these pages are not trusted
     this.#seeHeadroom((after - first) / pages);
     if (after < first + n) {

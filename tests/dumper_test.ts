@@ -425,12 +425,26 @@ Deno.test("dumper, one counter check per batch of reads: output is still the dev
     s: scenario,
     batchPages: fc.integer({ min: 1, max: 60 }),
     gap: fc.boolean(),
+    readThen: fc.boolean(),
   });
   await fc.assert(
-    fc.asyncProperty(batched, async ({ s, batchPages, gap }) => {
+    fc.asyncProperty(batched, async ({ s, batchPages, gap, readThen }) => {
       const { geometry, clock, sim, sink } = setUp(s);
       const duration = s.period * s.periods;
-      const dumper = new Dumper(sim, sink, {
+      // A backend that reads a batch and the counter as one operation (as ssh and the agent do).
+      const backend: Backend = readThen
+        ? {
+          name: sim.name,
+          readRegister: (a, w) => sim.readRegister(a, w),
+          read: (a, d) => sim.read(a, d),
+          close: () => sim.close(),
+          async readThenRegister(reads, register) {
+            for (const r of reads) await sim.read(r.address, r.dest);
+            return await sim.readRegister(register.address, register.width);
+          },
+        }
+        : sim;
+      const dumper = new Dumper(backend, sink, {
         geometry,
         period: s.period,
         duration,
