@@ -48,6 +48,8 @@ interface CaptureFlags extends GeometryFlags {
   backend: string;
   backendModule: string[];
   period: string;
+  minPeriod?: string;
+  fixedPeriod: boolean;
   out: string;
   format?: "raw" | "wav";
   rate: string;
@@ -102,7 +104,20 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
       [] as string[],
     );
   addGeometryOptions(capture)
-    .option("-p, --period <dur>", "time between counter reads (50ms, 1s)", "100ms")
+    .option(
+      "-p, --period <dur>",
+      "longest time between counter reads (50ms, 1s); sooner when the writer is fast",
+      "100ms",
+    )
+    .option(
+      "--min-period <dur>",
+      "shortest time between counter reads (default: period / 20)",
+    )
+    .option(
+      "--fixed-period",
+      "read the counter every --period exactly, as the reference (no adaptive polling)",
+      false,
+    )
     .option("-o, --out <file>", "output file, or - for stdout", "capture.wav")
     .addOption(
       new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
@@ -169,7 +184,10 @@ function summaryLine(stats: DumpStats, out: string): string {
   const secs = stats.elapsedMs / 1000;
   const rate = secs > 0 ? stats.bytes / secs : 0;
   return `captured ${formatBytes(stats.bytes)} (${stats.pages} pages) in ${secs.toFixed(2)} s ` +
-    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty), ` +
+    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty; ` +
+    `${secs > 0 ? (stats.periods / secs).toFixed(1) : "0"} polls/s, ` +
+    `${stats.adaptive ? "adaptive" : "fixed"}, shortest interval ` +
+    `${stats.shortestIntervalMs.toFixed(stats.shortestIntervalMs < 10 ? 1 : 0)} ms), ` +
     `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${stats.lostPages} pages lost ` +
     `-> ${out === "-" ? "stdout" : out}`;
 }
@@ -212,6 +230,16 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       option: "--period",
       value: flags.period,
     });
+  }
+  const minPeriod = flags.minPeriod === undefined
+    ? undefined
+    : parseDuration(flags.minPeriod, { option: "--min-period" });
+  if (minPeriod !== undefined && !(minPeriod > 0 && minPeriod <= period)) {
+    throw new UsageError(
+      `--min-period must be greater than 0 and at most --period (got '${flags.minPeriod}', ` +
+        `period '${flags.period}')`,
+      { option: "--min-period", value: flags.minPeriod },
+    );
   }
   const duration = durationFlag(flags.duration, "--duration");
   const maxBytes = sizeFlag(flags.maxBytes, "--max-bytes");
@@ -269,6 +297,8 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     const dumper = new Dumper(backend, sink, {
       geometry,
       period,
+      minPeriod,
+      fixedPeriod: flags.fixedPeriod,
       duration,
       maxBytes,
       overrun: flags.overrun,

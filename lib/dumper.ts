@@ -27,6 +27,7 @@ import {
 } from "./ring.ts";
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
+import { nextPoll, RateMeter } from "./schedule.ts";
 import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
@@ -98,6 +99,10 @@ export interface DumpStats {
   reads: number;
   /** Wall time of the capture, ms. */
   elapsedMs: number;
+  /** Whether the period adapted to the writer's rate (not `fixedPeriod`). */
+  adaptive: boolean;
+  /** Shortest time from the start of one period to the start of the next, ms (0 with fewer than two). */
+  shortestIntervalMs: number;
   /** Why it ended, when it ended normally. */
   stopReason?: StopReason;
 }
@@ -106,8 +111,18 @@ export interface DumpStats {
 export interface DumperOptions {
   /** The ring to capture. */
   geometry: RingGeometry;
-  /** Time between counter reads, ms; default 100. */
+  /**
+   * The longest time between counter reads, ms; default 100. Adaptive (the
+   * default): the next read is scheduled for when the ring is expected to be
+   * half full at the rate measured so far (lib/schedule.ts), never sooner
+   * than `minPeriod`, never later than `period`. With `fixedPeriod`, exactly
+   * every `period`, as the reference.
+   */
   period?: number;
+  /** The shortest time between counter reads, ms (adaptive polling); default period / 20. */
+  minPeriod?: number;
+  /** Read the counter every `period`, not sooner when the writer is fast; default false. */
+  fixedPeriod?: boolean;
   /** Overrun policy; default `fail`. */
   overrun?: OverrunPolicy;
   /** Stops the capture: the period in flight finishes, then one final drain. */
@@ -168,6 +183,8 @@ export class Dumper {
   readonly #sink: Sink;
   readonly #g: RingGeometry;
   readonly #period: number;
+  readonly #minPeriod: number;
+  readonly #rate = new RateMeter();
   readonly #policy: OverrunPolicy;
   readonly #signal?: AbortSignal;
   readonly #duration?: number;
@@ -216,6 +233,8 @@ export class Dumper {
     counterReads: 0,
     reads: 0,
     elapsedMs: 0,
+    adaptive: true,
+    shortestIntervalMs: 0,
   };
 
   /** Creates a dumper; nothing happens until {@linkcode Dumper.run}. */
@@ -225,6 +244,8 @@ export class Dumper {
     this.#sink = tracing.enabled ? traceSink(sink) : sink;
     this.#g = options.geometry;
     this.#period = options.period ?? 100;
+    this.#minPeriod = options.minPeriod ?? this.#period / 20;
+    this.#stats.adaptive = !options.fixedPeriod;
     this.#policy = options.overrun ?? "fail";
     this.#signal = options.signal;
     this.#duration = options.duration;
@@ -236,6 +257,16 @@ export class Dumper {
         option: "--period",
         value: String(this.#period),
       });
+    }
+    if (
+      !(this.#minPeriod > 0) || !Number.isFinite(this.#minPeriod) ||
+      this.#minPeriod > this.#period
+    ) {
+      throw new UsageError(
+        `--min-period must be greater than 0 and at most --period (got ${this.#minPeriod} ms, ` +
+          `period ${this.#period} ms)`,
+        { option: "--min-period", value: String(this.#minPeriod) },
+      );
     }
     if (this.#policy !== "fail" && this.#policy !== "gap") {
       throw new UsageError(`--overrun must be 'fail' or 'gap' (got '${this.#policy}')`, {
@@ -293,7 +324,11 @@ export class Dumper {
         );
       }
       log.debug("baseline counter {phys} ({hex})", { phys, hex: hex(phys) });
-      let deadline = this.#t0 + this.#period;
+      // Adaptive: the first poll comes after minPeriod, to learn the writer's
+      // rate before waiting longer (a fast writer could lap the ring in one period).
+      let deadline = this.#t0 + (this.#stats.adaptive ? this.#minPeriod : this.#period);
+      let pollStart = this.#t0, lastStart: number | undefined;
+      this.#rate.see(this.#t0, phys);
       for (;;) {
         if (!this.#stopReason()) {
           let until = deadline;
@@ -305,7 +340,28 @@ export class Dumper {
           if (deadline < now) deadline = now + this.#period;
         }
         const final = this.#stopReason();
+        pollStart = clock.now();
+        // The final drain is not a scheduled poll: it does not count as an interval.
+        if (lastStart !== undefined && !final) {
+          const gap = pollStart - lastStart;
+          const s = this.#stats;
+          if (s.shortestIntervalMs === 0 || gap < s.shortestIntervalMs) s.shortestIntervalMs = gap;
+        }
+        lastStart = pollStart;
         await this.#runPeriod();
+        if (this.#stats.adaptive) {
+          // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
+          this.#rate.see(this.#tLatest, this.#latest);
+          deadline = nextPoll({
+            period: this.#period,
+            minPeriod: this.#minPeriod,
+            pages: this.#g.pages,
+            pollStart,
+            readAt: this.#tLatest,
+            backlog: Math.max(0, this.#latest - this.#next),
+            rate: this.#rate.rate,
+          });
+        }
         if (this.#stats.stopReason === "max-bytes") break;
         if (final) {
           this.#stats.stopReason = final;

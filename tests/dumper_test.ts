@@ -429,6 +429,11 @@ Deno.test("dumper, one counter check per batch of reads: output is still the dev
   });
   await fc.assert(
     fc.asyncProperty(batched, async ({ s, batchPages, gap, readThen }) => {
+      // As observable(): no reader can see a counter that moves a whole wrap
+      // between two of its readings, and a batch's reads all come between two.
+      const reads = Math.ceil(Math.min(batchPages, s.pages) / s.maxReadPages) + 1;
+      const between = Math.max(s.period, s.latency) + reads * s.latency;
+      fc.pre(Math.ceil((s.pagesPerSecond * between) / 1000) + s.burst < s.pages + s.wrapExtra);
       const { geometry, clock, sim, sink } = setUp(s);
       const duration = s.period * s.periods;
       // A backend that reads a batch and the counter as one operation (as ssh and the agent do).
@@ -457,7 +462,13 @@ Deno.test("dumper, one counter check per batch of reads: output is still the dev
         const stats = await dumper.run();
         const data = sink.bytes();
         assert.equal(data.length, stats.bytes);
-        assert.equal(stats.bytes / s.pageSize + stats.lostPages, stats.endPage - stats.firstPage);
+        // A batch slower than a counter wrap is a reported loss of unknown size (gap policy).
+        if (stats.unknownLosses === 0) {
+          assert.equal(
+            stats.bytes / s.pageSize + stats.lostPages,
+            stats.endPage - stats.firstPage,
+          );
+        } else assert.ok(gap);
         assert.ok(stats.endPage - stats.firstPage >= sim.device.due(duration));
         // One re-read per batch: never more counter reads than the per-read check makes.
         assert.ok(stats.counterReads <= 2 * (stats.periods + stats.reads) + 1);
@@ -478,7 +489,7 @@ Deno.test("dumper, one counter check per batch of reads: output is still the dev
             expected = first + bytes;
           }
           lost += (stats.endPage - stats.firstPage) - expected / s.pageSize;
-          assert.equal(lost, stats.lostPages);
+          if (stats.unknownLosses === 0) assert.equal(lost, stats.lostPages);
           if (stats.lostPages > 0) lossy++;
         }
       } catch (e) {
