@@ -23,6 +23,12 @@ export const SEEK_END = 2;
 export const PROT_READ = 1;
 /** `mmap` flag: shared with the file (and the device). */
 export const MAP_SHARED = 1;
+/**
+ * `mmap` flag (Linux): fault the whole mapping in at once, so the capture
+ * does not take a page fault per page on its first lap (issue 13: the
+ * first-lap faults made copy figures swing between machines).
+ */
+export const MAP_POPULATE = 0x8000;
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
@@ -309,7 +315,8 @@ export class Mapping {
     const page = BigInt(systemPageSize());
     const aligned = offset - (offset % page);
     const delta = Number(offset - aligned);
-    const p = libc().mmap(null, BigInt(delta + length), PROT_READ, MAP_SHARED, fd, aligned);
+    const flags = MAP_SHARED | (Deno.build.os === "linux" ? MAP_POPULATE : 0);
+    const p = libc().mmap(null, BigInt(delta + length), PROT_READ, flags, fd, aligned);
     const v = p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
     if (p === null || v === 0xffff_ffff_ffff_ffffn || v === -1n) return { errno: lastErrno() };
     return new Mapping(p, offset, length, delta);

@@ -327,7 +327,7 @@ export class Dumper {
       // Adaptive: the first poll comes after minPeriod, to learn the writer's
       // rate before waiting longer (a fast writer could lap the ring in one period).
       let deadline = this.#t0 + (this.#stats.adaptive ? this.#minPeriod : this.#period);
-      let pollStart = this.#t0, lastStart: number | undefined;
+      let pollStart = this.#t0, lastStart: number | undefined, lastGap: number | undefined;
       this.#rate.see(this.#t0, phys);
       for (;;) {
         if (!this.#stopReason()) {
@@ -342,6 +342,8 @@ export class Dumper {
         const final = this.#stopReason();
         pollStart = clock.now();
         // The final drain is not a scheduled poll: it does not count as an interval.
+        // The first poll comes after the probe wait (minPeriod).
+        lastGap = lastStart === undefined ? this.#minPeriod : pollStart - lastStart;
         if (lastStart !== undefined && !final) {
           const gap = pollStart - lastStart;
           const s = this.#stats;
@@ -360,6 +362,7 @@ export class Dumper {
             readAt: this.#tLatest,
             backlog: Math.max(0, this.#latest - this.#next),
             rate: this.#rate.rate,
+            previous: lastGap,
           });
         }
         if (this.#stats.stopReason === "max-bytes") break;

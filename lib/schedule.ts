@@ -31,12 +31,21 @@ export interface PollState {
   rate: number;
   /** Fill of the ring to aim the next poll at, a fraction of it; default 0.5. */
   target?: number;
+  /**
+   * The interval before the poll that just ended, ms. With no rate (an idle or
+   * stalled writer) the wait doubles from `minPeriod` up to `period`, so a
+   * writer that starts (again) is seen soon, and an idle one costs a few
+   * polls more than the fixed beat, not more. Without it an idle writer waits
+   * the whole period at once.
+   */
+  previous?: number;
 }
 
 /**
  * The time of the next poll, ms: when `backlog + rate * (t - readAt)` reaches
  * `target` of the ring, clamped to `[pollStart + minPeriod, pollStart +
- * period]`. An unknown or zero rate waits the whole period.
+ * period]`. An unknown or zero rate waits the whole period, or (given
+ * `previous`) twice the previous interval.
  *
  * @example
  * ```ts
@@ -52,7 +61,10 @@ export function nextPoll(state: PollState): number {
   const target = state.target ?? 0.5;
   const earliest = pollStart + Math.min(minPeriod, period);
   const latest = pollStart + period;
-  if (!(rate > 0) || !Number.isFinite(rate)) return latest;
+  if (!(rate > 0) || !Number.isFinite(rate)) {
+    if (state.previous === undefined) return latest;
+    return Math.min(latest, Math.max(earliest, pollStart + 2 * state.previous));
+  }
   const room = target * pages - backlog;
   const at = readAt + Math.max(0, room) / rate;
   return Math.min(latest, Math.max(earliest, at));

@@ -203,6 +203,7 @@ Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", asy
     duration: 30,
     clock,
     inFlight: 0,
+    fixedPeriod: true, // a full lap per period: the reference's beat
   }).run();
   assert.equal(stats.maxPagesPerPeriod, 8);
   assert.equal(stats.headroom, 1);

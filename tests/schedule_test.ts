@@ -30,6 +30,10 @@ Deno.test("nextPoll: unknown or slow rate waits the whole period; a fast one pol
   assert.equal(nextPoll({ ...base, rate: 10, backlog: 900 }), 1005); // behind already: at once
   assert.equal(nextPoll({ ...base, rate: 10, target: 0.25 }), 1027);
   assert.equal(nextPoll({ ...base, minPeriod: 500, rate: 1000 }), 1100); // minPeriod above period
+  // No rate (idle, stalled): the wait doubles from the previous interval, up to the period.
+  assert.equal(nextPoll({ ...base, previous: 5 }), 1010);
+  assert.equal(nextPoll({ ...base, previous: 2 }), 1005);
+  assert.equal(nextPoll({ ...base, previous: 80 }), 1100);
 });
 
 Deno.test("nextPoll (property): within [pollStart + minPeriod, pollStart + period], earlier for a faster writer or a larger backlog", () => {
@@ -161,9 +165,11 @@ Deno.test("adaptive polling (property): a steady writer below half a ring per pe
         const a = await capture({ pages, load: slow, duration: 2000 });
         const f = await capture({ pages, load: slow, duration: 2000, fixedPeriod: true });
         assert.equal(a.error, undefined);
-        // One early poll to learn the rate, then the reference's beat: no extra polls.
-        assert.equal(a.stats!.periods, f.stats!.periods + 1, "no extra polls for a slow writer");
-        assert.equal(a.stats!.shortestIntervalMs, 100);
+        // A few early polls (minPeriod, doubling) until the counter first moves,
+        // then the reference's beat: no extra polls after that.
+        const early = Math.ceil(Math.log2(100 / 5)) + 1;
+        assert.ok(a.stats!.periods <= f.stats!.periods + early, `${a.stats!.periods}`);
+        assert.ok(a.stats!.periods >= f.stats!.periods, `${a.stats!.periods}`);
         const q = await capture({ pages, load: fast, duration: 2000 });
         assert.equal(q.error, undefined, `load ${fast}: ${q.error}`);
         assert.equal(q.stats!.lostPages, 0);
