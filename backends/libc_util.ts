@@ -367,3 +367,53 @@ export class Mapping {
     libc().munmap(this.#base, BigInt(this.#mapLength));
   }
 }
+
+/** A buffer in memory of its own (anonymous, private, faulted in up front). */
+export interface MappedBuffer {
+  /** The bytes (an external ArrayBuffer over the mapping). */
+  readonly bytes: Uint8Array;
+  /** Releases the memory; `bytes` must not be used after. Idempotent. */
+  unmap(): void;
+}
+
+/**
+ * Allocates `length` bytes with an anonymous `mmap` (MAP_POPULATE on Linux,
+ * so no page is faulted on first touch), for the dumper's read buffer. A
+ * large buffer from the JavaScript heap measured 3x slower as a `pread` or
+ * pipe destination than this (issue 13: 435-500 against 1100-1500 MiB/s for
+ * 4 MiB reads here), and the gap swung from machine to machine. Returns
+ * undefined without FFI permission or when mmap fails: then use a plain
+ * Uint8Array.
+ *
+ * @example
+ * ```ts ignore
+ * import { mapBuffer } from "./libc_util.ts";
+ * const b = mapBuffer(4 << 20);
+ * console.log(b?.bytes.length); // 4194304
+ * b?.unmap();
+ * ```
+ */
+export function mapBuffer(length: number): MappedBuffer | undefined {
+  if (!(length > 0)) return undefined;
+  let lib: Libc;
+  try {
+    lib = libc();
+  } catch {
+    return undefined; // no FFI permission, or no libc
+  }
+  const MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, PROT_WRITE = 2;
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | (Deno.build.os === "linux" ? MAP_POPULATE : 0);
+  if (Deno.build.os !== "linux") return undefined; // MAP_ANONYMOUS differs elsewhere
+  const p = lib.mmap(null, BigInt(length), PROT_READ | PROT_WRITE, flags, -1, 0n);
+  const v = p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
+  if (p === null || v === 0xffff_ffff_ffff_ffffn || v === -1n) return undefined;
+  let mapped = true;
+  return {
+    bytes: new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, length)),
+    unmap(): void {
+      if (!mapped) return;
+      mapped = false;
+      lib.munmap(p, BigInt(length));
+    },
+  };
+}

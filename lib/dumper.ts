@@ -28,6 +28,7 @@ import {
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
 import { nextPoll, RateMeter } from "./schedule.ts";
+import { mapBuffer, type MappedBuffer } from "../backends/libc_util.ts";
 import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
@@ -195,6 +196,8 @@ export class Dumper {
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
   #buf: Uint8Array;
+  /** The mapping behind `#buf`, when it is one (see {@linkcode mapBuffer}). */
+  #mapped?: MappedBuffer;
   /** Next logical page to read. */
   #next = 0;
   /** Latest logical counter value seen. */
@@ -379,6 +382,12 @@ export class Dumper {
         dumperTrace.captureEnd(s.bytes, s.pages, s.periods, s.lostPages);
       }
     }
+    // Ended normally: every read and write is done, nothing holds the read
+    // buffer. (After an error a late reply could still be landing in it, so
+    // it is left to the garbage collector's reach: mapped, not reused.)
+    this.#mapped?.unmap();
+    this.#mapped = undefined;
+    this.#buf = new Uint8Array(0);
     return this.#stats;
   }
 
@@ -662,7 +671,14 @@ export class Dumper {
   #growBuffer(bytes: number): void {
     if (this.#buf.length >= bytes) return;
     const cap = Math.max(this.#batchPages, this.#maxReadPages) * this.#g.pageSize;
-    this.#buf = new Uint8Array(Math.max(bytes, Math.min(cap, this.#buf.length * 2)));
+    const size = Math.max(bytes, Math.min(cap, this.#buf.length * 2));
+    // Memory of its own, faulted in once and reused (lib/../backends/libc_util.ts
+    // mapBuffer: a large heap buffer is a 3x slower read destination); a plain
+    // array without FFI permission. Nothing holds the old one: sinks copy or
+    // finish their write before the dumper reads again.
+    this.#mapped?.unmap();
+    this.#mapped = mapBuffer(size);
+    this.#buf = this.#mapped?.bytes ?? new Uint8Array(size);
   }
 
   /** Reads `n` pages at `address` into the batch buffer at byte `offset`. */
