@@ -18,6 +18,7 @@ import { addAgentCommand } from "./cli/agent.ts";
 import { addBackendsCommand } from "./cli/backends.ts";
 import { addCaptureCommand, EXIT_CODES } from "./cli/capture.ts";
 import { addDeployCommand } from "./cli/deploy.ts";
+import { cliMessage } from "./cli/errors.ts";
 import { addSimCommand } from "./cli/sim.ts";
 import { addTraceCommand } from "./cli/trace.ts";
 import { addVerifyCommand } from "./cli/verify.ts";
@@ -95,21 +96,39 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       // Commander has printed the message (or the help) already.
-      if (
-        e.code === "commander.helpDisplayed" || e.code === "commander.version" ||
-        e.code === "commander.help"
-      ) return 0;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      // `ringdump help ...` asked for it (0); no command at all is a usage error (help on stderr).
+      if (e.code === "commander.help") {
+        if (e.exitCode === 0) return 0;
+        console.error("ringdump: no command given: name one of the commands above");
+        return 2;
+      }
       return 2;
     }
     if (e instanceof RingdumpError) {
-      console.error(`ringdump: ${e.message}`);
+      console.error(`ringdump: ${cliMessage(e)}`);
       return e.exitCode;
     }
-    console.error(`ringdump: internal error: ${(e as Error)?.stack ?? e}`);
+    console.error(`ringdump: internal error: ${e instanceof Error ? e.stack : String(e)}`);
     return 70;
   }
 }
 
+/**
+ * Relative paths are the user's: `deno task` runs in the repository's root
+ * but says in `INIT_CWD` where it was run from, so `deno task ringdump`,
+ * `deno run cli.ts` and the compiled binary all take `--out c.bin` from the
+ * directory the user is in.
+ */
+function enterUserDirectory(): void {
+  const dir = Deno.env.get("INIT_CWD");
+  if (!dir || dir === Deno.cwd()) return;
+  try {
+    Deno.chdir(dir);
+  } catch { /* gone or unreadable: stay where the task put us */ }
+}
+
 if (import.meta.main) {
+  enterUserDirectory();
   Deno.exit(await main(Deno.args));
 }

@@ -3,7 +3,7 @@
  * read-only with libc `mmap` via Deno FFI, or a memory image standing for it,
  * read with `pread`.
  *
- * URL: `devmem:[PATH][?origin=ADDR]`. PATH defaults to `/dev/mem`; `origin`
+ * URL: `devmem:[PATH][?origin=ADDR&wait=DUR]`. PATH defaults to `/dev/mem`; `origin`
  * is the physical address PATH's first byte stands for (default 0, right for
  * /dev/mem). On /dev/mem the ring window is mapped once for the whole capture
  * and copied out with `Deno.UnsafePointerView`; each register gets its own
@@ -36,11 +36,22 @@ export interface DevmemOptions {
   origin?: bigint;
   /** The ring, mapped once at open; without it every read maps its own range. */
   geometry?: RingGeometry;
+  /**
+   * How long (ms) to wait for a memory image that does not exist yet, or is
+   * still empty (a `ringdump sim` started just before is creating it); default
+   * 0. /dev/mem is never waited for.
+   */
+  wait?: number;
+  /** Ends the wait early. */
+  signal?: AbortSignal;
 }
 
 function ffiAllowed(): boolean {
   return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 }
+
+/** How long a `devmem:` URL waits for an image that is about to appear (`wait=`). */
+const DEFAULT_IMAGE_WAIT_MS = 5000;
 
 function openError(path: string, errno: Errno): BackendError {
   let msg: string;
@@ -272,8 +283,24 @@ export async function openDevmem(path: string, options: DevmemOptions = {}): Pro
   }
   // O_SYNC, as board tools do: /dev/mem then maps device memory uncached
   // (no effect on reading an image).
-  const r = openReadOnly(path, { sync: true });
-  if ("errno" in r) throw openError(path, r.errno);
+  let r = openReadOnly(path, { sync: true });
+  // An image about to appear (`ringdump sim ... &` just started): wait for it, bounded.
+  const deadline = performance.now() + (path === DEV_MEM ? 0 : options.wait ?? 0);
+  while (
+    performance.now() < deadline && !options.signal?.aborted &&
+    ("errno" in r ? r.errno.name === "ENOENT" : fdSize(r.fd) === 0)
+  ) {
+    if ("fd" in r) closeFd(r.fd);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    r = openReadOnly(path, { sync: true });
+  }
+  if ("errno" in r) {
+    const e = openError(path, r.errno);
+    if (r.errno.name !== "ENOENT" || !options.wait || path === DEV_MEM) throw e;
+    throw new BackendError(`${e.message} (waited ${options.wait / 1000} s for it to appear)`, {
+      backend: "devmem",
+    });
+  }
   const backend = new DevmemBackend(path, r.fd, origin);
   if (options.geometry !== undefined) {
     try {
@@ -318,25 +345,30 @@ async function probe(): Promise<BackendProbe> {
  * @example
  * ```ts
  * import { devmemBackend } from "./devmem.ts";
- * console.log(devmemBackend.usage); // "devmem:[PATH][?origin=ADDR]"
+ * console.log(devmemBackend.usage); // "devmem:[PATH][?origin=ADDR&wait=DUR]"
  * ```
  */
 export const devmemBackend: BackendFactory = {
   scheme: "devmem",
   description: "physical memory via /dev/mem (or a memory image), mmap through Deno FFI",
-  usage: "devmem:[PATH][?origin=ADDR]",
+  usage: "devmem:[PATH][?origin=ADDR&wait=DUR]",
   needs: "read access to /dev/mem (root) and --allow-ffi; or a memory image file",
   probe,
   // deno-lint-ignore require-await
   async open(url: URL, options: BackendOpenOptions): Promise<Backend> {
-    const o = new UrlOptions(url, ["origin"]);
+    const o = new UrlOptions(url, ["origin", "wait"]);
     if (url.host !== "") {
       throw new UsageError(
         `backend URL '${url.href}': devmem takes a path (devmem:/path), not a host`,
-        { option: "--backend", value: url.href },
+        { option: "backend", value: url.href },
       );
     }
     const path = decodeURIComponent(url.pathname) || DEV_MEM;
-    return openDevmem(path, { origin: o.address("origin", 0n), geometry: options.geometry });
+    return openDevmem(path, {
+      origin: o.address("origin", 0n),
+      geometry: options.geometry,
+      wait: o.duration("wait", DEFAULT_IMAGE_WAIT_MS),
+      signal: options.signal,
+    });
   },
 };

@@ -21,6 +21,7 @@ export type {
   Backend,
   BackendFactory,
   BackendOpenOptions,
+  BackendOption,
   BackendProbe,
   RegisterWidth,
 } from "./types.ts";

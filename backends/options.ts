@@ -5,7 +5,8 @@
  * @module
  */
 import { UsageError } from "../lib/errors.ts";
-import { parseAddress, parseDuration, parseInteger, parseSize } from "../lib/units.ts";
+import type { BackendOption } from "./types.ts";
+import { parseAddress, parseDuration, parseInteger, parseRate, parseSize } from "../lib/units.ts";
 
 /**
  * Typed access to a backend URL's query options. Unknown options are an
@@ -88,9 +89,53 @@ export class UrlOptions {
     const v = this.#get(name);
     return v === undefined ? fallback : parseSize(v, { option: `backend URL option ${name}` });
   }
+  /** A rate option in bytes per second (`4MiB`, `4MiB/s`). */
+  rate(name: string, fallback: number): number {
+    const v = this.#get(name);
+    return v === undefined ? fallback : parseRate(v, { option: `backend URL option ${name}` });
+  }
   /** A duration option in ms (`50ms`, `1s`). */
   duration(name: string, fallback: number): number {
     const v = this.#get(name);
     return v === undefined ? fallback : parseDuration(v, { option: `backend URL option ${name}` });
   }
+}
+
+const PLACEHOLDERS: Readonly<Record<BackendOption["type"], string>> = {
+  path: "PATH",
+  string: "TEXT",
+  choice: "",
+  address: "ADDR",
+  integer: "N",
+  duration: "DUR",
+};
+
+/**
+ * The placeholder of an option's value in a URL form: its own, its choices
+ * (`dd|pixeldump`), or its type's (`PATH`, `ADDR`, `N`, `DUR`).
+ *
+ * @example
+ * ```ts
+ * import { optionPlaceholder } from "./options.ts";
+ * console.log(optionPlaceholder({ name: "via", type: "choice", choices: ["dd", "agent"], doc: "" })); // "dd|agent"
+ * ```
+ */
+export function optionPlaceholder(option: BackendOption): string {
+  return option.placeholder ??
+    (option.type === "choice" ? (option.choices ?? []).join("|") : PLACEHOLDERS[option.type]);
+}
+
+/**
+ * A backend's URL form: `prefix`, then every option as `[?name=VALUE&...]`.
+ *
+ * @example
+ * ```ts
+ * import { urlForm } from "./options.ts";
+ * console.log(urlForm("devmem:[PATH]", [{ name: "origin", type: "address", doc: "" }]));
+ * // "devmem:[PATH][?origin=ADDR]"
+ * ```
+ */
+export function urlForm(prefix: string, options: readonly BackendOption[]): string {
+  if (options.length === 0) return prefix;
+  return `${prefix}[?${options.map((o) => `${o.name}=${optionPlaceholder(o)}`).join("&")}]`;
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { UsageError } from "../lib/errors.ts";
+import { errorMessage, UsageError } from "../lib/errors.ts";
 import type { Backend, BackendFactory, BackendOpenOptions } from "./types.ts";
 
 const registry = new Map<string, BackendFactory>();
@@ -72,8 +72,8 @@ export function parseBackendUrl(text: string): URL {
     url = new URL(/^[a-z][a-z0-9+.-]*$/i.test(text) ? `${text}:` : text);
   } catch {
     throw new UsageError(
-      `--backend: '${text}' is not a backend URL; use e.g. sim:, devmem:/dev/mem, pixeldump:, ssh://user@host`,
-      { option: "--backend", value: text },
+      `backend: '${text}' is not a backend URL; use e.g. sim:, devmem:/dev/mem, pixeldump:, ssh://user@host`,
+      { option: "backend", value: text },
     );
   }
   return url;
@@ -97,7 +97,7 @@ export function findBackend(url: string | URL): BackendFactory {
       `unknown backend scheme '${scheme}:'; known: ${
         [...registry.keys()].map((s) => s + ":").join(", ")
       } (see 'ringdump backends', or load one with --backend-module)`,
-      { option: "--backend", value: String(url) },
+      { option: "backend", value: String(url) },
     );
   }
   return factory;
@@ -124,6 +124,14 @@ export async function openBackend(
   return await findBackend(u).open(u, options);
 }
 
+/** A loader's message (a syntax error comes with a code frame) as one line with its place. */
+function oneLine(message: string): string {
+  const first = message.split("\n")[0].trim();
+  const at = /\bat (file:\/\/\S+?:\d+:\d+)/.exec(message)?.[1];
+  if (at === undefined || first.includes(at)) return first;
+  return `${first} (at ${decodeURIComponent(at.slice("file://".length))})`;
+}
+
 /**
  * Loads a backend plugin: a module whose `backend` (or default) export is a
  * {@linkcode BackendFactory}, and registers it.
@@ -144,8 +152,8 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
     mod = await import(spec);
   } catch (e) {
     throw new UsageError(
-      `--backend-module: cannot load '${path}': ${(e as Error).message}`,
-      { option: "--backend-module", value: path, cause: e },
+      `backendModule: cannot load '${path}': ${oneLine(errorMessage(e))}`,
+      { option: "backendModule", value: path, cause: e },
     );
   }
   const factory = (mod.backend ?? mod.default) as BackendFactory | undefined;
@@ -154,8 +162,8 @@ export async function loadBackendModule(path: string): Promise<BackendFactory> {
     typeof factory.probe !== "function"
   ) {
     throw new UsageError(
-      `--backend-module: '${path}' exports no backend; export a BackendFactory as 'backend'`,
-      { option: "--backend-module", value: path },
+      `backendModule: '${path}' exports no backend; export a BackendFactory as 'backend'`,
+      { option: "backendModule", value: path },
     );
   }
   registerBackend(factory);

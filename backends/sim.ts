@@ -3,7 +3,9 @@
  * lib/sim/device.ts) in process, writing into an in-memory ring as the dumper
  * reads it.
  *
- * URL: `sim:?rate=SIZE&pattern=counter|sine&burst=N&start=N&tone=HZ&samplerate=HZ&channels=N&latency=MS&fail-after=N`
+ * URL: `sim:?rate=SIZE[/s]&pattern=counter|sine&burst=N&start=N&tone=HZ&samplerate=HZ&channels=N&fail-after=N`
+ * (`latency`, the time a read takes on a virtual clock, is an {@linkcode openSim} option for
+ * tests, not a URL option: with the system clock it would do nothing)
  *
  * @module
  */
@@ -110,7 +112,6 @@ const SIM_OPTIONS = [
   "tone",
   "samplerate",
   "channels",
-  "latency",
   "fail-after",
 ] as const;
 
@@ -160,13 +161,12 @@ export const simBackend: BackendFactory = {
     const pattern = o.choice("pattern", ["sine", "counter"] as const, "sine");
     return openSim(options.geometry, {
       pattern,
-      rate: url.searchParams.has("rate") ? o.size("rate", 0) : undefined,
+      rate: url.searchParams.has("rate") ? o.rate("rate", 0) : undefined,
       burst: o.integer("burst", 1),
       start: o.integer("start", 0),
       tone: o.number("tone", 440),
       sampleRate: o.integer("samplerate", 48000),
       channels: o.integer("channels", 2),
-      latency: o.duration("latency", 0),
       failAfter: o.integer("fail-after", 0),
       clock: options.clock,
     });

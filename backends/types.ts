@@ -64,6 +64,22 @@ export interface BackendProbe {
   readonly detail: string;
 }
 
+/** One option of a backend URL's query string, as `ringdump backends` shows it. */
+export interface BackendOption {
+  /** Its name in the query string, e.g. `known_hosts`. */
+  readonly name: string;
+  /** What its value is: how it is parsed. */
+  readonly type: "path" | "string" | "choice" | "address" | "integer" | "duration";
+  /** The values a `choice` takes. */
+  readonly choices?: readonly string[];
+  /** The placeholder in the URL form, e.g. `CMD`; default from the type (`PATH`, `ADDR`, ...). */
+  readonly placeholder?: string;
+  /** The default, as text; absent when there is none or it depends (see `doc`). */
+  readonly default?: string;
+  /** What it does. */
+  readonly doc: string;
+}
+
 /** A backend kind, registered under a URL scheme. */
 export interface BackendFactory {
   /** URL scheme without the colon, e.g. `devmem`. */
@@ -74,6 +90,8 @@ export interface BackendFactory {
   readonly usage: string;
   /** What it needs, e.g. "read access to /dev/mem (root)". */
   readonly needs: string;
+  /** Its URL options, when it declares them (then `usage` is generated from them). */
+  readonly options?: readonly BackendOption[];
   /** Checks whether the backend is usable here now. */
   probe(): Promise<BackendProbe>;
   /** Opens a backend for `url`. */

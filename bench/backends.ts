@@ -11,6 +11,7 @@ import type { RingGeometry } from "../lib/ring.ts";
 import { type Sshd, sshMissing, startSshd } from "../testing/sshd.ts";
 import { EMULATORS } from "./util.ts";
 import { REMOTE_RINGDUMP } from "../testing/run_cli.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** A backend the bench knows. */
 export type BenchBackend = "devmem" | "pixeldump" | "ssh_dd" | "ssh_agent";
@@ -84,7 +85,7 @@ export async function withSshd<T>(
   try {
     sshd = await startSshd();
   } catch (e) {
-    return await fn(undefined, `sshd did not start: ${(e as Error).message.split("\n")[0]}`);
+    return await fn(undefined, `sshd did not start: ${errorMessage(e).split("\n")[0]}`);
   }
   try {
     return await fn(sshd, undefined);

@@ -180,11 +180,13 @@ export async function lapCapture(
       // One lap per period by construction: the beat, not adaptive polling
       // (every sleep of the LapClock is a whole lap).
       fixedPeriod: true,
-      // Nothing writes the ring: no page is in flight (a lap is exactly `pages`).
-      inFlight: 0,
       maxBytes: total,
       clock,
       maxReadBytes: options.maxReadBytes,
+      // The lap "writer" publishes a whole lap between periods and writes
+      // nothing while the reader reads: no page is in flight (the default 1
+      // would count the oldest page of every full lap as torn).
+      inFlight: 0,
     });
     const t0 = performance.now();
     const stats = await dumper.run();

@@ -6,13 +6,14 @@
  * `bench/results.json` (a full run), `bench/results.quick.json` (`--quick`).
  *
  * Measurements, in order (names for `--only`): `copy`, `disk`, `sustained`,
- * `reference`, `remote`, `tracing`, `memory`, `startup`. Each is a function of
+ * `reference`, `remote`, `tracing`, `trace`, `memory`, `startup`. Each is a function of
  * a small options object; {@linkcode BENCH_SIZES} holds the full, quick and
  * tiny (smoke test) sets.
  *
  * @module
  */
 import { copyCeiling, type CopyOptions, toDisk } from "./copy.ts";
+import { type LttngOptions, lttngVsBt2 } from "./lttng.ts";
 import { type MemoryOptions, memoryPeak } from "./memory.ts";
 import { referenceBaseline, type ReferenceOptions } from "./reference.ts";
 import { type RemoteOptions, remoteThroughput } from "./remote.ts";
@@ -29,6 +30,7 @@ import { type SustainedOptions, sustainedRate } from "./sustained.ts";
 import { tracingCost, type TracingOptions } from "./tracing.ts";
 import { MIB, ROOT } from "./util.ts";
 import { BENCH_BACKENDS } from "./backends.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** A size of the run. */
 export type BenchSize = "full" | "quick" | "tiny";
@@ -47,6 +49,8 @@ export interface BenchPlan {
   remote: RemoteOptions;
   /** Tracing cost. */
   tracing: TracingOptions;
+  /** Reading an LTTng trace (`trace stats`) against python3-bt2. */
+  trace: LttngOptions;
   /** Memory. */
   memory: MemoryOptions;
   /** Start-up. */
@@ -71,6 +75,7 @@ export const BENCH_SIZES: Readonly<Record<BenchSize, BenchPlan>> = {
     reference: { ringBytes: 32 * MIB, period: 1000, durationMs: 10_000, rate: 8 * MIB },
     remote: { ringBytes: 256 * MIB, laps: 2, reps: 3 },
     tracing: { calls: 1_000_000, reps: 5, ringBytes: 256 * MIB, laps: 4, maxReadBytes: 64 * 1024 },
+    trace: { iterations: 100_000, reps: 3 },
     memory: { ringBytes: 64 * MIB, shortBytes: 2 * GIB },
     startup: { runs: 7, compile: true },
   },
@@ -88,6 +93,7 @@ export const BENCH_SIZES: Readonly<Record<BenchSize, BenchPlan>> = {
     reference: { ringBytes: 16 * MIB, period: 500, durationMs: 3000, rate: 8 * MIB },
     remote: { ringBytes: 64 * MIB, laps: 1, reps: 1 },
     tracing: { calls: 200_000, reps: 3, ringBytes: 64 * MIB, laps: 2, maxReadBytes: 64 * 1024 },
+    trace: { iterations: 20_000, reps: 1 },
     memory: { ringBytes: 32 * MIB, shortBytes: 256 * MIB },
     startup: { runs: 3, compile: false },
   },
@@ -105,6 +111,7 @@ export const BENCH_SIZES: Readonly<Record<BenchSize, BenchPlan>> = {
     reference: { ringBytes: MIB, period: 200, durationMs: 600, rate: MIB },
     remote: { ringBytes: 2 * MIB, laps: 1, reps: 1 },
     tracing: { calls: 10_000, reps: 1, ringBytes: 2 * MIB, laps: 1, maxReadBytes: 64 * 1024 },
+    trace: { iterations: 500, reps: 1 },
     memory: { ringBytes: 2 * MIB, shortBytes: 4 * MIB },
     startup: { runs: 1, compile: false },
   },
@@ -136,6 +143,11 @@ export const MEASUREMENTS: readonly Measurement[] = [
   },
   { name: "remote", title: "remote (ssh)", run: (p) => remoteThroughput(p.remote) },
   { name: "tracing", title: "tracing cost", run: (p) => tracingCost(p.tracing) },
+  {
+    name: "trace",
+    title: "trace stats on an LTTng trace vs python3-bt2",
+    run: (p) => lttngVsBt2(p.trace),
+  },
   { name: "memory", title: "memory", run: (p) => memoryPeak(p.memory) },
   { name: "startup", title: "start-up", run: (p) => startupTime(p.startup) },
 ];
@@ -183,7 +195,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       figures.push(...await m.run(plan));
     } catch (e) {
       figures.push(
-        skipped(m.name, m.title, "-", "-", `failed: ${(e as Error).message.split("\n")[0]}`),
+        skipped(m.name, m.title, "-", "-", `failed: ${errorMessage(e).split("\n")[0]}`),
       );
     }
     log(`bench: ${m.name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`);

@@ -11,6 +11,7 @@ import { type BenchBackend, openBenchBackend, withSshd } from "./backends.ts";
 import { createLapRing, lapCapture, type LapRing } from "./lap.ts";
 import { type Figure, figure, skipped } from "./results.ts";
 import { median, MIB, run, shmDir } from "./util.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** Options of {@linkcode remoteThroughput}. */
 export interface RemoteOptions {
@@ -84,7 +85,7 @@ export function remoteThroughput(options: RemoteOptions): Promise<Figure[]> {
               await backend.close();
             }
           } catch (e) {
-            got.set(kind, `failed: ${(e as Error).message.split("\n")[0]}`);
+            got.set(kind, `failed: ${errorMessage(e).split("\n")[0]}`);
           }
         }
       }

@@ -115,17 +115,13 @@ export async function startupTime(options: StartupOptions): Promise<Figure[]> {
     }),
   ];
   const compiledRef = "deno eval 0";
+  const compiledSkipped = (why: string) =>
+    skipped("startup.compiled", "compiled ringdump --help", "ms", compiledRef, why, {
+      better: "lower",
+      goal: 1.5,
+    });
   if (!options.compile) {
-    figures.push(
-      skipped(
-        "startup.compiled",
-        "compiled ringdump --help",
-        "ms",
-        compiledRef,
-        "not tried (--quick)",
-        { better: "lower", goal: 1.5 },
-      ),
-    );
+    figures.push(compiledSkipped("not tried (--quick)"));
     return figures;
   }
   const dir = await scratchDir(Deno.env.get("TMPDIR") ?? "/tmp");
@@ -133,16 +129,7 @@ export async function startupTime(options: StartupOptions): Promise<Figure[]> {
     const r = await run([deno, "run", "-A", `${ROOT}tools/compile.ts`, "--output", dir.path]);
     if (r.code !== 0) {
       const why = r.stderr.trim().split("\n").at(-1) ?? `exit ${r.code}`;
-      figures.push(
-        skipped(
-          "startup.compiled",
-          "compiled ringdump --help",
-          "ms",
-          compiledRef,
-          `unavailable: ${why.replace(/^deno task compile: /, "")}`,
-          { better: "lower", goal: 1.5 },
-        ),
-      );
+      figures.push(compiledSkipped(`unavailable: ${why.replace(/^deno task compile: /, "")}`));
       return figures;
     }
     const bin = [`${dir.path}/ringdump`, "--help"];

@@ -6,7 +6,7 @@
  * @module
  */
 import { Dumper } from "../lib/dumper.ts";
-import { OverrunError, TornReadError } from "../lib/errors.ts";
+import { errorMessage, OverrunError, TornReadError } from "../lib/errors.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { DiscardSink } from "../lib/sink/mod.ts";
 import { type BenchBackend, openBenchBackend, withSshd } from "./backends.ts";
@@ -193,7 +193,7 @@ export async function sustainedRate(options: SustainedOptions): Promise<Figure[]
               `lossless rate, ${kind}`,
               "MiB/s",
               refName,
-              `failed: ${(e as Error).message.split("\n")[0]}`,
+              `failed: ${errorMessage(e).split("\n")[0]}`,
             ));
           }
         }

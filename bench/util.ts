@@ -5,6 +5,7 @@
  * @module
  */
 import { COMPILE_PERMISSIONS } from "../tools/compile.ts";
+import { runCommand } from "../backends/process.ts";
 import { ensureImage, imageLayout } from "../lib/sim/image.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 
@@ -63,7 +64,9 @@ export interface RunResult {
 }
 
 /**
- * Runs `argv` to completion (no shell), collecting its output.
+ * Runs `argv` to completion (no shell) with the backends' `runCommand`,
+ * timing it. With `stdout: "null"` its output is discarded as it comes
+ * instead (a reference that streams gigabytes must not be buffered).
  *
  * @example
  * ```ts
@@ -76,21 +79,20 @@ export async function run(
   options: { env?: Record<string, string>; stdout?: "piped" | "null" } = {},
 ): Promise<RunResult> {
   const t0 = performance.now();
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: options.env,
-    stdin: "null",
-    stdout: options.stdout ?? "piped",
-    stderr: "piped",
-  }).output();
+  if (options.stdout === "null") {
+    const out = await new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env: options.env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const ms = performance.now() - t0;
+    return { code: out.code, stdout: "", stderr: new TextDecoder().decode(out.stderr), ms };
+  }
+  const r = await runCommand(argv, { env: options.env });
   const ms = performance.now() - t0;
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: options.stdout === "null" ? "" : dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-    ms,
-  };
+  return { code: r.code, stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr, ms };
 }
 
 /**

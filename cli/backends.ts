@@ -5,7 +5,10 @@
  * @module
  */
 import type { Command } from "commander";
+import { optionPlaceholder } from "../backends/options.ts";
+import type { BackendOption } from "../backends/types.ts";
 import { collect } from "./options.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** One row of `ringdump backends`. */
 export interface BackendReport {
@@ -17,6 +20,8 @@ export interface BackendReport {
   readonly usage: string;
   /** What it needs. */
   readonly needs: string;
+  /** Its URL options, when it declares them. */
+  readonly options?: readonly BackendOption[];
   /** Whether it can be used here right now. */
   readonly usable: boolean;
   /** What the probe found. */
@@ -43,13 +48,14 @@ export async function backendReports(): Promise<BackendReport[]> {
       try {
         ({ usable, detail } = await f.probe());
       } catch (e) {
-        detail = `probe failed: ${(e as Error)?.message ?? e}`;
+        detail = `probe failed: ${errorMessage(e)}`;
       }
       return {
         scheme: f.scheme,
         description: f.description,
         usage: f.usage,
         needs: f.needs,
+        options: f.options,
         usable,
         detail,
       };
@@ -75,6 +81,10 @@ export function formatBackendReports(reports: readonly BackendReport[]): string 
     [
       `${(r.scheme + ":").padEnd(width)}${r.description}`,
       `${pad}url:    ${r.usage}`,
+      ...(r.options ?? []).map((o) =>
+        `${pad}        ${o.name}=${optionPlaceholder(o)}: ${o.doc}` +
+        (o.default === undefined ? "" : ` (default ${o.default})`)
+      ),
       `${pad}needs:  ${r.needs}`,
       `${pad}here:   ${r.usable ? "usable" : "NOT usable"}: ${r.detail}`,
     ].join("\n")

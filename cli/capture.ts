@@ -6,12 +6,12 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import type { Backend } from "../backends/types.ts";
+import type { CaptureOptions } from "../lib/capture.ts";
 import type { DumpStats } from "../lib/dumper.ts";
-import { UsageError } from "../lib/errors.ts";
-import type { Sink } from "../lib/sink/mod.ts";
 import type { TraceSession } from "../lib/trace/mod.ts";
-import { formatBytes, hex, parseDuration, parseInteger } from "../lib/units.ts";
+import { formatBytes, hex, parseDuration, parseInteger, plural } from "../lib/units.ts";
+import { cliMessage } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import {
   addGeometryOptions,
   collect,
@@ -52,7 +52,9 @@ interface CaptureFlags extends GeometryFlags {
   fixedPeriod: boolean;
   out: string;
   format?: "raw" | "wav";
-  rate: string;
+  sampleRate: string;
+  /** Deprecated `--rate`: the WAV sample rate (not a data rate, as `sim --rate` is). */
+  rate?: string;
   channels: string;
   bits: string;
   duration?: string;
@@ -109,10 +111,7 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
       "longest time between counter reads (50ms, 1s); sooner when the writer is fast",
       "100ms",
     )
-    .option(
-      "--min-period <dur>",
-      "shortest time between counter reads (default: period / 20)",
-    )
+    .option("--min-period <dur>", "shortest time between counter reads (default: period / 20)")
     .option(
       "--fixed-period",
       "read the counter every --period exactly, as the reference (no adaptive polling)",
@@ -123,7 +122,10 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
       new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
         .choices(["raw", "wav"]),
     )
-    .option("--rate <hz>", "WAV sample rate", "48000")
+    .option("--sample-rate <hz>", "WAV sample rate in Hz", "48000")
+    .addOption(
+      new Option("--rate <hz>", "deprecated name of --sample-rate").hideHelp(),
+    )
     .option("--channels <n>", "WAV channels", "2")
     .option("--bits <n>", "WAV bits per sample (8, 16, 24, 32)", "16")
     .option("-d, --duration <dur>", "stop after this long (3s, 500ms, 2m)")
@@ -167,10 +169,10 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
 Examples:
   # 3 s of a tone from the simulated device, as WAV
   ringdump capture --duration 3s --out tone.wav
-  # the counter pattern through a small ring at 8 MiB/s, then check it
-  ringdump capture --backend 'sim:?pattern=counter&rate=8MiB' \\
-      --page-size 16KiB --pages 16 --counter-wrap 0x100 --period 5ms \\
-      --duration 2s --out c.bin && ringdump verify c.bin
+  # the counter pattern at 1 MiB/s through a 1 MiB ring, then check it
+  ringdump capture --backend 'sim:?pattern=counter&rate=1MiB' \\
+      --pages 256 --counter-wrap 0x140 --period 20ms \\
+      --duration 3s --out c.bin && ringdump verify c.bin
   # real hardware through /dev/mem, raw bytes to stdout until Ctrl-C
   ringdump capture --backend devmem:/dev/mem --base 0x30000000 \\
       --counter 0x43c00010 --out - | xxd
@@ -180,16 +182,66 @@ ${EXIT_CODES}`,
   return capture;
 }
 
-function summaryLine(stats: DumpStats, out: string): string {
+/**
+ * The one line a capture ends with, e.g. `captured 4.00 MiB (1024 pages) in
+ * 1.00 s (4.00 MiB/s), 50 periods (0 empty), headroom 35.9% of the ring, 0
+ * pages lost -> t.bin`. Headroom past 100% means the writer lapped the
+ * reader: the line says how many pages that lost instead.
+ *
+ * @example
+ * ```ts
+ * import { summaryLine } from "./capture.ts";
+ * const line = summaryLine({
+ *   bytes: 4096, pages: 1, periods: 1, emptyPeriods: 0, elapsedMs: 431, headroom: 13.125,
+ *   lostPages: 52,
+ * }, "c.bin");
+ * console.log(line.includes("(1 page)") && line.includes("the writer lapped the reader")); // true
+ * ```
+ */
+export function summaryLine(
+  stats:
+    & Pick<
+      DumpStats,
+      "bytes" | "pages" | "periods" | "emptyPeriods" | "elapsedMs" | "headroom" | "lostPages"
+    >
+    & Partial<Pick<DumpStats, "adaptive" | "shortestIntervalMs">>,
+  out: string,
+): string {
   const secs = stats.elapsedMs / 1000;
   const rate = secs > 0 ? stats.bytes / secs : 0;
-  return `captured ${formatBytes(stats.bytes)} (${stats.pages} pages) in ${secs.toFixed(2)} s ` +
-    `(${formatBytes(rate)}/s), ${stats.periods} periods (${stats.emptyPeriods} empty; ` +
-    `${secs > 0 ? (stats.periods / secs).toFixed(1) : "0"} polls/s, ` +
-    `${stats.adaptive ? "adaptive" : "fixed"}, shortest interval ` +
-    `${stats.shortestIntervalMs.toFixed(stats.shortestIntervalMs < 10 ? 1 : 0)} ms), ` +
-    `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${stats.lostPages} pages lost ` +
-    `-> ${out === "-" ? "stdout" : out}`;
+  // What the poll scheduler did (lib/schedule.ts): polls per second, shortest interval.
+  const shortest = stats.shortestIntervalMs ?? 0;
+  const schedule = stats.adaptive === undefined
+    ? ""
+    : `; ${secs > 0 ? (stats.periods / secs).toFixed(1) : "0"} polls/s, ${
+      stats.adaptive ? "adaptive" : "fixed period"
+    }, shortest interval ${shortest.toFixed(shortest < 10 ? 1 : 0)} ms`;
+  const headroom = stats.headroom > 1
+    ? `the writer lapped the reader (${plural(stats.lostPages, "page")} lost)`
+    : `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${
+      plural(stats.lostPages, "page")
+    } lost`;
+  return `captured ${formatBytes(stats.bytes)} (${plural(stats.pages, "page")}) in ${
+    secs.toFixed(2)
+  } s (${formatBytes(rate)}/s), ${plural(stats.periods, "period")} (${stats.emptyPeriods} ` +
+    `empty${schedule}), ${headroom} -> ${out === "-" ? "stdout" : out}`;
+}
+
+/** `--sample-rate`, or the deprecated `--rate` with a warning (a data rate there is refused). */
+function sampleRateFlag(flags: CaptureFlags): number {
+  if (flags.rate === undefined) return parseInteger(flags.sampleRate, { option: "--sample-rate" });
+  if (!/^\s*(0x[0-9a-f]+|[0-9_]+)\s*$/i.test(flags.rate)) {
+    throw new UsageError(
+      `capture --rate '${flags.rate}': capture's --rate is the WAV sample rate in Hz (now ` +
+        `--sample-rate); the simulated device's data rate goes in the URL: ` +
+        `--backend 'sim:?rate=${flags.rate}'`,
+      { option: "--rate", value: flags.rate },
+    );
+  }
+  console.error(
+    "ringdump: capture --rate is deprecated: it is the WAV sample rate in Hz; use --sample-rate",
+  );
+  return parseInteger(flags.rate, { option: "--rate" });
 }
 
 /**
@@ -202,64 +254,46 @@ function captureModules() {
     import("@logtape/logtape"),
     import("../backends/mod.ts"),
     import("../lib/capture.ts"),
-    import("../lib/dumper.ts"),
-    import("../lib/sink/mod.ts"),
     import("./logging.ts"),
     import("./trace.ts"),
   ]);
 }
 
 async function runCapture(flags: CaptureFlags): Promise<number> {
-  let exit = 0;
   const [
     { getLogger },
-    { findBackend, loadBackendModule },
-    { openCaptureBackend },
-    { checkInFlight, Dumper },
-    { openSink },
+    { loadBackendModule },
+    { capture, checkCaptureOptions },
     { configureLogging },
     { startCaptureTrace },
   ] = await captureModules();
   const log = getLogger(["ringdump", "cli"]);
   configureLogging(flags.logLevel);
   for (const path of flags.backendModule) await loadBackendModule(path);
-  const geometry = geometryFromFlags(flags);
-  const period = parseDuration(flags.period, { option: "--period" });
-  if (!(period > 0)) {
-    throw new UsageError(`--period must be greater than 0 (got '${flags.period}')`, {
-      option: "--period",
-      value: flags.period,
-    });
-  }
-  const minPeriod = flags.minPeriod === undefined
-    ? undefined
-    : parseDuration(flags.minPeriod, { option: "--min-period" });
-  if (minPeriod !== undefined && !(minPeriod > 0 && minPeriod <= period)) {
-    throw new UsageError(
-      `--min-period must be greater than 0 and at most --period (got '${flags.minPeriod}', ` +
-        `period '${flags.period}')`,
-      { option: "--min-period", value: flags.minPeriod },
-    );
-  }
-  const duration = durationFlag(flags.duration, "--duration");
-  const maxBytes = sizeFlag(flags.maxBytes, "--max-bytes");
-  if (maxBytes === 0) {
-    throw new UsageError("--max-bytes must be greater than 0", { option: "--max-bytes" });
-  }
-  const inFlight = checkInFlight(
-    parseInteger(flags.inFlight, { option: "--in-flight" }),
-    geometry,
-  );
-  findBackend(flags.backend); // an unknown scheme is a usage error before anything opens
-  const sinkOptions = {
+  const options: CaptureOptions = {
+    backend: flags.backend,
+    geometry: geometryFromFlags(flags),
+    out: flags.out,
+    period: parseDuration(flags.period, { option: "--period" }),
+    minPeriod: flags.minPeriod === undefined
+      ? undefined
+      : parseDuration(flags.minPeriod, { option: "--min-period" }),
+    fixedPeriod: flags.fixedPeriod,
+    duration: durationFlag(flags.duration, "--duration"),
+    maxBytes: sizeFlag(flags.maxBytes, "--max-bytes"),
+    overrun: flags.overrun,
+    inFlight: parseInteger(flags.inFlight, { option: "--in-flight" }),
     format: flags.format,
     append: flags.append,
-    rate: parseInteger(flags.rate, { option: "--rate" }),
+    rate: sampleRateFlag(flags),
     channels: parseInteger(flags.channels, { option: "--channels" }),
     bits: parseInteger(flags.bits, { option: "--bits" }),
   };
+  // Bad options are refused before anything opens (no trace file, no truncated --out).
+  const geometry = checkCaptureOptions(options);
 
   const controller = new AbortController();
+  let traceSession: TraceSession | undefined;
   let signals = 0;
   const onSignal = () => {
     signals++;
@@ -274,77 +308,57 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       Deno.exit(130);
     }
   };
+  const showProgress = flags.progress && Deno.stderr.isTerminal() &&
+    !["debug", "trace"].includes(flags.logLevel);
+  let progress: Progress | undefined;
+  let ok = false;
+  let exit = 0;
+  let traceError: unknown;
+  // dax's terminal helpers, only for a progress line on a terminal
+  const progressModule = showProgress ? await import("./progress.ts") : undefined;
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-
-  let sink: Sink | undefined;
-  let backend: Backend | undefined;
-  let progress: Progress | undefined;
-  let traceSession: TraceSession | undefined;
-  let ok = false;
-  let traceError: unknown;
   try {
     traceSession = await startCaptureTrace(flags.trace, { format: flags.traceFormat });
-    // The backend first: a bad backend URL must not truncate an existing --out file.
-    backend = await openCaptureBackend(flags.backend, { geometry, signal: controller.signal });
-    sink = await openSink(flags.out, sinkOptions);
-    log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
-      name: backend.name,
-      ring: formatBytes(geometry.ringBytes),
-      base: hex(geometry.base),
-      counter: hex(geometry.counterAddress),
-    });
-    const dumper = new Dumper(backend, sink, {
+    const stats = await capture({
+      ...options,
       geometry,
-      period,
-      minPeriod,
-      fixedPeriod: flags.fixedPeriod,
-      duration,
-      maxBytes,
-      overrun: flags.overrun,
-      inFlight,
       signal: controller.signal,
+      onStart: ({ backend, dumper }) => {
+        log.debug("backend {name} open; ring {ring} at {base}, counter at {counter}", {
+          name: backend.name,
+          ring: formatBytes(geometry.ringBytes),
+          base: hex(geometry.base),
+          counter: hex(geometry.counterAddress),
+        });
+        if (showProgress) progress = progressModule?.startProgress(dumper, options.duration);
+      },
     });
-    if (
-      flags.progress && Deno.stderr.isTerminal() && !["debug", "trace"].includes(flags.logLevel)
-    ) {
-      // dax's terminal helpers, only for a progress line on a terminal
-      const { startProgress } = await import("./progress.ts");
-      progress = startProgress(dumper, duration);
-    }
-    const stats = await dumper.run();
     progress?.stop();
-    progress = undefined;
-    await sink.close();
     console.error(summaryLine(stats, flags.out));
+    ok = true;
     if (stats.lostPages > 0) {
       console.error(
-        `ringdump: ${stats.lostPages} pages were lost (${stats.overruns} overruns, ${stats.tornReads} torn reads); ` +
+        `ringdump: ${plural(stats.lostPages, "page was", "pages were")} lost (${
+          plural(stats.overruns, "overrun")
+        }, ${plural(stats.tornReads, "torn read")}); ` +
           `the output has gaps. Use a shorter --period or a larger ring.`,
       );
       exit = 1;
     }
-    ok = true;
   } finally {
     progress?.stop();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     try {
-      await sink?.close();
-    } finally {
-      try {
-        await backend?.close();
-      } finally {
-        try {
-          traceSession?.stop();
-        } catch (e) {
-          traceError = e;
-          // After a failed capture, its own error is the one to report.
-          if (!ok) console.error(`ringdump: ${(e as Error).message}`);
-        }
-      }
+      traceSession?.stop();
+    } catch (e) {
+      traceError = e;
+      // After a failed capture, its own error is the one to report.
+      if (!ok) console.error(`ringdump: ${cliMessage(e)}`);
     }
   }
+  // Reached only after a capture that ended well: then a trace that failed is the error.
   if (traceError !== undefined) throw traceError;
   return exit;
 }

@@ -22,7 +22,7 @@ import {
   parseAddress,
   parseDuration,
   parseInteger,
-  parseSize,
+  parseRate,
 } from "../lib/units.ts";
 
 interface SimFlags extends GeometryFlags {
@@ -104,7 +104,7 @@ async function runSim(flags: SimFlags): Promise<void> {
   const origin = flags.origin === undefined
     ? undefined
     : parseAddress(flags.origin, { option: "--origin" });
-  const rate = flags.rate === undefined ? undefined : parseSize(flags.rate, { option: "--rate" });
+  const rate = flags.rate === undefined ? undefined : parseRate(flags.rate, { option: "--rate" });
   if (rate !== undefined && rate <= 0) {
     throw new UsageError("--rate must be greater than 0", { option: "--rate", value: flags.rate });
   }
@@ -146,16 +146,18 @@ async function runSim(flags: SimFlags): Promise<void> {
           } wrapping at ${hex(geometry.counterWrap)}`,
       );
     }
+    // Never past --duration's worth, however late a loaded machine wakes this process.
+    const until = () => duration === undefined ? undefined : Math.min(clock.now(), t0 + duration);
     while (!controller.signal.aborted) {
-      device.step();
+      device.step(until());
       const elapsed = clock.now() - t0;
       if (duration !== undefined && elapsed >= duration) break;
       const wait = duration === undefined ? tick : Math.min(tick, duration - elapsed);
       await clock.sleep(Math.max(wait, 0.1), controller.signal);
     }
-    device.step();
+    device.step(until());
     if (!flags.quiet) {
-      const secs = (clock.now() - t0) / 1000;
+      const secs = ((until() ?? clock.now()) - t0) / 1000;
       console.error(
         `ringdump sim: wrote ${device.written} pages (${
           formatBytes(device.written * geometry.pageSize)

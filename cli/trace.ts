@@ -6,7 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { UsageError } from "../lib/errors.ts";
+import { errorMessage, UsageError } from "../lib/errors.ts";
 import type { TraceSession, TraceWriter } from "../lib/trace/mod.ts";
 
 /**
@@ -179,7 +179,7 @@ export async function runTraceReport(
           ? "its directory does not exist"
           : e instanceof Deno.errors.PermissionDenied
           ? "permission denied"
-          : (e as Error).message
+          : errorMessage(e)
       }`,
       { option: "--out", value: out, cause: e },
     );

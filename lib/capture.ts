@@ -8,7 +8,13 @@
 import { findBackend, parseBackendUrl } from "../backends/mod.ts";
 import type { Backend, BackendOpenOptions } from "../backends/types.ts";
 import type { Clock } from "./clock.ts";
-import { Dumper, type DumperOptions, type DumpStats, type OverrunPolicy } from "./dumper.ts";
+import {
+  checkDumperOptions,
+  Dumper,
+  type DumperOptions,
+  type DumpStats,
+  type OverrunPolicy,
+} from "./dumper.ts";
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
 import { openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";
@@ -22,6 +28,11 @@ export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSin
   geometry: RingGeometry | RingGeometryInit;
   /** Output path (`-` for stdout) or an open sink (left open). */
   out: string | Sink;
+  /**
+   * Called once the backend and the sink are open, before the first counter
+   * read: `dumper.stats` is live from then on (for a progress line).
+   */
+  onStart?: (started: { backend: Backend; sink: Sink; dumper: Dumper }) => void;
 }
 
 function isBackend(b: unknown): b is Backend {
@@ -60,7 +71,31 @@ export async function openCaptureBackend(
 }
 
 /**
- * Runs one capture from start to end.
+ * Checks a capture's options without opening anything: the geometry, the
+ * dumper's options, and that a backend URL names a known scheme. Returns the
+ * geometry. {@linkcode capture} does this first; a caller that does more
+ * before it (starting a trace) can do it earlier.
+ *
+ * @example
+ * ```ts
+ * import { checkCaptureOptions } from "./capture.ts";
+ * const g = checkCaptureOptions({ geometry: { base: 0n, pageSize: 4096, pages: 16 }, out: "-" });
+ * console.log(g.ringBytes); // 65536
+ * ```
+ */
+export function checkCaptureOptions(options: CaptureOptions): RingGeometry {
+  const geometry = "ringBytes" in options.geometry
+    ? options.geometry as RingGeometry
+    : ringGeometry(options.geometry);
+  checkDumperOptions({ ...options, geometry });
+  if (!isBackend(options.backend)) findBackend(options.backend ?? "sim:");
+  return geometry;
+}
+
+/**
+ * Runs one capture from start to end: checks the options, opens the backend
+ * (first: a bad backend leaves an existing output file alone), then the sink,
+ * runs a {@linkcode Dumper}, and closes what it opened, the sink first.
  *
  * @example
  * ```ts
@@ -77,17 +112,18 @@ export async function openCaptureBackend(
  * ```
  */
 export async function capture(options: CaptureOptions): Promise<DumpStats> {
-  const geometry = "ringBytes" in options.geometry
-    ? options.geometry as RingGeometry
-    : ringGeometry(options.geometry);
+  const geometry = checkCaptureOptions(options);
   const ownBackend = !isBackend(options.backend);
-  const backend = isBackend(options.backend)
-    ? options.backend
-    : await openCaptureBackend(options.backend ?? "sim:", { geometry, clock: options.clock });
+  const backend = isBackend(options.backend) ? options.backend : await openCaptureBackend(
+    options.backend ?? "sim:",
+    { geometry, clock: options.clock, signal: options.signal },
+  );
   let sink: Sink | undefined;
   try {
     sink = typeof options.out === "string" ? await openSink(options.out, options) : options.out;
-    return await new Dumper(backend, sink, { ...options, geometry }).run();
+    const dumper = new Dumper(backend, sink, { ...options, geometry });
+    options.onStart?.({ backend, sink, dumper });
+    return await dumper.run();
   } finally {
     try {
       if (sink && typeof options.out === "string") await sink.close();

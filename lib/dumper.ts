@@ -12,6 +12,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import {
   BackendError,
   DeviceError,
+  errorMessage,
   OverrunError,
   RingdumpError,
   StallError,
@@ -255,34 +256,7 @@ export class Dumper {
     this.#maxBytes = options.maxBytes;
     this.#clock = options.clock ?? systemClock;
     this.#onDump = options.onDump;
-    if (!(this.#period > 0) || !Number.isFinite(this.#period)) {
-      throw new UsageError(`--period must be greater than 0 (got ${this.#period} ms)`, {
-        option: "--period",
-        value: String(this.#period),
-      });
-    }
-    if (
-      !(this.#minPeriod > 0) || !Number.isFinite(this.#minPeriod) ||
-      this.#minPeriod > this.#period
-    ) {
-      throw new UsageError(
-        `--min-period must be greater than 0 and at most --period (got ${this.#minPeriod} ms, ` +
-          `period ${this.#period} ms)`,
-        { option: "--min-period", value: String(this.#minPeriod) },
-      );
-    }
-    if (this.#policy !== "fail" && this.#policy !== "gap") {
-      throw new UsageError(`--overrun must be 'fail' or 'gap' (got '${this.#policy}')`, {
-        option: "--overrun",
-        value: String(this.#policy),
-      });
-    }
-    if (this.#duration !== undefined && !(this.#duration >= 0)) {
-      throw new UsageError(`--duration must not be negative`, { option: "--duration" });
-    }
-    if (this.#maxBytes !== undefined && !(this.#maxBytes > 0)) {
-      throw new UsageError(`--max-bytes must be greater than 0`, { option: "--max-bytes" });
-    }
+    checkDumperOptions(options);
     this.#inFlight = checkInFlight(options.inFlight ?? defaultInFlight(this.#g), this.#g);
     const maxRead = options.maxReadBytes ?? backend.maxReadBytes ?? 4 * 1024 * 1024;
     this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
@@ -775,6 +749,63 @@ export class Dumper {
 }
 
 /**
+ * Checks a {@linkcode Dumper}'s options (period, overrun policy, duration,
+ * max bytes, and `inFlight` when given) without opening anything, so a
+ * caller can refuse bad options before it opens a backend or truncates an
+ * output. The Dumper's constructor makes the same checks.
+ *
+ * @example
+ * ```ts
+ * import { checkDumperOptions } from "./dumper.ts";
+ * import { errorMessage } from "./errors.ts";
+ * import { ringGeometry } from "./ring.ts";
+ * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+ * checkDumperOptions({ geometry, period: 50 }); // fine
+ * try {
+ *   checkDumperOptions({ geometry, period: 0 });
+ * } catch (e) {
+ *   console.log(errorMessage(e)); // "period must be greater than 0 (got 0 ms)"
+ * }
+ * ```
+ */
+export function checkDumperOptions(options: DumperOptions): void {
+  const period = options.period ?? 100;
+  const policy = options.overrun ?? "fail";
+  if (!(period > 0) || !Number.isFinite(period)) {
+    throw new UsageError(`period must be greater than 0 (got ${period} ms)`, {
+      option: "period",
+      value: String(period),
+    });
+  }
+  const minPeriod = options.minPeriod ?? period / 20;
+  if (!(minPeriod > 0) || !Number.isFinite(minPeriod) || minPeriod > period) {
+    throw new UsageError(
+      `minPeriod must be greater than 0 and at most period (got ${minPeriod} ms, period ${period} ms)`,
+      { option: "minPeriod", value: String(minPeriod) },
+    );
+  }
+  if (policy !== "fail" && policy !== "gap") {
+    throw new UsageError(`overrun must be 'fail' or 'gap' (got '${policy}')`, {
+      option: "overrun",
+      value: String(policy),
+    });
+  }
+  if (options.duration !== undefined && !(options.duration >= 0)) {
+    throw new UsageError(`duration must not be negative (got ${options.duration} ms)`, {
+      option: "duration",
+      value: String(options.duration),
+    });
+  }
+  if (options.maxBytes !== undefined && !(options.maxBytes > 0)) {
+    throw new UsageError(`maxBytes must be greater than 0 (got ${options.maxBytes})`, {
+      option: "maxBytes",
+      value: String(options.maxBytes),
+    });
+  }
+  if (options.inFlight !== undefined) checkInFlight(options.inFlight, options.geometry);
+}
+
+/**
  * The default `inFlight` for a ring (docs/design.md rule 4): 1, safe for
  * hardware that writes a page and then advances its counter; 0 for a ring of
  * a single page, where 1 is not allowed.
@@ -813,7 +844,7 @@ export function checkInFlight(inFlight: number, geometry: { pages: number }): nu
 
 function wrapBackendError(e: unknown, backend: Backend, what: string): Error {
   if (e instanceof RingdumpError) return e;
-  return new BackendError(`${backend.name}: ${what} failed: ${(e as Error)?.message ?? e}`, {
+  return new BackendError(`${backend.name}: ${what} failed: ${errorMessage(e)}`, {
     backend: backend.name,
     cause: e,
   });

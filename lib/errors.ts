@@ -30,6 +30,21 @@ export class RingdumpError extends Error {
 }
 
 /**
+ * The message of anything thrown: an `Error`'s message, else the value as a
+ * string (a rejected promise may carry anything).
+ *
+ * @example
+ * ```ts
+ * import { errorMessage } from "./errors.ts";
+ * console.log(errorMessage(new Error("disk full")), errorMessage("gone"), errorMessage(undefined));
+ * // "disk full" "gone" "undefined"
+ * ```
+ */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
  * Bad input from the user or a script: a flag, a URL, a geometry value.
  * Exit code 2.
  *

@@ -11,6 +11,18 @@
  * @module
  */
 import { GeometryError, InternalError } from "./errors.ts";
+import { formatBytes } from "./units.ts";
+
+/**
+ * The largest ring {@linkcode ringGeometry} accepts: 1 TiB (2^40 bytes).
+ *
+ * @example
+ * ```ts
+ * import { MAX_RING_BYTES } from "./ring.ts";
+ * console.log(MAX_RING_BYTES); // 1099511627776
+ * ```
+ */
+export const MAX_RING_BYTES: number = 2 ** 40;
 
 /** What {@linkcode ringGeometry} accepts. */
 export interface RingGeometryInit {
@@ -73,8 +85,13 @@ export function ringGeometry(init: RingGeometryInit): RingGeometry {
   const base = typeof init.base === "bigint" ? init.base : toBigInt("base", init.base);
   if (base < 0n) throw new GeometryError("base", base, "must not be negative");
   const ringBytes = pageSize * pages;
-  if (!Number.isSafeInteger(ringBytes) || ringBytes > 2 ** 40) {
-    throw new GeometryError("pages", pages, `times pageSize ${pageSize} is too large a ring`);
+  if (!Number.isSafeInteger(ringBytes) || ringBytes > MAX_RING_BYTES) {
+    throw new GeometryError(
+      "pages",
+      pages,
+      `× pageSize ${pageSize} is a ring of ${ringBytes} bytes (${formatBytes(ringBytes)}), ` +
+        `above the largest ring ringdump takes, ${MAX_RING_BYTES} bytes (1 TiB)`,
+    );
   }
   const counterWrap = init.counterWrap ?? DEFAULT_COUNTER_WRAP;
   if (!Number.isSafeInteger(counterWrap) || counterWrap <= 0) {

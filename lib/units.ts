@@ -25,6 +25,16 @@ const SIZE_UNITS: Record<string, number> = {
   tib: 1024 ** 4,
 };
 
+/** A negative value is a number all right, just not one these options take: say so. */
+function negative(t: string, text: string, what: string, kind: string): void {
+  if (/^-\s*[0-9.]/.test(t)) {
+    throw new UsageError(`${what}: '${text}' is negative; give ${kind} from 0 up`, {
+      option: what,
+      value: text,
+    });
+  }
+}
+
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
@@ -49,6 +59,7 @@ const DURATION_UNITS: Record<string, number> = {
  */
 export function parseAddress(text: string, options: { option?: string } = {}): bigint {
   const t = text.trim().replaceAll("_", "");
+  negative(t, text, options.option ?? "value", "a number");
   if (!/^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|[0-9]+)$/i.test(t)) {
     throw new UsageError(
       `${options.option ?? "value"}: '${text}' is not a number; use decimal or hex like 0x10000000`,
@@ -98,6 +109,7 @@ export function parseSize(text: string, options: { option?: string } = {}): numb
       `${what}: '${text}' is not a size; use bytes or a suffix, like 4096, 0x1000, 64KiB, 8MiB, 1GiB`,
       { option: options.option, value: text },
     );
+  negative(t, text, what, "a size");
   if (/^0x[0-9a-f]+$/i.test(t)) return parseInteger(t, options);
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(t);
   if (!m) throw bad();
@@ -114,6 +126,29 @@ export function parseSize(text: string, options: { option?: string } = {}): numb
 }
 
 /**
+ * Parses a data rate in bytes per second: a size (see {@linkcode parseSize}),
+ * optionally followed by `/s` as `ringdump backends` prints it (`4MiB/s`).
+ *
+ * @example
+ * ```ts
+ * import { parseRate } from "./units.ts";
+ * console.log(parseRate("4MiB/s"), parseRate("4MiB")); // 4194304 4194304
+ * ```
+ */
+export function parseRate(text: string, options: { option?: string } = {}): number {
+  try {
+    return parseSize(text.trim().replace(/\s*\/\s*s(ec)?$/i, ""), options);
+  } catch (e) {
+    if (!(e instanceof UsageError) || !/ is not a size;/.test(e.message)) throw e;
+    throw new UsageError(
+      `${options.option ?? "rate"}: '${text}' is not a rate; use bytes per second, like 262144, ` +
+        `256KiB, 4MiB or 4MiB/s`,
+      { option: options.option, value: text },
+    );
+  }
+}
+
+/**
  * Parses a duration into milliseconds: `50ms`, `1s`, `1.5s`, `2m`, `250us`;
  * a bare number is seconds.
  *
@@ -125,6 +160,7 @@ export function parseSize(text: string, options: { option?: string } = {}): numb
  * ```
  */
 export function parseDuration(text: string, options: { option?: string } = {}): number {
+  negative(text.trim(), text, options.option ?? "duration", "a duration");
   const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zµ]*)\s*$/i.exec(text);
   const unit = m ? DURATION_UNITS[m[2].toLowerCase()] : undefined;
   if (!m || unit === undefined) {
@@ -137,15 +173,16 @@ export function parseDuration(text: string, options: { option?: string } = {}): 
 }
 
 /**
- * Formats a byte count for humans with binary units.
+ * Formats a byte count for humans with binary units, with `digits`
+ * decimals (default 2) above bytes.
  *
  * @example
  * ```ts
  * import { formatBytes } from "./units.ts";
- * console.log(formatBytes(1536)); // "1.50 KiB"
+ * console.log(formatBytes(1536), formatBytes(1536, { digits: 1 })); // "1.50 KiB" "1.5 KiB"
  * ```
  */
-export function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number, options: { digits?: number } = {}): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;
   let i = 0;
@@ -153,7 +190,9 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${v} B` : `${v.toFixed(2)} ${units[i]}`;
+  const digits = options.digits ?? 2;
+  if (i > 0) return `${v.toFixed(digits)} ${units[i]}`;
+  return Number.isInteger(v) ? `${v} B` : `${v.toFixed(digits)} B`;
 }
 
 /**
@@ -167,4 +206,17 @@ export function formatBytes(bytes: number): string {
  */
 export function hex(value: bigint | number): string {
   return "0x" + value.toString(16);
+}
+
+/**
+ * `n` and the noun, plural unless `n` is 1: "1 page", "2 pages".
+ *
+ * @example
+ * ```ts
+ * import { plural } from "./units.ts";
+ * console.log(plural(1, "page"), plural(3, "period")); // "1 page" "3 periods"
+ * ```
+ */
+export function plural(n: number, noun: string, nouns: string = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : nouns}`;
 }

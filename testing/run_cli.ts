@@ -44,14 +44,7 @@ export async function ringdump(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...RINGDUMP_ARGS, ...args],
-    cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await spawnRingdump(args, options).output();
   return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
 }
 
@@ -63,7 +56,8 @@ export function spawnRingdump(
   return new Deno.Command(Deno.execPath(), {
     args: [...RINGDUMP_ARGS, ...args],
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    // INIT_CWD as `deno task` sets it: the directory the command runs in.
+    env: { NO_COLOR: "1", INIT_CWD: options.cwd ?? Deno.cwd(), ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

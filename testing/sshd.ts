@@ -5,6 +5,7 @@
  * (and every connection it serves) afterwards. Test tool only.
  */
 import { $ } from "@david/dax";
+import { ignoreUnless, missingTools, requireTools } from "./tools.ts";
 
 /** Where the tools are; a missing one fails under CI and skips otherwise. */
 export const SSHD = "/usr/sbin/sshd";
@@ -12,34 +13,13 @@ export const SSHD = "/usr/sbin/sshd";
 /** The remote side's `dd` is busybox's, as on a board. */
 export const BUSYBOX = "/usr/bin/busybox";
 
-/** Why the SSH tests cannot run here, or undefined when they can. */
-export async function sshMissing(): Promise<string | undefined> {
-  for (const tool of [SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen", BUSYBOX]) {
-    try {
-      await Deno.stat(tool);
-    } catch {
-      return `${tool} is missing (apt-get install openssh-server openssh-client busybox)`;
-    }
-  }
-  return undefined;
+/** Why the SSH tests cannot run here, or undefined when they can (see testing/tools.ts). */
+export function sshMissing(): Promise<string | undefined> {
+  return missingTools(["sshd", "ssh", "busybox"]);
 }
 
-/**
- * `ignore` for a test that needs `what`: under CI (CI set) a missing tool
- * must fail the test, so it is never ignored there; the test then fails on
- * {@linkcode requireTools}.
- */
-export function ignoreUnless(missing: string | undefined): boolean {
-  if (missing === undefined) return false;
-  if (Deno.env.get("CI")) return false;
-  console.warn(`skipping: ${missing}`);
-  return true;
-}
-
-/** Throws (failing the test) when a tool is missing. */
-export function requireTools(missing: string | undefined): void {
-  if (missing !== undefined) throw new Error(`required tool missing under CI: ${missing}`);
-}
+// The skip rule lives in testing/tools.ts; re-exported for the tests that import it from here.
+export { ignoreUnless, requireTools };
 
 /** A running sshd. */
 export interface Sshd {

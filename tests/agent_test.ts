@@ -29,7 +29,16 @@ import type { Backend } from "../backends/types.ts";
 import { fillCounter } from "../lib/sim/pattern.ts";
 import { verifyCounterFile } from "../lib/sim/verify.ts";
 import { capture } from "../lib/capture.ts";
+import { VirtualClock } from "../lib/clock.ts";
 import { RINGDUMP_ARGS, spawnRingdump } from "../testing/run_cli.ts";
+import {
+  LIVE_COUNTER_WRAP,
+  LIVE_GEOMETRY,
+  LIVE_PAGES,
+  LIVE_RATE,
+  LIVE_RATE_BYTES,
+  waitForSize,
+} from "../testing/live.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-agent-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
@@ -349,11 +358,14 @@ Deno.test("agent in process: a failed read is an error for that request only, wi
 });
 
 Deno.test("agent in process: a whole capture through the agent verifies", async () => {
-  const sim = openSim(geometry, { pattern: "counter", rate: 4 * 1024 * 1024 });
+  // On a virtual clock shared by the device and the capture: the same bytes however loaded the
+  // machine is (the link itself is real streams and real timers).
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 4 * 1024 * 1024, clock });
   const { client: connecting } = link(sim);
   const client = await connecting;
   const out = `${tmp}/inproc.bin`;
-  const stats = await capture({ backend: client, geometry, out, period: 5, duration: 500 });
+  const stats = await capture({ backend: client, geometry, out, period: 5, duration: 500, clock });
   await client.close();
   assert.equal(stats.lostPages, 0);
   assert.ok(stats.bytes > 1024 * 1024, `${stats.bytes} bytes`);
@@ -641,40 +653,41 @@ Deno.test("subprocess agent: serves an image; reads in flight; exits 0 when the 
 
 Deno.test("subprocess agent: a capture of a live 'ringdump sim' image through it verifies", async () => {
   const image = `${tmp}/live.img`;
-  const g = ringGeometry({ base: 0n, pageSize: 4096, pages: 64, counterWrap: 0x100 });
+  // The live ring: 3 s of slack for a loaded machine (LIVE_SLACK_SECONDS).
+  const g = ringGeometry({
+    base: 0n,
+    pageSize: 4096,
+    pages: LIVE_PAGES,
+    counterWrap: Number(LIVE_COUNTER_WRAP),
+  });
   const sim = spawnRingdump([
     "sim",
     "--image",
     image,
     "--origin",
     "0",
-    "--pages",
-    "64",
-    "--counter-wrap",
-    "0x100",
+    ...LIVE_GEOMETRY,
     "--rate",
-    "4MiB",
+    LIVE_RATE,
     "--duration",
-    "20s",
+    "60s",
     "--quiet",
   ]);
   try {
-    for (let i = 0; i < 200; i++) {
-      if (((await Deno.stat(image).catch(() => null))?.size ?? 0) >= g.ringBytes + 4) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForSize(image, g.ringBytes + 4);
     const agent = startAgent(image, ["--origin", "0"]);
     const client = await AgentClient.connect(
       { readable: agent.child.stdout, writable: agent.child.stdin },
       { geometry: g, stderr: agent.stderr, helloTimeout: 20_000 },
     );
     const out = `${tmp}/live.bin`;
-    const stats = await capture({ backend: client, geometry: g, out, period: 5, duration: 1500 });
+    // 4 s: the ring laps and the counter wraps.
+    const stats = await capture({ backend: client, geometry: g, out, period: 20, duration: 4000 });
     await client.close();
     assert.equal((await agent.child.status).code, 0, agent.stderr());
     await agent.done;
     assert.equal(stats.lostPages, 0);
-    assert.ok(stats.bytes >= 4 * 1024 * 1024, `${stats.bytes} bytes`);
+    assert.ok(stats.bytes >= LIVE_RATE_BYTES * 3.5, `${stats.bytes} bytes`);
     const v = await verifyCounterFile(out);
     assert.equal(v.bytes, stats.bytes);
   } finally {

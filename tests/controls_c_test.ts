@@ -35,6 +35,7 @@ import {
   stringValue,
   UnknownHandleError,
 } from "../lib/controls/mod.ts";
+import { ignoreUnless, missingTools } from "../testing/tools.ts";
 
 const INCLUDE_DIR = "/usr/include/libcamera";
 const HEADER = `${INCLUDE_DIR}/libcamera/ipa/ipa_controls.h`;
@@ -72,11 +73,9 @@ async function toolchainProblem(): Promise<{ cxx?: string; problem?: string }> {
   return { cxx };
 }
 
-const inCI = !!Deno.env.get("CI");
-const toolchain = await toolchainProblem();
-if (toolchain.problem !== undefined && !inCI) {
-  console.log(`controls_c_test: ignored: ${toolchain.problem}`);
-}
+// The probe every tool-needing test shares (testing/tools.ts), then this test's own details.
+const missing = await missingTools(["g++", "libcamera-dev"]);
+const toolchain = missing === undefined ? await toolchainProblem() : { problem: missing };
 
 // ---------------------------------------------------------------------------
 // The fixture the C++ program's write-list builds (kept in sync with makeList()).
@@ -208,7 +207,7 @@ function serialized(s: ControlSerializer, x: ControlInfoMap | ControlList): Uint
 
 Deno.test({
   name: "controls vs Debian's libcamera ipa_controls.h (compiled C++ cross-check)",
-  ignore: toolchain.problem !== undefined && !inCI,
+  ignore: ignoreUnless(toolchain.problem),
   async fn(t) {
     if (toolchain.problem !== undefined) {
       throw new Error(

@@ -151,10 +151,32 @@ Deno.test("devmem: a read past the end of an image is a clear error, never a SIG
   );
 });
 
+Deno.test("devmem: an image about to appear (a sim just started) is waited for, bounded", async () => {
+  const path = `${tmp}/appearing.img`;
+  // Created empty first, sized later: as `ringdump sim` creates it (open, then ftruncate).
+  const created = (async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    await Deno.writeFile(path, new Uint8Array(0));
+    await new Promise((r) => setTimeout(r, 300));
+    await Deno.writeFile(path, new Uint8Array(geometry.ringBytes + 8));
+  })();
+  const mem = await openBackend(`devmem:${path}?origin=${geometry.base}`, { geometry });
+  await created;
+  assert.equal(await mem.readRegister(geometry.base, 32), 0n);
+  await mem.close();
+});
+
 Deno.test("devmem: missing files and /dev/mem give messages that say what to do", async () => {
   await assert.rejects(
-    openBackend(`devmem:${tmp}/nothing.img`, { geometry }),
-    (e: unknown) => e instanceof BackendError && /nothing\.img does not exist/.test(e.message),
+    openBackend(`devmem:${tmp}/nothing.img?wait=200ms`, { geometry }),
+    (e: unknown) =>
+      e instanceof BackendError &&
+      /nothing\.img does not exist; .* \(waited 0\.2 s for it to appear\)$/.test(e.message),
+  );
+  await assert.rejects(
+    openBackend(`devmem:${tmp}/nothing.img?wait=0`, { geometry }),
+    (e: unknown) =>
+      e instanceof BackendError && /nothing\.img does not exist; give/.test(e.message),
   );
   await assert.rejects(openBackend(`devmem:${tmp}`, { geometry }), /is a directory/);
   await assert.rejects(openBackend("devmem://host/x", { geometry }), /takes a path/);

@@ -311,7 +311,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "x86_64 kit: an unwritable cache is one clear line; RINGDUMP_KIT_CACHE is used as given",
+  name:
+    "x86_64 kit: an unwritable cache is one line; RINGDUMP_KIT_CACHE; no HOME: a private dir in TMPDIR",
   ignore: ignoreX86,
   fn: async () => {
     const { dir, kit, env } = await emptyBoard("cache");
@@ -332,6 +333,30 @@ Deno.test({
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal((await listTree(`${dir}/cache`, 1)).length, 1);
     assert.deepEqual(await listTree(`${dir}/home`), [], "HOME is not used then");
+
+    // No HOME: a directory of this user's own under TMPDIR, mode 700 ...
+    const { HOME: _, ...noHomeEnv } = env;
+    const noHome = { ...noHomeEnv, TMPDIR: `${dir}/tmpdir` };
+    await Deno.mkdir(`${dir}/tmpdir`);
+    const t = await runKit(kit, ["--version"], { cwd: `${dir}/run`, env: noHome });
+    assert.equal(t.code, 0, t.stderr);
+    const [own] = await listTree(`${dir}/tmpdir`, 1);
+    assert.match(own, new RegExp(`^ringdump-kit-${Deno.uid()}$`));
+    assert.equal((await Deno.stat(`${dir}/tmpdir/${own}`)).mode! & 0o777, 0o700);
+    // ... and never one that is a symlink planted there (to another user's directory).
+    const planted = `${dir}/tmpdir2`;
+    await Deno.mkdir(`${planted}/elsewhere`, { recursive: true });
+    await Deno.symlink(`${planted}/elsewhere`, `${planted}/ringdump-kit-${Deno.uid()}`);
+    const p = await runKit(kit, ["--version"], {
+      cwd: `${dir}/run`,
+      env: { ...noHome, TMPDIR: planted },
+    });
+    assert.equal(p.code, 126, p.stderr);
+    assert.match(
+      p.stderr,
+      /^ringdump kit: HOME is not set; .*ringdump-kit-\d+ is not this user's; set RINGDUMP_KIT_CACHE to a writable directory\n$/,
+    );
+    assert.deepEqual(await listTree(`${planted}/elsewhere`), []);
   },
 });
 
@@ -351,7 +376,7 @@ Deno.test({
     const piped = await runKit(kit, [
       "capture",
       "--backend",
-      "sim:?pattern=counter&rate=1MiB",
+      "sim:?pattern=counter&rate=512KiB", // 2 s of slack in the default ring
       "--duration",
       "1s",
       "--out",
@@ -365,7 +390,7 @@ Deno.test({
     const child = await spawnKit(kit, [
       "capture",
       "--backend",
-      "sim:?pattern=counter&rate=1MiB",
+      "sim:?pattern=counter&rate=512KiB", // 2 s of slack in the default ring
       "--period",
       "20ms",
       "--duration",

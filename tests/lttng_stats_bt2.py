@@ -34,11 +34,15 @@ def main(argv):
     durations = {}
     unmatched_ends = 0
     events = 0
+    cpus = set()
     start = time.perf_counter()
     for msg in bt2.TraceCollectionMessageIterator(args.trace_path):
         if type(msg) is not bt2._EventMessageConst:
             continue
         events += 1
+        ctx = msg.event.packet.context_field
+        if ctx is not None and "cpu_id" in ctx:
+            cpus.add(int(ctx["cpu_id"]))
         payload = msg.event.payload_field
         if "pipeline_name" not in payload:
             continue
@@ -88,6 +92,7 @@ def main(argv):
     seconds = time.perf_counter() - start
     json.dump({
         "events": events,
+        "cpus": sorted(cpus),
         "seconds": seconds,
         "calls": calls,
         "unmatched_ends": unmatched_ends,

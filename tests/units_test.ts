@@ -5,7 +5,9 @@ import {
   parseAddress,
   parseDuration,
   parseInteger,
+  parseRate,
   parseSize,
+  plural,
 } from "../lib/units.ts";
 import { UsageError } from "../lib/errors.ts";
 
@@ -19,7 +21,7 @@ Deno.test("parseAddress: decimal, hex, octal, binary, separators", () => {
 });
 
 Deno.test("parseAddress: rejects what is not a number, naming the option", () => {
-  for (const bad of ["", "abc", "0x", "-1", "12k", "1.5", "0xg"]) {
+  for (const bad of ["", "abc", "0x", "12k", "1.5", "0xg"]) {
     assert.throws(
       () => parseAddress(bad, { option: "--base" }),
       (e: unknown) =>
@@ -55,7 +57,7 @@ Deno.test("parseDuration: units, bare seconds", () => {
   assert.equal(parseDuration("2m"), 120_000);
   assert.equal(parseDuration("250us"), 0.25);
   assert.equal(parseDuration("0"), 0);
-  for (const bad of ["", "ms", "5 parsecs", "-1s", "1d"]) {
+  for (const bad of ["", "ms", "5 parsecs", "1d"]) {
     assert.throws(
       () => parseDuration(bad, { option: "--period" }),
       /--period: .* is not a duration/,
@@ -70,4 +72,38 @@ Deno.test("formatBytes and hex", () => {
   assert.equal(formatBytes(3 * 1024 ** 3), "3.00 GiB");
   assert.equal(hex(4096n), "0x1000");
   assert.equal(hex(255), "0xff");
+  // A rate below 1 KiB/s: two decimals, never the float's 15 digits.
+  assert.equal(formatBytes(9.504153847463957), "9.50 B");
+  assert.equal(plural(1, "page"), "1 page");
+  assert.equal(plural(0, "page"), "0 pages");
+  assert.equal(plural(2, "page was", "pages were"), "2 pages were");
+});
+
+Deno.test("negative numbers, sizes and durations are called negative, naming the option", () => {
+  for (
+    const [f, kind] of [
+      [() => parseInteger("-5", { option: "--pages" }), "a number"],
+      [() => parseAddress(" -0x10", { option: "--base" }), "a number"],
+      [() => parseSize("-4KiB", { option: "--page-size" }), "a size"],
+      [() => parseDuration("-1s", { option: "--period" }), "a duration"],
+      [() => parseRate("-1MiB/s", { option: "--rate" }), "a size"],
+    ] as const
+  ) {
+    assert.throws(
+      f,
+      (e: unknown) =>
+        e instanceof UsageError && /^--[a-z-]+: '.*' is negative; give /.test(e.message) &&
+        e.message.endsWith(`${kind} from 0 up`),
+    );
+  }
+});
+
+Deno.test("parseRate: a size, with or without /s", () => {
+  assert.equal(parseRate("4MiB/s"), 4 << 20);
+  assert.equal(parseRate("4MiB / s"), 4 << 20);
+  assert.equal(parseRate("262144"), 262144);
+  assert.throws(
+    () => parseRate("fast", { option: "--rate" }),
+    /--rate: 'fast' is not a rate; use bytes per second, like 262144, 256KiB, 4MiB or 4MiB\/s/,
+  );
 });

@@ -82,7 +82,7 @@ kit_unpack() {
     rm -rf "$kit_tmp"
     kit_err=${kit_err%%"$kit_nl"*}
     case $kit_err in
-      *crc* | *CRC* | *corrupt* | *invalid* | *nvalid* | *nexpected* | *short* | *"not in gzip"*)
+      *crc* | *CRC* | *corrupt* | *nvalid* | *nexpected* | *"short read"* | *"not in gzip"*)
         kit_fail "$kit_self is damaged ($kit_err); copy it again"
         ;;
     esac
@@ -95,8 +95,8 @@ kit_unpack() {
     mv "$kit_dir" "$kit_tmp.old" 2>/dev/null && rm -rf "$kit_tmp.old"
   fi
   # One rename: a concurrent first run sees all of it or nothing. When another run won the race,
-  # mv puts this copy inside the winner's directory; it is removed again.
-  mv "$kit_tmp" "$kit_dir" 2>/dev/null
+  # this copy is dropped (if the other won just now, mv puts it inside the winner's; removed too).
+  [ -f "$kit_dir/ok" ] || mv "$kit_tmp" "$kit_dir" 2>/dev/null
   rm -rf "$kit_dir/.$kit_name.$$" "$kit_tmp"
   [ -f "$kit_dir/ok" ] || {
     kit_why="cannot rename the unpacked kit into $kit_dir"
@@ -113,8 +113,14 @@ kit_unpack() {
 if [ -n "${RINGDUMP_KIT_CACHE:-}" ]; then
   kit_unpack "$RINGDUMP_KIT_CACHE" || kit_fail "$kit_why (RINGDUMP_KIT_CACHE=$RINGDUMP_KIT_CACHE)"
 else
-  kit_base=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/ringdump
-  if ! kit_unpack "$kit_base"; then
+  kit_base=
+  if [ -n "${XDG_CACHE_HOME:-}" ]; then
+    kit_base=$XDG_CACHE_HOME/ringdump
+  elif [ -n "${HOME:-}" ]; then
+    kit_base=$HOME/.cache/ringdump
+  fi
+  kit_why="HOME is not set"
+  if [ -z "$kit_base" ] || ! kit_unpack "$kit_base"; then
     kit_first=$kit_why
     # A shared temporary directory: only one this user made, for this user alone.
     kit_base=${TMPDIR:-/tmp}/ringdump-kit-$(id -u 2>/dev/null || echo "${USER:-user}")

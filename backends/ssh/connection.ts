@@ -11,62 +11,13 @@ import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
 import { type CommandOutput, runCommand, showCommand } from "../process.ts";
-import { BackendError, UsageError } from "../../lib/errors.ts";
-import type { RingGeometry } from "../../lib/ring.ts";
-import { type Clock, systemClock } from "../../lib/clock.ts";
+import { BackendError, errorMessage, UsageError } from "../../lib/errors.ts";
+import { systemClock } from "../../lib/clock.ts";
 import { hex } from "../../lib/units.ts";
 import { ddBlockSize, shellQuote } from "./commands.ts";
+import { SSH_DEFAULTS, type SshOptions } from "./options.ts";
 
 const log = getLogger(["ringdump", "ssh"]);
-
-/** How the remote side reads memory. */
-export type SshVia = "dd" | "pixeldump" | "agent";
-
-/** Options of {@linkcode openSsh}. */
-export interface SshOptions {
-  /** Remote user; default: ssh's own choice (ssh_config, then the local user). */
-  user?: string;
-  /** TCP port; default: ssh's own choice (22). */
-  port?: number;
-  /** Private key file (`-i`, with IdentitiesOnly). */
-  identity?: string;
-  /** known_hosts file to verify the host key against. */
-  knownHosts?: string;
-  /** ssh_config file (`-F`). */
-  sshConfig?: string;
-  /** `strict` (default): the host key must be known; `accept-new`: trust a new host once. */
-  hostKeys?: "strict" | "accept-new";
-  /** How the remote side reads: `dd` (default), `pixeldump` or `agent`. */
-  via?: SshVia;
-  /** `via=agent`: the remote command that runs ringdump; default `ringdump`. */
-  agent?: string;
-  /** `via=agent`: the ring, sent to the agent so it maps that window (required there). */
-  geometry?: RingGeometry;
-  /** Remote memory device or image for `via=dd`; default /dev/mem. */
-  mem?: string;
-  /** Physical address `mem`'s first byte stands for; default 0. */
-  origin?: bigint;
-  /** Registers through remote `devmem` or `dd`; default devmem for /dev/mem, dd otherwise. */
-  reg?: "dd" | "devmem";
-  /** Remote pixeldump program; default `pixeldump`. */
-  pixeldump?: string;
-  /** Remote devmem program; default `devmem`. */
-  devmem?: string;
-  /** Page size: `via=pixeldump` reads `PAGE_SIZE COUNT`; default 4096. */
-  pageSize?: number;
-  /** Reconnection attempts after a drop before giving up; default 5. */
-  retries?: number;
-  /** First backoff between attempts, ms (doubling, at most 2 s); default 200. */
-  backoff?: number;
-  /** TCP connect timeout, ms; default 5000. */
-  connectTimeout?: number;
-  /** Local ssh program; default `ssh`. */
-  ssh?: string;
-  /** Clock for the backoff between reconnection attempts; default the system clock. */
-  clock?: Clock;
-  /** Aborts the initial connection. */
-  signal?: AbortSignal;
-}
 
 /** Quotes a path for an ssh `-o Key=value` option (which splits on spaces and expands `%`). */
 function sshOptionPath(option: string, path: string): string {
@@ -95,7 +46,15 @@ class SshBackend implements Backend {
     & Required<
       Omit<
         SshOptions,
-        "user" | "port" | "identity" | "knownHosts" | "sshConfig" | "signal" | "agent" | "geometry"
+        | "user"
+        | "port"
+        | "identity"
+        | "knownHosts"
+        | "sshConfig"
+        | "signal"
+        | "agent"
+        | "agentTimeout"
+        | "geometry"
       >
     >
     & SshOptions;
@@ -112,21 +71,22 @@ class SshBackend implements Backend {
     this.#target = options.user === undefined ? host : `${options.user}@${host}`;
     this.#dir = dir;
     this.#controlPath = `${dir}/master.sock`;
-    const mem = options.mem ?? "/dev/mem";
+    const d = SSH_DEFAULTS;
+    const mem = options.mem ?? d.mem;
     this.#o = {
       ...options,
-      hostKeys: options.hostKeys ?? "strict",
-      via: options.via ?? "dd",
+      hostKeys: options.hostKeys ?? d.hostKeys,
+      via: options.via ?? d.via,
       mem,
-      origin: options.origin ?? 0n,
+      origin: options.origin ?? d.origin,
       reg: options.reg ?? (mem === "/dev/mem" ? "devmem" : "dd"),
-      pixeldump: options.pixeldump ?? "pixeldump",
-      devmem: options.devmem ?? "devmem",
-      pageSize: options.pageSize ?? 4096,
-      retries: options.retries ?? 5,
-      backoff: options.backoff ?? 200,
-      connectTimeout: options.connectTimeout ?? 5000,
-      ssh: options.ssh ?? "ssh",
+      pixeldump: options.pixeldump ?? d.pixeldump,
+      devmem: options.devmem ?? d.devmem,
+      pageSize: options.pageSize ?? d.pageSize,
+      retries: options.retries ?? d.retries,
+      backoff: options.backoff ?? d.backoff,
+      connectTimeout: options.connectTimeout ?? d.connectTimeout,
+      ssh: options.ssh ?? d.ssh,
       clock: options.clock ?? systemClock,
     };
   }
@@ -283,7 +243,7 @@ class SshBackend implements Backend {
         });
         return;
       } catch (e) {
-        last = (e as Error).message;
+        last = errorMessage(e);
       }
     }
     throw new BackendError(
@@ -488,12 +448,12 @@ class SshBackend implements Backend {
 function checkTarget(host: string, user: string | undefined): void {
   if (!/^[A-Za-z0-9_.:%-]+$/.test(host) || host.startsWith("-")) {
     throw new UsageError(`ssh: '${host}' is not a host name or address`, {
-      option: "--backend",
+      option: "backend",
       value: host,
     });
   }
   if (user !== undefined && (!/^[A-Za-z0-9_.-]+$/.test(user) || user.startsWith("-"))) {
-    throw new UsageError(`ssh: '${user}' is not a user name`, { option: "--backend", value: user });
+    throw new UsageError(`ssh: '${user}' is not a user name`, { option: "backend", value: user });
   }
 }
 
@@ -532,7 +492,7 @@ export interface SshConnection extends Backend {
  */
 export async function connectSsh(host: string, options: SshOptions = {}): Promise<SshConnection> {
   checkTarget(host, options.user);
-  const retries = options.retries ?? 5;
+  const retries = options.retries ?? SSH_DEFAULTS.retries;
   if (!Number.isSafeInteger(retries) || retries < 0) {
     throw new UsageError(`ssh: retries must be a whole number (got ${retries})`, {
       option: "retries",

@@ -2,7 +2,8 @@
  * The `ssh://` backend: a remote board through the system OpenSSH client,
  * spawned with dax.
  *
- * URL: `ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump|agent&agent=CMD&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]`
+ * URL: `ssh://[user@]host[:port][?OPTIONS]`, the options declared once in
+ * `options.ts` ({@linkcode SSH_URL_OPTIONS}; `ringdump backends` lists them).
  *
  * - One multiplexed master connection (ControlMaster, its ControlPath in a
  *   private temporary directory that is removed on close) is opened at the
@@ -34,16 +35,24 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Backend, BackendFactory, BackendOpenOptions, BackendProbe } from "../types.ts";
-import { UrlOptions } from "../options.ts";
+import { urlForm } from "../options.ts";
 import { runCommand } from "../process.ts";
 import { UsageError } from "../../lib/errors.ts";
 import { spawnAgent } from "../../lib/agent/spawn.ts";
 import { hex } from "../../lib/units.ts";
 import { shellQuote } from "./commands.ts";
-import { connectSsh, type SshOptions } from "./connection.ts";
+import { connectSsh } from "./connection.ts";
+import { SSH_DEFAULTS, SSH_URL_OPTIONS, type SshOptions, sshOptionsFromUrl } from "./options.ts";
 
 export { ddBlockSize, shellQuote } from "./commands.ts";
-export { connectSsh, type SshConnection, type SshOptions, type SshVia } from "./connection.ts";
+export { connectSsh, type SshConnection } from "./connection.ts";
+export {
+  SSH_DEFAULTS,
+  SSH_URL_OPTIONS,
+  type SshOptions,
+  sshOptionsFromUrl,
+  type SshVia,
+} from "./options.ts";
 
 const log = getLogger(["ringdump", "ssh"]);
 
@@ -72,14 +81,15 @@ export async function openSsh(
   }
   const ssh = await connectSsh(host, options);
   if (options.via !== "agent") return ssh;
-  const remote = `${options.agent ?? "ringdump"} agent --mem ${
-    shellQuote(options.mem ?? "/dev/mem")
-  } --origin ${hex(options.origin ?? 0n)}`;
+  const remote = `${options.agent ?? SSH_DEFAULTS.agent} agent --mem ${
+    shellQuote(options.mem ?? SSH_DEFAULTS.mem)
+  } --origin ${hex(options.origin ?? SSH_DEFAULTS.origin)}`;
   log.debug("ssh: starting the agent: {remote}", { remote });
   try {
     const client = await spawnAgent(ssh.command(remote), {
       geometry: options.geometry!,
       name: "ssh+agent",
+      helloTimeout: options.agentTimeout ?? SSH_DEFAULTS.agentTimeout,
       signal: options.signal,
       onClose: () => ssh.close(),
     });
@@ -88,40 +98,6 @@ export async function openSsh(
     await ssh.close();
     throw e;
   }
-}
-
-/** What an `ssh://` URL names, checked. */
-interface SshTarget {
-  host: string;
-  user?: string;
-  port?: number;
-}
-
-function parseTarget(url: URL): SshTarget {
-  if (url.hostname === "") {
-    throw new UsageError(`backend URL '${url.href}': ssh needs a host: ssh://[user@]host[:port]`, {
-      option: "--backend",
-      value: url.href,
-    });
-  }
-  if (url.password !== "") {
-    throw new UsageError(
-      `backend URL '${url.href}': no passwords in the URL; ssh uses keys (identity=PATH)`,
-      { option: "--backend", value: url.href },
-    );
-  }
-  if (url.pathname !== "" && url.pathname !== "/") {
-    throw new UsageError(
-      `backend URL '${url.href}': put the remote memory in mem=PATH, not the URL path`,
-      { option: "--backend", value: url.href },
-    );
-  }
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  return {
-    host,
-    user: url.username === "" ? undefined : decodeURIComponent(url.username),
-    port: url.port === "" ? undefined : Number(url.port),
-  };
 }
 
 async function probe(): Promise<BackendProbe> {
@@ -136,22 +112,6 @@ async function probe(): Promise<BackendProbe> {
   };
 }
 
-const SSH_OPTIONS = [
-  "identity",
-  "known_hosts",
-  "ssh_config",
-  "host_keys",
-  "mem",
-  "origin",
-  "via",
-  "agent",
-  "reg",
-  "pixeldump",
-  "devmem",
-  "retries",
-  "connect_timeout",
-] as const;
-
 /**
  * The `ssh://` backend factory.
  *
@@ -165,8 +125,8 @@ export const sshBackend: BackendFactory = {
   scheme: "ssh",
   description:
     "a remote board through the OpenSSH client (one multiplexed connection; remote dd, devmem, pixeldump or a resident ringdump agent)",
-  usage:
-    "ssh://[user@]host[:port][?identity=PATH&known_hosts=PATH&ssh_config=PATH&mem=PATH&origin=ADDR&via=dd|pixeldump|agent&agent=CMD&reg=dd|devmem&host_keys=strict|accept-new&retries=N&connect_timeout=DUR&pixeldump=PATH&devmem=PATH]",
+  usage: urlForm("ssh://[user@]host[:port]", SSH_URL_OPTIONS),
+  options: SSH_URL_OPTIONS,
   needs:
     "the ssh client here; key login (BatchMode) to a host in known_hosts; dd (busybox is enough) and devmem, or pixeldump, or ringdump (via=agent, see ringdump deploy) there",
   probe,
@@ -181,38 +141,3 @@ export const sshBackend: BackendFactory = {
     });
   },
 };
-
-/**
- * The host and {@linkcode SshOptions} an `ssh://` URL names (checked; a
- * UsageError for an unknown or bad option).
- *
- * @example
- * ```ts
- * import { sshOptionsFromUrl } from "./mod.ts";
- * const o = sshOptionsFromUrl(new URL("ssh://root@board:2222?via=agent&mem=/dev/mem"));
- * console.log(o.host, o.user, o.port, o.via); // "board" "root" 2222 "agent"
- * ```
- */
-export function sshOptionsFromUrl(url: URL): SshOptions & { host: string } {
-  const o = new UrlOptions(url, SSH_OPTIONS);
-  const t = parseTarget(url);
-  const has = (k: string) => url.searchParams.has(k);
-  return {
-    host: t.host,
-    user: t.user,
-    port: t.port,
-    identity: has("identity") ? o.string("identity", "") : undefined,
-    knownHosts: has("known_hosts") ? o.string("known_hosts", "") : undefined,
-    sshConfig: has("ssh_config") ? o.string("ssh_config", "") : undefined,
-    hostKeys: o.choice("host_keys", ["strict", "accept-new"] as const, "strict"),
-    via: o.choice("via", ["dd", "pixeldump", "agent"] as const, "dd"),
-    agent: has("agent") ? o.string("agent", "ringdump") : undefined,
-    mem: has("mem") ? o.string("mem", "/dev/mem") : undefined,
-    origin: has("origin") ? o.address("origin", 0n) : undefined,
-    reg: has("reg") ? o.choice("reg", ["dd", "devmem"] as const, "dd") : undefined,
-    pixeldump: has("pixeldump") ? o.string("pixeldump", "pixeldump") : undefined,
-    devmem: has("devmem") ? o.string("devmem", "devmem") : undefined,
-    retries: o.integer("retries", 5),
-    connectTimeout: o.duration("connect_timeout", 5000),
-  };
-}

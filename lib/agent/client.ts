@@ -13,7 +13,7 @@ import {
   int32Value,
   int64Value,
 } from "../controls/mod.ts";
-import { BackendError } from "../errors.ts";
+import { BackendError, errorMessage } from "../errors.ts";
 import type { RingGeometry } from "../ring.ts";
 import { hex } from "../units.ts";
 import type { Backend, RegisterWidth } from "../../backends/types.ts";
@@ -492,7 +492,7 @@ export class AgentClient implements Backend {
       this.#writer.write(frame).catch((e) => {
         this.#fail(
           new BackendError(
-            `${this.name}: cannot send a request to the agent (${(e as Error).message}): ` +
+            `${this.name}: cannot send a request to the agent (${errorMessage(e)}): ` +
               `the agent went away${this.#stderrNote()}`,
             { backend: this.name, stderr: this.#stderr?.(), cause: e },
           ),
@@ -591,7 +591,7 @@ export class AgentClient implements Backend {
       }
     } catch (e) {
       const error = e instanceof BackendError ? e : new BackendError(
-        `${this.name}: reading from the agent failed: ${(e as Error).message}${this.#stderrNote()}`,
+        `${this.name}: reading from the agent failed: ${errorMessage(e)}${this.#stderrNote()}`,
         { backend: this.name, cause: e },
       );
       this.#fail(error);

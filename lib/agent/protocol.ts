@@ -338,9 +338,10 @@ export function serializeFrame(
  * @example
  * ```ts
  * import { ControlSerializerError } from "../controls/mod.ts";
+ * import { errorMessage } from "../errors.ts";
  * import { asProtocolError } from "./protocol.ts";
  * const e = asProtocolError(new ControlSerializerError("short", { code: "EINVAL" }), "hello");
- * console.log((e as Error).message); // "agent protocol: hello: short"
+ * console.log(errorMessage(e)); // "agent protocol: hello: short"
  * ```
  */
 export function asProtocolError(e: unknown, what: string): unknown {

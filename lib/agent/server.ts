@@ -12,7 +12,7 @@ import {
   int32Value,
   stringValue,
 } from "../controls/mod.ts";
-import { BackendError } from "../errors.ts";
+import { BackendError, errorMessage } from "../errors.ts";
 import { type RingGeometry, ringGeometry } from "../ring.ts";
 import type { Backend, RegisterWidth } from "../../backends/types.ts";
 import {
@@ -157,7 +157,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
         throw new ProtocolError(`the client gave up: ${message}`, { code });
       }
       throw new ProtocolError(
-        `cannot send the hello: the client went away (${(e as Error).message})`,
+        `cannot send the hello: the client went away (${errorMessage(e)})`,
         {
           cause: e,
         },
@@ -213,7 +213,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
       });
     } catch (e) {
       return await fatal(
-        new ProtocolError(`the client's hello has a bad ring geometry: ${(e as Error).message}`, {
+        new ProtocolError(`the client's hello has a bad ring geometry: ${errorMessage(e)}`, {
           code: AgentErrno.EINVAL,
         }),
       );
@@ -223,7 +223,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
     try {
       backend = await options.open(geometry);
     } catch (e) {
-      const message = `cannot open ${options.memory}: ${(e as Error).message}`;
+      const message = `cannot open ${options.memory}: ${errorMessage(e)}`;
       await writer.write(encodeErrorFrame(0, { code: AgentErrno.EIO, message })).catch(() => {});
       throw new BackendError(message, { backend: "agent", cause: e });
     }
@@ -285,7 +285,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
           (e) => {
             writeError ??= new BackendError(
               `agent: cannot send the reply to request ${seq}: the client went away (${
-                (e as Error).message
+                errorMessage(e)
               })`,
               { backend: "agent", cause: e },
             );
@@ -365,6 +365,6 @@ async function serve(
         `it has no write request`,
     );
   } catch (e) {
-    return fail(AgentErrno.EIO, (e as Error).message ?? String(e));
+    return fail(AgentErrno.EIO, errorMessage(e));
   }
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BackendError } from "../errors.ts";
+import { BackendError, errorMessage } from "../errors.ts";
 import { AgentClient, type AgentClientOptions } from "./client.ts";
 
 /**
@@ -37,7 +37,7 @@ export async function spawnAgent(
       env: options.env,
     }).spawn();
   } catch (e) {
-    throw new BackendError(`${name}: cannot start ${command[0]}: ${(e as Error).message}`, {
+    throw new BackendError(`${name}: cannot start ${command[0]}: ${errorMessage(e)}`, {
       backend: name,
       command,
       cause: e,

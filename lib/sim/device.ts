@@ -181,9 +181,12 @@ export class SimDevice {
     return pages - (pages % this.burst);
   }
 
-  /** Writes every page due by now, then publishes the counter. Returns pages written. */
-  step(): number {
-    const target = this.due();
+  /**
+   * Writes every page due by `now` (default: the clock's now), then publishes
+   * the counter. Returns pages written.
+   */
+  step(now?: number): number {
+    const target = this.due(now);
     const n = target - this.#written;
     if (n <= 0) return 0;
     const { pages, pageSize } = this.geometry;

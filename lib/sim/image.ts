@@ -51,18 +51,18 @@ export function imageLayout(
   const origin = options.origin ?? low;
   if (origin > low) {
     throw new UsageError(
-      `--origin ${hex(origin)} is above the ${
+      `origin ${hex(origin)} is above the ${
         low === geometry.base ? "ring's base" : "counter register"
       } ${hex(low)}; the image must start at or below both the ring and the counter`,
-      { option: "--origin", value: hex(origin) },
+      { option: "origin", value: hex(origin) },
     );
   }
   const size = high - origin;
   if (size > BigInt(2 ** 40)) {
     throw new UsageError(
-      `the image from --origin ${hex(origin)} to ${hex(high)} would be ${size} bytes; ` +
-        `put --origin closer to the ring and the counter`,
-      { option: "--origin", value: hex(origin) },
+      `origin ${hex(origin)}: the image from there to ${hex(high)} would be ${size} bytes; ` +
+        `put the origin closer to the ring and the counter`,
+      { option: "origin", value: hex(origin) },
     );
   }
   return { origin, size: Number(size) };
@@ -102,21 +102,21 @@ function openImage(path: string): number {
     : e.name === "EISDIR"
     ? "is a directory, not a file"
     : `${e.message} (${e.name})`;
-  throw new UsageError(`--image ${path}: ${why}`, { option: "--image", value: path });
+  throw new UsageError(`image ${path}: ${why}`, { option: "image", value: path });
 }
 
 function growImage(path: string, fd: number, layout: ImageLayout): number {
   const size = fdSize(fd);
   if (size === undefined) {
-    throw new UsageError(`--image ${path}: not a regular file`, { option: "--image", value: path });
+    throw new UsageError(`image ${path}: not a regular file`, { option: "image", value: path });
   }
   if (size >= layout.size) return size;
   const err = truncateFd(fd, layout.size);
   if (err !== undefined) {
     throw new UsageError(
-      `--image ${path}: cannot grow it to ${layout.size} bytes: ${err.message}`,
+      `image ${path}: cannot grow it to ${layout.size} bytes: ${err.message}`,
       {
-        option: "--image",
+        option: "image",
         value: path,
       },
     );

@@ -6,7 +6,7 @@
  * @module
  */
 import { checkCounter } from "./pattern.ts";
-import { UsageError, VerifyError } from "../errors.ts";
+import { errorMessage, UsageError, VerifyError } from "../errors.ts";
 import { hex } from "../units.ts";
 
 /** Result of a successful {@linkcode verifyCounterFile}. */
@@ -44,7 +44,7 @@ export async function verifyCounterFile(
   try {
     file = await Deno.open(path, { read: true });
   } catch (e) {
-    throw new UsageError(`verify: cannot open '${path}': ${(e as Error).message}`, {
+    throw new UsageError(`verify: cannot open '${path}': ${errorMessage(e)}`, {
       option: "FILE",
       value: path,
       cause: e,
@@ -73,6 +73,16 @@ export async function verifyCounterFile(
         if (first === undefined && whole > 0) first = r.firstOffset;
         if (!r.ok) {
           const at = total + (r.badAt ?? 0);
+          if (at <= 8) {
+            // The very first words disagree: not a capture with a gap, not the pattern at all.
+            throw new VerifyError(
+              `'${path}' is not a capture of the counter pattern: its first 8-byte words ` +
+                `(${hex(r.expected! - 8n)}, then ${hex(r.found!)}) are not consecutive stream ` +
+                `offsets. verify checks captures of 'sim:?pattern=counter' or 'ringdump sim ` +
+                `--pattern counter'; a WAV, the sine tone or real hardware data cannot be verified`,
+              { offset: at, expected: r.expected!, found: r.found! },
+            );
+          }
           throw new VerifyError(
             `not contiguous at file offset ${at} (${hex(at)}): expected stream offset ${
               hex(r.expected!)

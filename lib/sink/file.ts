@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { errorMessage, UsageError } from "../errors.ts";
 import type { Sink } from "./types.ts";
 
 /**
@@ -83,7 +83,7 @@ export async function openFile(path: string, options: Deno.OpenOptions): Promise
         cause: e,
       });
     }
-    throw new UsageError(`--out: cannot open '${path}': ${(e as Error).message}`, {
+    throw new UsageError(`--out: cannot open '${path}': ${errorMessage(e)}`, {
       option: "--out",
       value: path,
       cause: e,

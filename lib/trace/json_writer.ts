@@ -17,16 +17,78 @@ function usFromNs(ns: number): string {
 const JSON_PID = 1;
 const JSON_TID = 1;
 
-/** Per tracepoint, the constant text of its JSON event around the timestamp and values. */
+const ENCODER = new TextEncoder();
+
+/**
+ * Per tracepoint, the constant bytes of its JSON event around the timestamp
+ * and values (`head` starts with the `,\n` that separates it from the
+ * previous event).
+ */
 const JSON_PARTS = TRACEPOINTS.map((tp) => {
   const ph = tp.phase === "begin" ? "B" : tp.phase === "end" ? "E" : "i";
-  return {
-    head: `{"name":${JSON.stringify(tp.span)},"cat":${JSON.stringify(tp.category)},"ph":"${ph}",` +
+  const keys = tp.fields.map((f, i) => ENCODER.encode(`${i ? "," : ""}${JSON.stringify(f.name)}:`));
+  const head = ENCODER.encode(
+    `,\n{"name":${JSON.stringify(tp.span)},"cat":${JSON.stringify(tp.category)},"ph":"${ph}",` +
       `${ph === "i" ? `"s":"t",` : ""}"ts":`,
-    mid: `,"pid":${JSON_PID},"tid":${JSON_TID},"args":{`,
-    keys: tp.fields.map((f, i) => `${i ? "," : ""}${JSON.stringify(f.name)}:`),
-  };
+  );
+  const mid = ENCODER.encode(`,"pid":${JSON_PID},"tid":${JSON_TID},"args":{`);
+  // The most bytes an event takes, less its strings: 2 numbers of at most 24 characters each.
+  const fixed = head.length + mid.length + keys.reduce((s, k) => s + k.length + 24, 0) + 24 + 2;
+  return { head, mid, keys, fixed };
 });
+
+/** Largest integer written digit by digit; beyond it (or not an integer) `String()` writes it. */
+const SAFE = Number.MAX_SAFE_INTEGER;
+const DIGITS = new Uint8Array(24);
+
+/** Copies `src` to `pos` of `out` (a loop: faster than `set` for a few bytes); returns the new position. */
+function put(out: Uint8Array, pos: number, src: Uint8Array, from = 0): number {
+  const n = src.length;
+  for (let i = from; i < n; i++) out[pos++] = src[i];
+  return pos;
+}
+
+/** Writes a JSON number at `pos` of `out`; returns the new position. */
+function putNumber(out: Uint8Array, pos: number, x: number): number {
+  if (!Number.isInteger(x) || x > SAFE || x < -SAFE) {
+    const b = ENCODER.encode(String(x));
+    out.set(b, pos);
+    return pos + b.length;
+  }
+  if (x < 0) {
+    out[pos++] = 0x2d; // -
+    x = -x;
+  }
+  if (x < 10) {
+    out[pos] = 0x30 + x;
+    return pos + 1;
+  }
+  let n = 0;
+  while (x > 0) {
+    const q = Math.floor(x / 10);
+    DIGITS[n++] = 0x30 + (x - q * 10);
+    x = q;
+  }
+  while (n > 0) out[pos++] = DIGITS[--n];
+  return pos;
+}
+
+/** Writes a nanosecond timestamp as Chrome's microseconds, exactly (3 decimals). */
+function putUs(out: Uint8Array, pos: number, ns: number): number {
+  if (!Number.isInteger(ns) || ns < 0 || ns > SAFE) {
+    const b = ENCODER.encode(usFromNs(ns));
+    out.set(b, pos);
+    return pos + b.length;
+  }
+  const us = Math.floor(ns / 1000);
+  const frac = ns - us * 1000;
+  pos = putNumber(out, pos, us);
+  out[pos] = 0x2e; // .
+  out[pos + 1] = 0x30 + Math.floor(frac / 100);
+  out[pos + 2] = 0x30 + (Math.floor(frac / 10) % 10);
+  out[pos + 3] = 0x30 + (frac % 10);
+  return pos + 4;
+}
 
 /**
  * Chrome Trace Event format (the JSON object format): `B`/`E` events for
@@ -54,6 +116,7 @@ export class JsonTraceWriter implements TraceWriter {
   #file: Deno.FsFile | undefined;
   #first = true;
   readonly #encoder = new TextEncoder();
+  #out = new Uint8Array(256 * 1024);
 
   private constructor(path: string, file: Deno.FsFile) {
     this.path = path;
@@ -86,27 +149,52 @@ export class JsonTraceWriter implements TraceWriter {
     writeAllSync(this.#file, this.#encoder.encode(text));
   }
 
-  /** Appends the chunk's events as JSON lines. */
+  /**
+   * Appends the chunk's events as JSON lines, encoded straight into bytes
+   * (no per-event strings: this runs on the capture's thread).
+   */
   write(chunk: TraceChunk): void {
     if (chunk.count === 0) return;
+    if (!this.#file) throw new Error(`${this.path}: write after close`);
     const r = chunk.records;
-    const quoted = chunk.strings.map((x) => JSON.stringify(x));
-    const parts: string[] = [];
+    const quoted: (Uint8Array | undefined)[] = new Array(chunk.strings.length);
+    let out = this.#out;
+    let pos = 0;
     let p = 0;
     while (p < r.length) {
       const tp = TRACEPOINTS[r[p]];
       const j = JSON_PARTS[tp.id];
-      let text = (this.#first ? "" : ",\n") + j.head + usFromNs(r[p + 1]) + j.mid;
+      const n = tp.fields.length;
+      let need = j.fixed;
+      for (let i = 0; i < n; i++) {
+        if (tp.fields[i].type === "string") {
+          const v = r[p + 2 + i];
+          const q = quoted[v] ??= ENCODER.encode(JSON.stringify(chunk.strings[v]));
+          need += q.length;
+        }
+      }
+      if (pos + need > out.length) {
+        writeAllSync(this.#file, out.subarray(0, pos));
+        pos = 0;
+        if (need > out.length) this.#out = out = new Uint8Array(need * 2);
+      }
+      const skip = this.#first ? 2 : 0;
       this.#first = false;
-      for (let i = 0; i < tp.fields.length; i++) {
+      pos = put(out, pos, j.head, skip);
+      pos = putUs(out, pos, r[p + 1]);
+      pos = put(out, pos, j.mid);
+      for (let i = 0; i < n; i++) {
+        pos = put(out, pos, j.keys[i]);
         const f = tp.fields[i];
         const v = r[p + 2 + i];
-        text += j.keys[i] + (f.type === "string" ? quoted[v] : String(intValue(v, f.type)));
+        if (f.type === "string") pos = put(out, pos, quoted[v]!);
+        else pos = putNumber(out, pos, intValue(v, f.type));
       }
-      parts.push(text + "}}");
-      p += 2 + tp.fields.length;
+      out[pos++] = 0x7d; // }
+      out[pos++] = 0x7d;
+      p += 2 + n;
     }
-    this.#put(parts.join(""));
+    if (pos > 0) writeAllSync(this.#file, out.subarray(0, pos));
   }
 
   /** Writes the closing brackets and closes the file. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatBytes } from "../units.ts";
 import { BACKEND_CALLS, CallCollector } from "./stats.ts";
 import type { TraceEvent } from "./tracepoints.ts";
 
@@ -19,13 +20,6 @@ function fmtNs(ns: number): string {
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
   if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
   return `${ns} ns`;
-}
-
-function fmtBytes(n: number): string {
-  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
-  return `${n} B`;
 }
 
 /** "Nice" axis maximum at or above `x`. */
@@ -151,7 +145,7 @@ export function renderReport(
       "time since the trace started (s)",
       "bytes per period",
       (span / 1e9).toFixed(3) + " s",
-      fmtBytes(maxBytes),
+      formatBytes(maxBytes, { digits: 1 }),
     );
   svg += `<polyline class="line" points="${
     periods.map((p) => `${xOf(p.timestamp).toFixed(1)},${yBytes(num(p, "bytes")).toFixed(1)}`)
@@ -165,7 +159,10 @@ export function renderReport(
     } pages, ${num(p, "reads")} reads, ${num(p, "lost_pages")} lost</title></circle>`;
   }
   svg += "</svg>";
-  parts.push(`<h2>Period timeline</h2><p>${periods.length} periods.</p>`, svg);
+  // A trace of another tracer (LTTng) has no periods: only its calls are drawn.
+  const captureTrace = periods.length > 0 || capture !== undefined ||
+    input.calls.rule === BACKEND_CALLS;
+  if (captureTrace) parts.push(`<h2>Period timeline</h2><p>${periods.length} periods.</p>`, svg);
 
   // Headroom per period against the ring.
   const maxHead = Math.max(1.1, ...periods.map((p) => num(p, "headroom_ppm") / 1e6)) * 1.05;
@@ -185,7 +182,9 @@ export function renderReport(
     }"/><text class="ring" x="${W - R - 4}" y="${(yHead(1) - 4).toFixed(1)}" text-anchor="end">` +
     `ring size${
       ringPages
-        ? ` (${ringPages} pages${pageSize ? `, ${fmtBytes(ringPages * pageSize)}` : ""})`
+        ? ` (${ringPages} pages${
+          pageSize ? `, ${formatBytes(ringPages * pageSize, { digits: 1 })}` : ""
+        })`
         : ""
     }: data is lost above this line</text>`;
   for (const p of periods) {
@@ -197,7 +196,7 @@ export function renderReport(
     }% of the ring (${num(p, "new_pages")} new pages)</title></circle>`;
   }
   hsvg += "</svg>";
-  parts.push(`<h2>Headroom per period</h2>`, hsvg);
+  if (captureTrace) parts.push(`<h2>Headroom per period</h2>`, hsvg);
 
   // Latency histograms.
   const pairs = input.calls.pairer;

@@ -51,10 +51,18 @@ export interface TraceStats {
 }
 
 /** Nearest-rank percentile of sorted integers. */
-function percentile(sorted: readonly number[], p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   const n = sorted.length;
   const rank = Math.floor((p * n + 99) / 100); // ceil(p * n / 100), exactly
   return sorted[Math.max(0, rank - 1)];
+}
+
+interface PairKey {
+  readonly key: string;
+  readonly group: string;
+  readonly fn: string;
+  readonly stack: number[];
+  durations: number[] | undefined;
 }
 
 /**
@@ -75,33 +83,35 @@ function percentile(sorted: readonly number[], p: number): number {
 export class CallPairer {
   /** Durations in ns per key, in end-event order. */
   readonly durations: Map<string, number[]> = new Map();
-  readonly #stacks = new Map<string, number[]>();
-  readonly #names = new Map<string, [string, string]>();
+  readonly #keys = new Map<string, Map<string, PairKey>>();
+  readonly #all: PairKey[] = [];
   readonly #unmatchedEnds: UnmatchedCall[] = [];
 
-  #stack(group: string, fn: string): { key: string; stack: number[] } {
-    const key = `${group}:${fn}`;
-    let stack = this.#stacks.get(key);
-    if (!stack) {
-      this.#stacks.set(key, stack = []);
-      this.#names.set(key, [group, fn]);
+  #key(group: string, fn: string): PairKey {
+    let byFn = this.#keys.get(group);
+    if (!byFn) this.#keys.set(group, byFn = new Map());
+    let k = byFn.get(fn);
+    if (!k) {
+      k = { key: `${group}:${fn}`, group, fn, stack: [], durations: undefined };
+      byFn.set(fn, k);
+      this.#all.push(k);
     }
-    return { key, stack };
+    return k;
   }
 
   /** A call of `group:fn` began at `timestamp` ns. */
   begin(group: string, fn: string, timestamp: number): void {
-    this.#stack(group, fn).stack.push(timestamp);
+    this.#key(group, fn).stack.push(timestamp);
   }
 
   /** A call of `group:fn` ended at `timestamp` ns: pairs it with the latest open begin. */
   end(group: string, fn: string, timestamp: number): void {
-    const { key, stack } = this.#stack(group, fn);
-    const t0 = stack.pop();
-    if (t0 === undefined) this.#unmatchedEnds.push({ key, timestamp });
+    const k = this.#key(group, fn);
+    const t0 = k.stack.pop();
+    if (t0 === undefined) this.#unmatchedEnds.push({ key: k.key, timestamp });
     else {
-      let d = this.durations.get(key);
-      if (!d) this.durations.set(key, d = []);
+      let d = k.durations;
+      if (!d) this.durations.set(k.key, d = k.durations = []);
       d.push(timestamp - t0);
     }
   }
@@ -113,13 +123,15 @@ export class CallPairer {
    */
   stats(options: { sample?: boolean } = {}): TraceStats {
     const unmatchedBegins: UnmatchedCall[] = [];
-    for (const [key, stack] of this.#stacks) {
-      for (const timestamp of stack) unmatchedBegins.push({ key, timestamp });
+    for (const k of this.#all) {
+      for (const timestamp of k.stack) unmatchedBegins.push({ key: k.key, timestamp });
     }
     const calls: CallStats[] = [];
-    for (const key of [...this.durations.keys()].sort()) {
-      const [backend, fn] = this.#names.get(key)!;
-      calls.push(callStats(key, backend, fn, this.durations.get(key)!, options.sample ?? false));
+    const keyed = this.#all.filter((k) => k.durations).sort((a, b) =>
+      a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+    );
+    for (const k of keyed) {
+      calls.push(callStats(k.key, k.group, k.fn, k.durations!, options.sample ?? false));
     }
     unmatchedBegins.sort((a, b) => a.timestamp - b.timestamp);
     return { calls, unmatchedEnds: [...this.#unmatchedEnds], unmatchedBegins };
@@ -142,7 +154,7 @@ function callStats(
     const dx = x - meanF;
     acc += dx * dx;
   }
-  const sorted = [...d].sort((a, b) => a - b);
+  const sorted = Float64Array.from(d).sort();
   const divisor = sample ? n - 1 : n;
   return {
     key,

@@ -12,6 +12,13 @@ import {
   sshMissing,
   startSshd,
 } from "../../testing/sshd.ts";
+import {
+  LIVE_GEOMETRY,
+  LIVE_PAGES,
+  LIVE_RATE,
+  LIVE_RATE_BYTES,
+  waitForSize,
+} from "../../testing/live.ts";
 
 const missing = await sshMissing();
 const ignore = ignoreUnless(missing);
@@ -28,7 +35,8 @@ async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
   }
 }
 
-const GEOMETRY = ["--pages", "64", "--counter-wrap", "0x100"];
+// The live ring: 3 s of slack, for a loaded machine.
+const GEOMETRY = LIVE_GEOMETRY;
 
 /** Starts `ringdump sim` writing the counter pattern into `image`; resolves once it exists. */
 async function startSim(image: string, rate: string): Promise<Deno.ChildProcess> {
@@ -45,10 +53,7 @@ async function startSim(image: string, rate: string): Promise<Deno.ChildProcess>
     "60s",
     "--quiet",
   ]);
-  for (let i = 0; i < 400; i++) {
-    if (((await Deno.stat(image).catch(() => null))?.size ?? 0) >= 64 * 4096 + 4) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitForSize(image, LIVE_PAGES * 4096 + 4);
   return sim;
 }
 
@@ -60,7 +65,7 @@ Deno.test({
       // In /dev/shm, as on a board where the image stands for /dev/mem (a temp dir elsewhere).
       const shm = await Deno.stat("/dev/shm").then(() => "/dev/shm", () => tmp);
       const image = `${shm}/ringdump-agent-ssh-${crypto.randomUUID().slice(0, 8)}.img`;
-      const sim = await startSim(image, "4MiB");
+      const sim = await startSim(image, LIVE_RATE);
       try {
         const out = `${tmp}/agent.bin`;
         const cap = await ringdump([
@@ -69,16 +74,17 @@ Deno.test({
           sshd.url({ via: "agent", agent: REMOTE_RINGDUMP, mem: image, origin: "0" }),
           ...GEOMETRY,
           "--period",
-          "10ms",
+          "20ms",
           "--duration",
-          "3s",
+          "4s",
           "--no-progress",
           "--out",
           out,
         ]);
         assert.equal(cap.code, 0, cap.stderr);
         assert.match(cap.stderr, /captured .* 0 pages lost/);
-        assert.ok((await Deno.stat(out)).size >= 8 * 1024 * 1024, cap.stderr);
+        // 4 s of the live writer: the ring laps, the counter wraps
+        assert.ok((await Deno.stat(out)).size >= LIVE_RATE_BYTES * 3.5, cap.stderr);
         const v = await ringdump(["verify", out]);
         assert.equal(v.code, 0, v.stderr);
         assert.match(new TextDecoder().decode(v.stdout), /contiguous/);
@@ -121,7 +127,7 @@ Deno.test({
   fn: () =>
     withSshd(async (sshd) => {
       const image = `${tmp}/drop.img`;
-      const sim = await startSim(image, "2MiB");
+      const sim = await startSim(image, LIVE_RATE);
       try {
         const out = `${tmp}/drop.bin`;
         const cap = spawnRingdump([
@@ -130,7 +136,7 @@ Deno.test({
           sshd.url({ via: "agent", agent: REMOTE_RINGDUMP, mem: image, origin: "0" }),
           ...GEOMETRY,
           "--period",
-          "10ms",
+          "20ms",
           "--duration",
           "30s",
           "--no-progress",
@@ -138,10 +144,7 @@ Deno.test({
           out,
         ]);
         // Wait until data flows, then cut every connection.
-        for (let i = 0; i < 400; i++) {
-          if (((await Deno.stat(out).catch(() => null))?.size ?? 0) > 256 * 1024) break;
-          await new Promise((r) => setTimeout(r, 25));
-        }
+        await waitForSize(out, 128 * 1024);
         // Kill the agent on the "board" (found by its unique image path; /proc is not
         // readable under the task's permissions, ps is).
         const ps = await new Deno.Command("ps", { args: ["-eo", "pid=,args="] }).output();

@@ -8,6 +8,14 @@ import assert from "node:assert/strict";
 import { finish, ringdump, spawnRingdump } from "../../testing/run_cli.ts";
 import { ignoreUnless, requireTools, sshMissing, startSshd } from "../../testing/sshd.ts";
 import { closeFd, openReadOnly } from "../../backends/libc_util.ts";
+import {
+  fileSize,
+  LIVE_GEOMETRY,
+  LIVE_RATE,
+  LIVE_RATE_BYTES,
+  waitFor,
+  waitForSize,
+} from "../../testing/live.ts";
 
 // Outputs go to an ordinary temporary directory; memory images to /dev/shm, made and removed
 // with real mktemp and rm (Deno's file API needs --allow-all under /dev, the tests do not get it).
@@ -113,25 +121,33 @@ Deno.test("ringdump sim: writes until --duration or SIGTERM, sizes the image, ch
 
 Deno.test("devmem: capture from a live ringdump sim passes verify", async () => {
   const image = `${shm}/devmem.img`;
-  const sim = await startSim(["--image", image, "--origin", "0", ...GEOMETRY, "--rate", "4MiB"]);
+  const sim = await startSim([
+    "--image",
+    image,
+    "--origin",
+    "0",
+    ...LIVE_GEOMETRY,
+    "--rate",
+    LIVE_RATE,
+  ]);
   try {
     const out = `${tmp}/devmem.bin`;
     const cap = await ringdump([
       "capture",
       "--backend",
       `devmem:${image}?origin=0`,
-      ...GEOMETRY,
+      ...LIVE_GEOMETRY,
       "--period",
-      "10ms",
+      "20ms",
       "--duration",
-      "2s",
+      "4s",
       "--out",
       out,
     ]);
     assert.equal(cap.code, 0, cap.stderr);
     assert.match(cap.stderr, / 0 pages lost/);
-    // 2 s at 4 MiB/s through a 256 KiB ring and a counter wrapping every 1 MiB
-    await verified(out, 6 << 20);
+    // 4 s of the live writer: the ring (3 s of slack) laps, the counter wraps
+    await verified(out, LIVE_RATE_BYTES * 3.5);
   } finally {
     await sim.stop();
   }
@@ -139,8 +155,11 @@ Deno.test("devmem: capture from a live ringdump sim passes verify", async () => 
 
 Deno.test("pixeldump: capture through the board's commands from a live ringdump sim passes verify", async () => {
   const image = `${shm}/pixeldump.img`;
-  const geometry = ["--page-size", "4KiB", "--pages", "128", "--counter-wrap", "0x200"];
-  const sim = await startSim(["--image", image, "--origin", "0", ...geometry, "--rate", "2MiB"]);
+  // One process per read and per register read: slow on a loaded machine, so the live ring
+  // (3 s of slack) rather than a race; the many-wraps case runs on a virtual clock in
+  // tests/pixeldump_test.ts.
+  const geometry = LIVE_GEOMETRY;
+  const sim = await startSim(["--image", image, "--origin", "0", ...geometry, "--rate", LIVE_RATE]);
   try {
     const out = `${tmp}/pixeldump.bin`;
     const cap = await ringdump(
@@ -150,17 +169,17 @@ Deno.test("pixeldump: capture through the board's commands from a live ringdump 
         "pixeldump:",
         ...geometry,
         "--period",
-        "20ms",
+        "50ms",
         "--duration",
-        "3s",
+        "4s",
         "--out",
         out,
       ],
       { env: { PATH: `${BIN}:${Deno.env.get("PATH")}`, RINGDUMP_IMAGE: image } },
     );
     assert.equal(cap.code, 0, cap.stderr);
-    // 3 s at 2 MiB/s: the 512 KiB ring laps 12 times, the counter wraps 3 times
-    await verified(out, 5 << 20);
+    // 4 s of the live writer: the ring laps, the counter wraps
+    await verified(out, LIVE_RATE_BYTES * 3.5);
   } finally {
     await sim.stop();
   }
@@ -168,7 +187,15 @@ Deno.test("pixeldump: capture through the board's commands from a live ringdump 
 
 Deno.test("a backend plugin loaded with --backend-module captures and is listed", async () => {
   const image = `${tmp}/plugin.img`;
-  const sim = await startSim(["--image", image, "--origin", "0", ...GEOMETRY, "--rate", "2MiB"]);
+  const sim = await startSim([
+    "--image",
+    image,
+    "--origin",
+    "0",
+    ...LIVE_GEOMETRY,
+    "--rate",
+    LIVE_RATE,
+  ]);
   try {
     const out = `${tmp}/plugin.bin`;
     const cap = await ringdump([
@@ -177,16 +204,16 @@ Deno.test("a backend plugin loaded with --backend-module captures and is listed"
       PLUGIN,
       "--backend",
       `imagefile:${image}`,
-      ...GEOMETRY,
+      ...LIVE_GEOMETRY,
       "--period",
-      "10ms",
+      "20ms",
       "--duration",
       "1s",
       "--out",
       out,
     ]);
     assert.equal(cap.code, 0, cap.stderr);
-    await verified(out, 1 << 20);
+    await verified(out, LIVE_RATE_BYTES * 0.9);
   } finally {
     await sim.stop();
   }
@@ -268,9 +295,18 @@ Deno.test({
     requireTools(missing);
     const sshd = await startSshd();
     const image = `${shm}/ssh image 'x'.img`;
-    // At 2 MiB/s a 2 MiB ring holds 1 s and the counter wraps every 2 s.
-    const geometry = ["--page-size", "4KiB", "--pages", "512", "--counter-wrap", "0x400"];
-    const sim = await startSim(["--image", image, "--origin", "0", ...geometry, "--rate", "2MiB"]);
+    // At 256 KiB/s a 1 MiB ring holds 4 s (a reconnection on a loaded machine takes seconds),
+    // and the counter wraps every 1.5 MiB.
+    const geometry = ["--page-size", "4KiB", "--pages", "256", "--counter-wrap", "0x180"];
+    const sim = await startSim([
+      "--image",
+      image,
+      "--origin",
+      "0",
+      ...geometry,
+      "--rate",
+      LIVE_RATE,
+    ]);
     try {
       const url = sshd.url({ mem: image, retries: "4" });
       const out = `${tmp}/ssh.bin`;
@@ -286,9 +322,16 @@ Deno.test({
         "--out",
         out,
       ]);
+      // Drop every connection twice, each time once the capture has written more.
       let dropped = 0;
-      for (const at of [2000, 2000]) {
-        await new Promise((r) => setTimeout(r, at));
+      let exited = false;
+      child.status.then(() => exited = true);
+      for (let i = 0; i < 2; i++) {
+        const target = (await fileSize(out)) + 64 * 1024;
+        await waitFor(async () => exited || await fileSize(out) >= target, {
+          what: `${out} to reach ${target} bytes`,
+        });
+        if (exited) break;
         dropped += await sshd.dropConnections();
       }
       const cap = await finish(child);
@@ -296,8 +339,8 @@ Deno.test({
       assert.equal(dropped, 2);
       assert.match(cap.stderr, /reconnected to .*127\.0\.0\.1/);
       assert.match(cap.stderr, / 0 pages lost/);
-      // 7 s at 2 MiB/s: the ring laps 7 times, the counter wraps 3 times
-      await verified(out, 12 << 20);
+      // 7 s at 256 KiB/s: the ring laps, the counter wraps
+      await verified(out, LIVE_RATE_BYTES * 6);
 
       // sshd gone for good: exit 3, and what was captured is on disk and contiguous.
       const out2 = `${tmp}/ssh-gone.bin`;
@@ -313,7 +356,7 @@ Deno.test({
         "--out",
         out2,
       ]);
-      await new Promise((r) => setTimeout(r, 2000));
+      await waitForSize(out2, 128 * 1024);
       await sshd.kill();
       const gone = await finish(child2);
       assert.equal(gone.code, 3, gone.stderr);
@@ -322,7 +365,7 @@ Deno.test({
         /^ringdump: ssh: connection to .*127\.0\.0\.1 lost and not re-established after 3 attempts: .*Connection refused/m,
       );
       assert.doesNotMatch(gone.stderr, /^\s+at /m);
-      await verified(out2, 1 << 20);
+      await verified(out2, 128 * 1024);
 
       // An unreachable host.
       const r = await ringdump([

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { finish, ringdump, RINGDUMP_ARGS, spawnRingdump } from "../../testing/run_cli.ts";
 import { checkCounter, fillCounter } from "../../lib/sim/pattern.ts";
+import {
+  LIVE_GEOMETRY,
+  LIVE_RATE,
+  LIVE_RATE_BYTES,
+  LIVE_SLACK_SECONDS,
+  waitForSize,
+} from "../../testing/live.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-e2e-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
@@ -13,30 +20,27 @@ Deno.test("the ringdump task runs with exactly the compiled binary's permissions
   assert.ok(denoJson.tasks.capture.startsWith(denoJson.tasks.ringdump + " capture"));
 });
 
-Deno.test("capture + verify: counter and ring wrap many times, nothing lost", async () => {
+Deno.test("capture + verify: the counter wraps and the ring laps, nothing lost", async () => {
   const out = `${tmp}/c.bin`;
+  // A ring with seconds of slack (a loaded machine stalls a process for hundreds of ms); the
+  // many-wraps arithmetic is checked deterministically on a virtual clock in dumper_test.ts.
   const cap = await ringdump([
     "capture",
     "--backend",
-    "sim:?pattern=counter&rate=8MiB",
-    "--page-size",
-    "16KiB",
-    "--pages",
-    "16",
-    "--counter-wrap",
-    "0x100",
+    `sim:?pattern=counter&rate=${LIVE_RATE}`,
+    ...LIVE_GEOMETRY,
     "--period",
-    "5ms",
+    "50ms",
     "--duration",
-    "2",
+    "4",
     "--out",
     out,
   ]);
   assert.equal(cap.code, 0, cap.stderr);
   assert.match(cap.stderr, /captured .* 0 pages lost/);
   const size = (await Deno.stat(out)).size;
-  // 2 s at 8 MiB/s through a 256 KiB ring with a 256-page counter: both wrap many times
-  assert.ok(size > 12 * 1024 * 1024, `only ${size} bytes`);
+  // 4 s of the writer through a ring holding LIVE_SLACK_SECONDS: the ring laps, the counter wraps
+  assert.ok(LIVE_SLACK_SECONDS >= 3 && size > LIVE_RATE_BYTES * 3.5, `only ${size} bytes`);
   const v = await ringdump(["verify", out]);
   assert.equal(v.code, 0, v.stderr);
   // The capture starts at the first counter read (the device runs from its open), so the
@@ -47,7 +51,7 @@ Deno.test("capture + verify: counter and ring wrap many times, nothing lost", as
   assert.ok(m, new TextDecoder().decode(v.stdout));
   assert.equal(Number(m[1]), size);
   assert.equal(parseInt(m[3], 16) - parseInt(m[2], 16), size);
-  assert.equal(parseInt(m[2], 16) % (16 * 1024), 0, "it starts at a page boundary");
+  assert.equal(parseInt(m[2], 16) % 4096, 0, "it starts at a page boundary");
 });
 
 Deno.test("the default capture: a few seconds of tone into capture.wav, ending by itself", async () => {
@@ -82,10 +86,11 @@ Deno.test("overrun: a stalled reader ends with exit 1, the page counts, and a ve
     "--out",
     out,
   ]);
-  // Let it capture, then stall the reader (as a busy board would) while the device runs on.
-  await new Promise((r) => setTimeout(r, 1500));
+  // Once it captures, stall the reader (as a busy board would) while the device runs on: 1 s
+  // is 32 laps of the 64 KiB ring at 2 MiB/s, an overrun however the machine is loaded.
+  await waitForSize(out, 16 * 4096);
   Deno.kill(child.pid, "SIGSTOP");
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 1000));
   Deno.kill(child.pid, "SIGCONT");
   const res = await finish(child);
   assert.equal(res.code, 1, res.stderr);
@@ -111,19 +116,24 @@ Deno.test("gap policy: keeps going, reports lost pages, exit 1; verify names the
     "--period",
     "5ms",
     "--duration",
-    "2s",
+    "20s",
     "--overrun",
     "gap",
     "--out",
     out,
   ]);
-  await new Promise((r) => setTimeout(r, 700));
+  // Data first (a gap needs something before it), then a stall of many laps.
+  await waitForSize(out, 16 * 4096);
   Deno.kill(child.pid, "SIGSTOP");
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 1000));
   Deno.kill(child.pid, "SIGCONT");
+  // Data after the gap too, then a clean stop: the loss still makes it exit 1.
+  const before = (await Deno.stat(out)).size;
+  await waitForSize(out, before + 16 * 4096);
+  Deno.kill(child.pid, "SIGTERM");
   const res = await finish(child);
   assert.equal(res.code, 1, res.stderr);
-  assert.match(res.stderr, /[1-9]\d* pages were lost/);
+  assert.match(res.stderr, /[1-9]\d* pages? (was|were) lost/);
   const v = await ringdump(["verify", out]);
   assert.equal(v.code, 1);
   assert.match(v.stderr, /not contiguous at file offset \d+ .*\(a gap of \d+ bytes\)/);
@@ -133,7 +143,8 @@ Deno.test("SIGINT and SIGTERM stop cleanly: final drain, valid WAV, exit 0", asy
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     const out = `${tmp}/stop-${sig}.wav`;
     const child = spawnRingdump(["capture", "--period", "50ms", "--out", out]);
-    await new Promise((r) => setTimeout(r, 1200));
+    // Signal once it has written 0.6 s of audio (however long the start took).
+    await waitForSize(out, 44 + 48000 * 4 * 0.6);
     Deno.kill(child.pid, sig);
     const res = await finish(child);
     assert.equal(res.code, 0, res.stderr);
@@ -163,7 +174,7 @@ Deno.test("a backend failing mid-capture: exit 3, what came before is on disk", 
 Deno.test("bad input: a clear message and exit 2 before anything is captured", async () => {
   const cases: [string[], RegExp][] = [
     [["--page-size", "0"], /pageSize must be a positive integer/],
-    [["--pages", "-3"], /--pages: '-3' is not a number/],
+    [["--pages", "-3"], /--pages: '-3' is negative; give a number from 0 up/],
     [["--pages", "0"], /pages must be a positive integer/],
     [["--base", "ram"], /--base: 'ram' is not a number/],
     [["--counter", "0xZZ"], /--counter: '0xZZ' is not a number/],

@@ -8,12 +8,13 @@
 import assert from "node:assert/strict";
 import { ringdump, spawnRingdump } from "../../testing/run_cli.ts";
 import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace/mod.ts";
+import { ignoreUnless, missingTools, requireTools } from "../../testing/tools.ts";
+import { LIVE_GEOMETRY, LIVE_PAGES, LIVE_RATE, waitForSize } from "../../testing/live.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-trace-e2e-" });
 addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
 
 const decoder = new TextDecoder();
-const CI = !!Deno.env.get("CI");
 
 async function run(
   cmd: string,
@@ -27,26 +28,16 @@ async function run(
   }
 }
 
-const babeltrace = (await run("babeltrace2", ["--version"])).code === 0;
-/** A Python that imports bt2 (python3-bt2 installs for the system Python). */
-let python: string | undefined;
-for (const p of ["/usr/bin/python3", "python3"]) {
-  if ((await run(p, ["-c", "import bt2"])).code === 0) {
-    python = p;
-    break;
-  }
-}
-const MISSING = "babeltrace2 and python3-bt2 are needed (apt-get install babeltrace2 python3-bt2)";
-const missing = !babeltrace || !python;
+const missing = await missingTools(["babeltrace2", "python3-bt2"]);
+const python = "python3";
 
 /** Outside CI a missing tool skips the test; in CI it fails with a clear message. */
 function realClientTest(name: string, fn: () => Promise<void>): void {
   Deno.test({
-    name: missing && !CI ? `${name} (ignored: ${MISSING})` : name,
-    ignore: missing && !CI,
+    name,
+    ignore: ignoreUnless(missing),
     fn: async () => {
-      if (!babeltrace) assert.fail(`babeltrace2 is not installed: ${MISSING}`);
-      if (!python) assert.fail(`python3-bt2 is not installed: ${MISSING}`);
+      requireTools(missing);
       await fn();
     },
   });
@@ -83,7 +74,7 @@ async function checkBabeltrace(dir: string, events: TraceEvent[]): Promise<void>
 /** `ringdump trace stats --json` vs the python3-bt2 script, to the ns. */
 async function checkStats(dir: string, json: string, backend: string): Promise<void> {
   const script = new URL("../trace_stats_bt2.py", import.meta.url).pathname;
-  const py = await run(python!, [script, dir]);
+  const py = await run(python, [script, dir]);
   assert.equal(py.code, 0, py.err);
   const expected = JSON.parse(py.out);
   assert.deepEqual(
@@ -100,7 +91,7 @@ async function checkStats(dir: string, json: string, backend: string): Promise<v
     assert.equal(got.unmatched_begins.length, expected.unmatched_begins);
   }
   // --backend filters the same way
-  const pyOnly = JSON.parse((await run(python!, [script, dir, backend])).out);
+  const pyOnly = JSON.parse((await run(python, [script, dir, backend])).out);
   const only = await ringdump(["trace", "stats", dir, "--json", "--backend", backend]);
   assert.deepEqual(JSON.parse(decoder.decode(only.stdout)).calls, pyOnly.calls);
 }
@@ -153,9 +144,8 @@ realClientTest(
     checkTracedCapture("sim", "sim", [
       "capture",
       "--backend",
-      "sim:?pattern=counter&rate=4MiB",
-      "--pages",
-      "64",
+      `sim:?pattern=counter&rate=${LIVE_RATE}`,
+      ...LIVE_GEOMETRY,
       "--period",
       "10ms",
       "--duration",
@@ -167,24 +157,20 @@ realClientTest(
 
 realClientTest("a traced capture through devmem of a live memory image", async () => {
   const image = `${tmp}/ring.img`;
-  const geometry = ["--base", "0x10000000", "--pages", "64", "--page-size", "4KiB"];
+  const geometry = ["--base", "0x10000000", ...LIVE_GEOMETRY];
   const sim = spawnRingdump([
     "sim",
     "--image",
     image,
     ...geometry,
     "--rate",
-    "2MiB",
+    LIVE_RATE,
     "--duration",
-    "5s",
+    "60s",
     "--quiet",
   ]);
   try {
-    for (let i = 0; i < 200; i++) {
-      const st = await Deno.stat(image).catch(() => undefined);
-      if (st && st.size >= 64 * 4096 + 4) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForSize(image, LIVE_PAGES * 4096 + 4);
     await checkTracedCapture("devmem", "devmem", [
       "capture",
       "--backend",
@@ -212,7 +198,7 @@ Deno.test("Ctrl-C during a traced capture leaves a complete, valid trace", async
   const child = spawnRingdump([
     "capture",
     "--backend",
-    "sim:?pattern=counter&rate=1MiB",
+    `sim:?pattern=counter&rate=${LIVE_RATE}`,
     "--period",
     "10ms",
     "--out",

@@ -41,6 +41,8 @@ const ROOTS: readonly CtfRoot[] = [
 ];
 
 const TWO32 = 0x1_0000_0000;
+/** Short ASCII strings by hash: traces repeat a few names millions of times. */
+const STRINGS = new Map<number, { bytes: Uint8Array; text: string }>();
 const decoder = new TextDecoder("utf-8");
 
 /**
@@ -170,26 +172,52 @@ export class BitReader {
     return (v >> BigInt(n * 8 - off - size)) & ((1n << BigInt(size)) - 1n);
   }
 
-  /** A NUL-terminated string (byte aligned). */
+  /** A NUL-terminated string (byte aligned). Repeated short strings come from a cache. */
   string(): string {
     this.align(8);
     const start = this.pos >>> 3;
     const endByte = this.end >>> 3;
     const buf = this.buf;
     let i = start;
+    let hash = 0;
     let ascii = true;
-    while (i < endByte && buf[i] !== 0) {
-      if (buf[i] >= 0x80) ascii = false;
+    while (i < endByte) {
+      const b = buf[i];
+      if (b === 0) break;
+      if (b >= 0x80) ascii = false;
+      hash = (Math.imul(hash, 31) + b) | 0;
       i++;
     }
     if (i >= endByte) throw this.fail("a string is cut (no NUL before the packet's end)");
     this.pos = (i + 1) * 8;
-    if (ascii && i - start <= 64) {
-      let s = "";
-      for (let k = start; k < i; k++) s += String.fromCharCode(buf[k]);
-      return s;
+    const len = i - start;
+    if (!ascii || len > 64) return decoder.decode(buf.subarray(start, i));
+    const hit = STRINGS.get(hash);
+    if (hit && hit.bytes.length === len) {
+      let same = true;
+      for (let k = 0; k < len; k++) {
+        if (hit.bytes[k] !== buf[start + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return hit.text;
     }
-    return decoder.decode(buf.subarray(start, i));
+    let text = "";
+    for (let k = start; k < i; k++) text += String.fromCharCode(buf[k]);
+    if (STRINGS.size >= 4096) STRINGS.clear();
+    STRINGS.set(hash, { bytes: buf.slice(start, i), text });
+    return text;
+  }
+
+  /** Looks a field up by name in the innermost struct that has it. */
+  lookupName(name: string): CtfValue | undefined {
+    const scopes = this.scopes;
+    for (let i = scopes.length - 1; i >= 0; i--) {
+      const v = scopes[i][name];
+      if (v !== undefined) return v;
+    }
+    return undefined;
   }
 
   /** Looks a field up by path: the innermost struct that has it, or an absolute path. */
@@ -312,6 +340,38 @@ function intDecoder(t: CtfIntType, ctx: CompileContext): CtfDecoder {
   };
 }
 
+/**
+ * A struct's decoder. Generated code with a named store per member (one
+ * hidden class per struct, several times faster than stores by a computed
+ * key); the loop where code generation is not allowed.
+ */
+function structDecoder(align: number, names: readonly string[], decs: CtfDecoder[]): CtfDecoder {
+  try {
+    const body = names.map((n, i) => `o[${JSON.stringify(n)}] = decs[${i}](r);`).join("\n");
+    return new Function(
+      "decs",
+      `return function struct(r) {
+        r.align(${align});
+        const o = {};
+        r.scopes.push(o);
+        ${body}
+        r.scopes.pop();
+        return o;
+      };`,
+    )(decs) as CtfDecoder;
+  } catch {
+    const n = names.length;
+    return (r) => {
+      r.align(align);
+      const o: Record<string, CtfValue> = {};
+      r.scopes.push(o);
+      for (let i = 0; i < n; i++) o[names[i]] = decs[i](r);
+      r.scopes.pop();
+      return o;
+    };
+  }
+}
+
 function textOf(values: readonly CtfValue[]): string {
   const bytes = new Uint8Array(values.length);
   let n = 0;
@@ -350,16 +410,7 @@ function compileType(t: CtfType, scopes: Scope[], ctx: CompileContext, depth: nu
         scope.fields.set(f.name, f.type);
       }
       scopes.pop();
-      const align = t.align;
-      const n = names.length;
-      return (r) => {
-        r.align(align);
-        const o: Record<string, CtfValue> = {};
-        r.scopes.push(o);
-        for (let i = 0; i < n; i++) o[names[i]] = decs[i](r);
-        r.scopes.pop();
-        return o;
-      };
+      return structDecoder(t.align, names, decs);
     }
     case "variant": {
       const tagType = findType(t.tag, scopes, ctx);
@@ -376,8 +427,9 @@ function compileType(t: CtfType, scopes: Scope[], ctx: CompileContext, depth: nu
         label: m.label,
       }));
       const tag = t.tag;
+      const simple = !tag.includes(".");
       return (r) => {
-        const v = r.lookup(tag);
+        const v = simple ? r.lookupName(tag) : r.lookup(tag);
         if (typeof v !== "number") throw r.fail(`variant tag '${tag}' has no value`);
         for (const m of ranges) {
           if (v >= m.lo && v <= m.hi) {
@@ -403,11 +455,14 @@ function compileType(t: CtfType, scopes: Scope[], ctx: CompileContext, depth: nu
           throw new Error(`sequence length '${lengthPath}' is not an integer field in scope`);
         }
       }
+      const simple = !lengthPath.includes(".");
       return (r) => {
         let n = fixed;
         if (n < 0) {
-          const v = r.lookup(lengthPath);
-          if (typeof v !== "number") throw r.fail(`sequence length '${lengthPath}' has no value`);
+          const v = simple ? r.lookupName(lengthPath) : r.lookup(lengthPath);
+          if (typeof v !== "number" || v < 0 || !Number.isSafeInteger(v)) {
+            throw r.fail(`sequence length '${lengthPath}' is ${v === undefined ? "missing" : v}`);
+          }
           n = v;
         }
         r.align(align);

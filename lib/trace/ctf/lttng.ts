@@ -211,8 +211,19 @@ export function readCtfTraces(
       const top = items[0];
       const r = top.r;
       const e = r.event;
-      const fields: Record<string, TraceValue> = {};
-      for (const k in e.fields) fields[k] = traceValue(e.fields[k]);
+      let plain = true;
+      for (const k in e.fields) {
+        const t = typeof e.fields[k];
+        if (t !== "number" && t !== "string") {
+          plain = false;
+          break;
+        }
+      }
+      let fields = e.fields as Record<string, TraceValue>;
+      if (!plain) {
+        fields = {};
+        for (const k in e.fields) fields[k] = traceValue(e.fields[k]);
+      }
       onEvent({ name: e.name, timestamp: top.ns, fields });
       events++;
       if (r.next()) {

@@ -70,7 +70,7 @@ export function metadataText(
       throw fail(
         path,
         off,
-        `a metadata packet is cut: ${bytes.length - off} bytes, less than its header`,
+        `the metadata is truncated: ${bytes.length - off} bytes, less than a packet header`,
       );
     }
     if (view.getUint32(off, le) !== TSDL_MAGIC) {

@@ -331,6 +331,7 @@ export class StreamReader {
         continue;
       }
       r.scopes.length = 0;
+      const start = r.pos;
       let id = 0;
       if (stream.eventHeader) {
         const eh = stream.eventHeader(r) as Record<string, CtfValue>;
@@ -346,6 +347,9 @@ export class StreamReader {
       }
       if (cls.context) r.roots["event.context"] = cls.context(r) as Record<string, CtfValue>;
       const fields = cls.fields ? cls.fields(r) as Record<string, CtfValue> : {};
+      if (r.pos === start) {
+        throw r.fail(`event ${cls.name} takes no bits: the stream cannot advance`);
+      }
       this.event = { name: cls.name, cycles: r.clock, fields };
       return true;
     }

@@ -12,297 +12,41 @@
  * @module
  */
 
-/** Byte order of a type: `native` is the trace's. */
-export type CtfByteOrder = "le" | "be" | "native";
+import { lex, type Tok } from "./lex.ts";
+import {
+  type CtfByteOrder,
+  type CtfClock,
+  type CtfEnumType,
+  type CtfEventClass,
+  type CtfField,
+  type CtfFloatType,
+  type CtfIntType,
+  type CtfMetadata,
+  type CtfStream,
+  type CtfStructType,
+  type CtfType,
+  type CtfVariantType,
+  TsdlError,
+} from "./types.ts";
 
-/** An integer type. */
-export interface CtfIntType {
-  /** Kind. */
-  readonly kind: "int";
-  /** Size in bits (1 to 64). */
-  readonly size: number;
-  /** Alignment in bits. */
-  readonly align: number;
-  /** Whether it is signed (two's complement). */
-  readonly signed: boolean;
-  /** Byte order. */
-  readonly byteOrder: CtfByteOrder;
-  /** The clock it maps to (`map = clock.NAME.value`), if any. */
-  readonly clock?: string;
-  /** Whether it is a character encoding (`encoding = UTF8` or `ASCII`). */
-  readonly text: boolean;
-}
-
-/** A floating point type. */
-export interface CtfFloatType {
-  /** Kind. */
-  readonly kind: "float";
-  /** Size in bits (32 or 64). */
-  readonly size: number;
-  /** Alignment in bits. */
-  readonly align: number;
-  /** Byte order. */
-  readonly byteOrder: CtfByteOrder;
-}
-
-/** An enumeration: an integer with labelled ranges. */
-export interface CtfEnumType {
-  /** Kind. */
-  readonly kind: "enum";
-  /** The container integer. */
-  readonly int: CtfIntType;
-  /** Alignment in bits (the container's). */
-  readonly align: number;
-  /** Labels with their inclusive ranges. */
-  readonly mappings: readonly { label: string; lo: number; hi: number }[];
-}
-
-/** A NUL-terminated string. */
-export interface CtfStringType {
-  /** Kind. */
-  readonly kind: "string";
-  /** Alignment in bits (8). */
-  readonly align: number;
-}
-
-/** A named member of a struct or a variant. */
-export interface CtfField {
-  /** Name, one leading underscore removed. */
-  readonly name: string;
-  /** Type. */
-  readonly type: CtfType;
-}
-
-/** A structure. */
-export interface CtfStructType {
-  /** Kind. */
-  readonly kind: "struct";
-  /** Members in order. */
-  readonly fields: readonly CtfField[];
-  /** Alignment in bits: the largest of its members' and its `align(n)`. */
-  readonly align: number;
-}
-
-/** A variant: one of its options, chosen by an enumeration's label. */
-export interface CtfVariantType {
-  /** Kind. */
-  readonly kind: "variant";
-  /** Path of the tag field (relative or absolute). */
-  readonly tag: string;
-  /** Options by label. */
-  readonly options: readonly CtfField[];
-  /** Alignment in bits before the option (1: each option aligns itself). */
-  readonly align: number;
-}
-
-/** A fixed-length array. */
-export interface CtfArrayType {
-  /** Kind. */
-  readonly kind: "array";
-  /** Element type. */
-  readonly element: CtfType;
-  /** Element count. */
-  readonly length: number;
-  /** Alignment in bits (the element's). */
-  readonly align: number;
-}
-
-/** A sequence: an array whose length is an earlier integer field. */
-export interface CtfSequenceType {
-  /** Kind. */
-  readonly kind: "sequence";
-  /** Element type. */
-  readonly element: CtfType;
-  /** Path of the length field. */
-  readonly length: string;
-  /** Alignment in bits (the element's). */
-  readonly align: number;
-}
-
-/** Any CTF type. */
-export type CtfType =
-  | CtfIntType
-  | CtfFloatType
-  | CtfEnumType
-  | CtfStringType
-  | CtfStructType
-  | CtfVariantType
-  | CtfArrayType
-  | CtfSequenceType;
-
-/** A `clock` block. */
-export interface CtfClock {
-  /** Name (`monotonic`). */
-  readonly name: string;
-  /** Frequency in Hz. */
-  readonly freq: number;
-  /** Offset from the origin in seconds. */
-  readonly offsetS: bigint;
-  /** Further offset from the origin in cycles. */
-  readonly offset: bigint;
-}
-
-/** A `stream` block. */
-export interface CtfStream {
-  /** Stream id (0 when the block has none). */
-  readonly id: number;
-  /** `packet.context`, if any. */
-  readonly packetContext?: CtfType;
-  /** `event.header`, if any. */
-  readonly eventHeader?: CtfType;
-  /** `event.context`, if any. */
-  readonly eventContext?: CtfType;
-}
-
-/** An `event` block. */
-export interface CtfEventClass {
-  /** Name, e.g. `libcamera:ipa_call_begin`. */
-  readonly name: string;
-  /** Id within its stream. */
-  readonly id: number;
-  /** Stream id. */
-  readonly streamId: number;
-  /** `context`, if any. */
-  readonly context?: CtfType;
-  /** `fields`, if any. */
-  readonly fields?: CtfType;
-}
-
-/** The metadata of a trace. */
-export interface CtfMetadata {
-  /** `trace.major`. */
-  readonly major: number;
-  /** `trace.minor`. */
-  readonly minor: number;
-  /** `trace.uuid`, if any. */
-  readonly uuid?: string;
-  /** `trace.byte_order`. */
-  readonly byteOrder: "le" | "be";
-  /** `trace.packet.header`, if any. */
-  readonly packetHeader?: CtfType;
-  /** `env` entries. */
-  readonly env: Readonly<Record<string, string | number>>;
-  /** Clocks by name. */
-  readonly clocks: ReadonlyMap<string, CtfClock>;
-  /** Streams by id. */
-  readonly streams: ReadonlyMap<number, CtfStream>;
-  /** Event classes, in declaration order. */
-  readonly events: readonly CtfEventClass[];
-}
-
-/**
- * TSDL that cannot be parsed: the offset is a byte offset in the metadata
- * text.
- *
- * @example
- * ```ts
- * import { parseTsdl, TsdlError } from "./tsdl.ts";
- * try {
- *   parseTsdl("trace { major = ; };");
- * } catch (e) {
- *   console.log(e instanceof TsdlError, (e as TsdlError).offset); // true 16
- * }
- * ```
- */
-export class TsdlError extends Error {
-  /** Offset of the problem in the text. */
-  readonly offset: number;
-  /** Creates the error. */
-  constructor(message: string, offset: number) {
-    super(message);
-    this.name = "TsdlError";
-    this.offset = offset;
-  }
-}
-
-type Tok =
-  | { t: "id"; v: string; at: number }
-  | { t: "num"; v: bigint; at: number }
-  | { t: "str"; v: string; at: number }
-  | { t: "p"; v: string; at: number }
-  | { t: "eof"; v: ""; at: number };
-
-const PUNCT = [
-  ":=",
-  "...",
-  "{",
-  "}",
-  "(",
-  ")",
-  "[",
-  "]",
-  "<",
-  ">",
-  ";",
-  ",",
-  "=",
-  ":",
-  ".",
-  "-",
-  "+",
-  "*",
-];
-
-function lex(text: string): Tok[] {
-  const out: Tok[] = [];
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x0b) {
-      i++;
-    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a) {
-      const end = text.indexOf("*/", i + 2);
-      if (end < 0) throw new TsdlError("an unterminated comment", i);
-      i = end + 2;
-    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2f) {
-      const end = text.indexOf("\n", i);
-      i = end < 0 ? n : end + 1;
-    } else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f) {
-      const start = i;
-      while (i < n && /[A-Za-z0-9_]/.test(text[i])) i++;
-      out.push({ t: "id", v: text.slice(start, i), at: start });
-    } else if (c >= 0x30 && c <= 0x39) {
-      const start = i;
-      const m = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([uUlL]*)/.exec(text.slice(i, i + 40));
-      if (!m) throw new TsdlError("a bad number", i);
-      const digits = m[1];
-      let v: bigint;
-      if (/^0[xX]/.test(digits)) v = BigInt(digits);
-      else if (digits.length > 1 && digits[0] === "0") v = BigInt("0o" + digits.slice(1));
-      else v = BigInt(digits);
-      i += m[0].length;
-      if (i < n && /[A-Za-z0-9_]/.test(text[i])) throw new TsdlError("a bad number", start);
-      out.push({ t: "num", v, at: start });
-    } else if (c === 0x22) {
-      const start = i;
-      let s = "";
-      i++;
-      for (;;) {
-        if (i >= n) throw new TsdlError("an unterminated string", start);
-        const ch = text[i];
-        if (ch === '"') break;
-        if (ch === "\\") {
-          const e = text[i + 1];
-          s += e === "n" ? "\n" : e === "t" ? "\t" : e === "0" ? "\0" : e ?? "";
-          i += 2;
-        } else {
-          s += ch;
-          i++;
-        }
-      }
-      i++;
-      out.push({ t: "str", v: s, at: start });
-    } else {
-      const p = PUNCT.find((p) => text.startsWith(p, i));
-      if (!p) throw new TsdlError(`an unexpected character '${text[i]}'`, i);
-      out.push({ t: "p", v: p, at: i });
-      i += p.length;
-    }
-  }
-  out.push({ t: "eof", v: "", at: n });
-  return out;
-}
+export type {
+  CtfArrayType,
+  CtfByteOrder,
+  CtfClock,
+  CtfEnumType,
+  CtfEventClass,
+  CtfField,
+  CtfFloatType,
+  CtfIntType,
+  CtfMetadata,
+  CtfSequenceType,
+  CtfStream,
+  CtfStringType,
+  CtfStructType,
+  CtfType,
+  CtfVariantType,
+} from "./types.ts";
+export { TsdlError } from "./types.ts";
 
 type Value = bigint | string | { path: string };
 type TypeRef = CtfType;
