@@ -23,6 +23,12 @@ export const SEEK_END = 2;
 export const PROT_READ = 1;
 /** `mmap` flag: shared with the file (and the device). */
 export const MAP_SHARED = 1;
+/**
+ * `mmap` flag (Linux): fault the whole mapping in at once, so the capture
+ * does not take a page fault per page on its first lap (issue 13: the
+ * first-lap faults made copy figures swing between machines).
+ */
+export const MAP_POPULATE = 0x8000;
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
@@ -348,7 +354,8 @@ export class Mapping {
     const page = BigInt(systemPageSize());
     const aligned = offset - (offset % page);
     const delta = Number(offset - aligned);
-    const p = libc().mmap(null, BigInt(delta + length), PROT_READ, MAP_SHARED, fd, aligned);
+    const flags = MAP_SHARED | (Deno.build.os === "linux" ? MAP_POPULATE : 0);
+    const p = libc().mmap(null, BigInt(delta + length), PROT_READ, flags, fd, aligned);
     const v = p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
     if (p === null || v === 0xffff_ffff_ffff_ffffn || v === -1n) return { errno: lastErrno() };
     return new Mapping(p, offset, length, delta);
@@ -398,4 +405,54 @@ export class Mapping {
     this.#mapped = false;
     libc().munmap(this.#base, BigInt(this.#mapLength));
   }
+}
+
+/** A buffer in memory of its own (anonymous, private, faulted in up front). */
+export interface MappedBuffer {
+  /** The bytes (an external ArrayBuffer over the mapping). */
+  readonly bytes: Uint8Array;
+  /** Releases the memory; `bytes` must not be used after. Idempotent. */
+  unmap(): void;
+}
+
+/**
+ * Allocates `length` bytes with an anonymous `mmap` (MAP_POPULATE on Linux,
+ * so no page is faulted on first touch), for the dumper's read buffer. A
+ * large buffer from the JavaScript heap measured 3x slower as a `pread` or
+ * pipe destination than this (issue 13: 435-500 against 1100-1500 MiB/s for
+ * 4 MiB reads here), and the gap swung from machine to machine. Returns
+ * undefined without FFI permission or when mmap fails: then use a plain
+ * Uint8Array.
+ *
+ * @example
+ * ```ts ignore
+ * import { mapBuffer } from "./libc_util.ts";
+ * const b = mapBuffer(4 << 20);
+ * console.log(b?.bytes.length); // 4194304
+ * b?.unmap();
+ * ```
+ */
+export function mapBuffer(length: number): MappedBuffer | undefined {
+  if (!(length > 0)) return undefined;
+  let lib: Libc;
+  try {
+    lib = libc();
+  } catch {
+    return undefined; // no FFI permission, or no libc
+  }
+  const MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, PROT_WRITE = 2;
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | (Deno.build.os === "linux" ? MAP_POPULATE : 0);
+  if (Deno.build.os !== "linux") return undefined; // MAP_ANONYMOUS differs elsewhere
+  const p = lib.mmap(null, BigInt(length), PROT_READ | PROT_WRITE, flags, -1, 0n);
+  const v = p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
+  if (p === null || v === 0xffff_ffff_ffff_ffffn || v === -1n) return undefined;
+  let mapped = true;
+  return {
+    bytes: new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, length)),
+    unmap(): void {
+      if (!mapped) return;
+      mapped = false;
+      lib.munmap(p, BigInt(length));
+    },
+  };
 }

@@ -101,8 +101,18 @@ export function parseRegisterOutput(text: string): bigint | undefined {
   return /^0x[0-9a-f]+$/i.test(t) ? BigInt(t) : /^[0-9]+$/.test(t) ? BigInt(t) : undefined;
 }
 
+/**
+ * What one pixeldump process reads, and what one devmem process checks: each
+ * costs a process start, so a period's pages are read in as few processes as
+ * the ring's end allows (as the reference does) and checked by one counter
+ * read after the last of them.
+ */
+const PIXELDUMP_BATCH_BYTES = 64 * 1024 * 1024;
+
 class PixeldumpBackend implements Backend {
   readonly name = "pixeldump";
+  readonly maxReadBytes = PIXELDUMP_BATCH_BYTES;
+  readonly checkBatchBytes = PIXELDUMP_BATCH_BYTES;
   readonly #bin: string;
   readonly #reg: string;
   readonly #pageSize: number;
@@ -126,7 +136,7 @@ class PixeldumpBackend implements Backend {
     }
   }
 
-  async #run(argv: string[], option: "bin" | "reg"): Promise<CommandOutput> {
+  async #run(argv: string[], option: "bin" | "reg", into?: Uint8Array): Promise<CommandOutput> {
     const timeout = commandDeadline(this.#period);
     const grace = commandGrace(this.#period);
     // Started before the stop: killed if still running `grace` ms after it.
@@ -139,7 +149,7 @@ class PixeldumpBackend implements Backend {
     if (stop !== undefined && !stop.aborted) stop.addEventListener("abort", onStop, { once: true });
     let r: CommandOutput;
     try {
-      r = await runCommand(argv, { env: this.#env, timeout, signal: kill.signal });
+      r = await runCommand(argv, { env: this.#env, timeout, signal: kill.signal, into });
     } finally {
       stop?.removeEventListener("abort", onStop);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
@@ -200,16 +210,16 @@ class PixeldumpBackend implements Backend {
       ? [this.#pageSize, dest.length / this.#pageSize]
       : [dest.length, 1];
     const argv = [this.#bin, "-a", hex(address), "-", String(width), String(height), "1"];
-    const r = await this.#run(argv, "bin");
-    if (r.stdout.length !== dest.length) {
+    // Its stdout goes straight into dest (no intermediate buffer).
+    const r = await this.#run(argv, "bin", dest);
+    if (r.stdoutBytes !== dest.length) {
       throw new BackendError(
-        `pixeldump: '${showCommand(argv)}' wrote ${r.stdout.length} bytes, ${
-          r.stdout.length < dest.length ? "fewer than" : "more than"
+        `pixeldump: '${showCommand(argv)}' wrote ${r.stdoutBytes} bytes, ${
+          r.stdoutBytes < dest.length ? "fewer than" : "more than"
         } the ${dest.length} asked for${r.stderr.trim() ? `: ${r.stderr.trim()}` : ""}`,
         { backend: "pixeldump", command: argv, stderr: r.stderr, address },
       );
     }
-    dest.set(r.stdout);
   }
 
   close(): Promise<void> {

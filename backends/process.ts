@@ -3,6 +3,11 @@
  * string), and showing one as a line to paste into a shell. The
  * `pixeldump:` and `ssh://` backends share it.
  *
+ * A read runs one process per call, so this path is kept short: `Deno.Command`
+ * directly (no shell layer, no Node stream adapters), and with `into` each
+ * chunk of the child's stdout is copied once, into the caller's buffer, not
+ * gathered into a growing buffer and copied again.
+ *
  * @module
  */
 
@@ -10,8 +15,13 @@
 export interface CommandOutput {
   /** Exit code (127 when the program was not found, 126 when it cannot be run). */
   readonly code: number;
-  /** Standard output, as bytes. */
+  /**
+   * Standard output, as bytes. With {@linkcode RunCommandOptions.into}, the
+   * part of `into` that was filled (the output is cut at its length).
+   */
   readonly stdout: Uint8Array;
+  /** Bytes the program wrote to stdout, including any beyond `into`. */
+  readonly stdoutBytes: number;
   /** Standard error, as text. */
   readonly stderr: string;
   /** Set when ringdump killed it: past its deadline, or stopped by the signal. */
@@ -26,6 +36,11 @@ export interface RunCommandOptions {
   signal?: AbortSignal;
   /** Kills the command (its whole process group) after this many ms. */
   timeout?: number;
+  /**
+   * Read stdout straight into this buffer; `stdout` is then the filled part
+   * of it and `stdoutBytes` says whether the program wrote more.
+   */
+  into?: Uint8Array;
 }
 
 /** Process groups of the commands running now (see {@linkcode killRunningCommands}). */
@@ -35,6 +50,33 @@ function killGroup(pid: number): void {
   try {
     Deno.kill(-pid, "SIGKILL");
   } catch { /* gone already */ }
+}
+
+/** Reads a byte stream to its end into `dest` (what does not fit is counted, not kept). */
+async function readInto(stream: ReadableStream<Uint8Array>, dest: Uint8Array): Promise<number> {
+  // Not a BYOB read: that would detach dest's buffer, which the caller reuses.
+  const reader = stream.getReader();
+  let total = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (total < dest.length) {
+        dest.set(
+          value.length <= dest.length - total ? value : value.subarray(0, dest.length - total),
+          total,
+        );
+      }
+      total += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return total;
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /**
@@ -56,7 +98,8 @@ export function killRunningCommands(): number {
 
 /**
  * Runs `argv` (no shell) in a process group of its own and collects its
- * output as bytes; never throws for a non-zero exit. On `timeout` or when
+ * output as bytes; never throws for a non-zero exit, nor for a program that
+ * is missing (127) or cannot be executed (126). On `timeout` or when
  * `signal` aborts, the whole group is killed (a script's children too) and
  * `killed` says why.
  *
@@ -74,7 +117,7 @@ export async function runCommand(
   options: RunCommandOptions = {},
 ): Promise<CommandOutput> {
   if (options.signal?.aborted) {
-    return { code: 137, stdout: new Uint8Array(), stderr: "", killed: "signal" };
+    return { code: 137, stdout: new Uint8Array(), stdoutBytes: 0, stderr: "", killed: "signal" };
   }
   let child: Deno.ChildProcess;
   try {
@@ -89,16 +132,14 @@ export async function runCommand(
       detached: true,
     }).spawn();
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return {
-        code: 127,
-        stdout: new Uint8Array(),
-        stderr: `${argv[0]}: No such file or directory`,
-      };
-    }
-    if (e instanceof Deno.errors.PermissionDenied) {
-      return { code: 126, stdout: new Uint8Array(), stderr: `${argv[0]}: Permission denied` };
-    }
+    const failed = (code: number, why: string): CommandOutput => ({
+      code,
+      stdout: new Uint8Array(0),
+      stdoutBytes: 0,
+      stderr: `${argv[0]}: ${why}\n`,
+    });
+    if (e instanceof Deno.errors.NotFound) return failed(127, "No such file or directory");
+    if (e instanceof Deno.errors.PermissionDenied) return failed(126, "Permission denied");
     throw e;
   }
   const pid = child.pid;
@@ -114,11 +155,20 @@ export async function runCommand(
   const onAbort = () => kill("signal");
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const out = await child.output();
+    const into = options.into;
+    const [out, err, status] = await Promise.all([
+      into === undefined ? readAll(child.stdout) : readInto(child.stdout, into),
+      new Response(child.stderr).text(),
+      child.status,
+    ]);
+    const stdout = typeof out === "number" ? into!.subarray(0, Math.min(out, into!.length)) : out;
+    const stdoutBytes = typeof out === "number" ? out : out.length;
+    // Killed by a signal: Deno reports 128 + its number, as a shell would.
     return {
-      code: out.code,
-      stdout: out.stdout,
-      stderr: new TextDecoder().decode(out.stderr),
+      code: status.code,
+      stdout,
+      stdoutBytes,
+      stderr: err,
       ...(killed === undefined ? {} : { killed }),
     };
   } finally {

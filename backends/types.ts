@@ -22,6 +22,28 @@ export interface Backend {
   read(address: bigint, dest: Uint8Array): Promise<void>;
   /** Releases every resource (mappings, processes, connections). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Largest read worth making in one call, bytes; the dumper's default (4
+   * MiB) when absent. Backends that run a process per read set it large.
+   */
+  readonly maxReadBytes?: number;
+  /**
+   * Bytes the dumper may read before one counter re-read checks them all
+   * (docs/design.md rule 4); one check per read when absent. Backends whose
+   * register read is a process or a round trip set it large.
+   */
+  readonly checkBatchBytes?: number;
+  /**
+   * Optional: reads each range in order, then the register, as one operation
+   * (one remote command, or requests in flight together), and returns the
+   * register's value as read after the last range. The dumper's batched
+   * check uses it, so the counter follows the reads without a round trip in
+   * between. Fills every `dest` exactly, or throws as {@linkcode Backend.read}.
+   */
+  readThenRegister?(
+    reads: readonly { address: bigint; dest: Uint8Array }[],
+    register: { address: bigint; width: RegisterWidth },
+  ): Promise<bigint>;
 }
 
 /** What a backend gets when it is opened. */

@@ -48,7 +48,10 @@ export async function createLapRing(dir: string, ringBytes: number): Promise<Lap
     base: 0n,
     pageSize: LAP_PAGE_SIZE,
     pages,
-    counterWrap: Math.max(0x10000, 2 ** Math.ceil(Math.log2(pages + 1))),
+    // The widest counter (32 bits): a lap per period arrives at a rate no
+    // writer has, and the dumper's stall judgement (a pause long enough to
+    // wrap the counter unseen) must not take a read's own time for one.
+    counterWrap: 2 ** 32,
   });
   const layout = imageLayout(geometry, { origin: 0n });
   const path = await Deno.makeTempFile({ dir, prefix: "ringdump-bench-", suffix: ".img" });
@@ -179,6 +182,9 @@ export async function lapCapture(
     const dumper = new Dumper(options.backend, options.sink, {
       geometry: ring.geometry,
       period: 1,
+      // One lap per period by construction: the beat, not adaptive polling
+      // (every sleep of the LapClock is a whole lap).
+      fixedPeriod: true,
       maxBytes: total,
       clock,
       maxReadBytes: options.maxReadBytes,

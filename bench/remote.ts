@@ -108,6 +108,7 @@ export function remoteThroughput(options: RemoteOptions): Promise<Figure[]> {
           unit: "MiB/s",
           refName,
           refValue: median(ref),
+          goal: kind === "ssh_agent" ? 0.9 : 0.5,
           note,
         });
       });

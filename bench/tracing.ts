@@ -142,6 +142,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       refName: "the same loop without the tracepoint",
       refValue: median(empty),
       better: "lower",
+      goal: 2,
       note: loops,
     }),
     figure({
@@ -152,6 +153,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       refName: "loop iteration reading the trace clock (monotonicNs)",
       refValue: median(clock),
       better: "lower",
+      goal: 3,
       note: loops + "; buffer flushes and decoding included",
     }),
     figure({
@@ -176,6 +178,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       unit: "MiB/s",
       refName: "the same capture, tracing off",
       refValue: median(plain[1]),
+      goal: 0.9,
       ratio: paired(1),
       note: `${events[1]} events per traced capture; median of ${options.reps}`,
     }),

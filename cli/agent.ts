@@ -6,9 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { openBackend } from "../backends/mod.ts";
 import { DEFAULT_MAX_READ } from "../lib/agent/frame.ts";
-import { runAgent } from "../lib/agent/server.ts";
 import { UsageError } from "../lib/errors.ts";
 import { hex, parseAddress, parseInteger, parseSize } from "../lib/units.ts";
 
@@ -108,6 +106,12 @@ async function runAgentCommand(flags: AgentFlags): Promise<void> {
     );
   }
   const url = devmemUrl(flags.mem, origin);
+  // Loaded when the command runs: `ringdump --help` needs neither (string
+  // literals, so deno compile and deno bundle still embed them).
+  const [{ openBackend }, { runAgent }] = await Promise.all([
+    import("../backends/mod.ts"),
+    import("../lib/agent/server.ts"),
+  ]);
   await runAgent({
     input: Deno.stdin.readable,
     output: Deno.stdout.writable,

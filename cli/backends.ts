@@ -5,7 +5,6 @@
  * @module
  */
 import type { Command } from "commander";
-import { listBackends, loadBackendModule } from "../backends/mod.ts";
 import { optionPlaceholder } from "../backends/options.ts";
 import type { BackendOption } from "../backends/types.ts";
 import { collect } from "./options.ts";
@@ -39,8 +38,10 @@ export interface BackendReport {
  * console.log(reports.find((r) => r.scheme === "sim")?.usable); // true
  * ```
  */
-export function backendReports(): Promise<BackendReport[]> {
-  return Promise.all(
+export async function backendReports(): Promise<BackendReport[]> {
+  // Loaded when the command runs, so `ringdump --help` does not load every backend.
+  const { listBackends } = await import("../backends/mod.ts");
+  return await Promise.all(
     listBackends().map(async (f) => {
       let usable = false;
       let detail: string;
@@ -129,6 +130,7 @@ Examples:
   ringdump backends --backend-module ./my_backend.ts`,
     )
     .action(async (flags: { json: boolean; backendModule: string[] }) => {
+      const { loadBackendModule } = await import("../backends/mod.ts");
       for (const path of flags.backendModule) await loadBackendModule(path);
       const reports = await backendReports();
       console.log(

@@ -5,11 +5,8 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
 import { type Command, Option } from "commander";
-import { loadBackendModule, parseBackendUrl } from "../backends/mod.ts";
-import { killRunningCommands } from "../backends/process.ts";
-import { capture, type CaptureOptions, checkCaptureOptions } from "../lib/capture.ts";
+import type { CaptureOptions } from "../lib/capture.ts";
 import type { DumpStats } from "../lib/dumper.ts";
 import { OutputClosedError } from "../lib/errors.ts";
 import type { Sink } from "../lib/sink/mod.ts";
@@ -17,17 +14,16 @@ import type { TraceSession } from "../lib/trace/mod.ts";
 import { formatBytes, hex, parseDuration, parseInteger, plural } from "../lib/units.ts";
 import { cliMessage } from "./errors.ts";
 import { UsageError } from "../lib/errors.ts";
-import { configureLogging, LOG_LEVELS } from "./logging.ts";
 import {
   addGeometryOptions,
   collect,
   durationFlag,
   type GeometryFlags,
   geometryFromFlags,
+  LOG_LEVELS,
   sizeFlag,
 } from "./options.ts";
-import { type Progress, startProgress } from "./progress.ts";
-import { startCaptureTrace } from "./trace.ts";
+import type { Progress } from "./progress.ts";
 
 // Pre-formatted blocks for addHelpText (commander does not wrap them): keep
 // their lines within 80 columns. Prose belongs in description(), which
@@ -66,12 +62,12 @@ Exit codes:
  */
 export const SIGNAL_WINDOW_MS = 500;
 
-const log = getLogger(["ringdump", "cli"]);
-
 interface CaptureFlags extends GeometryFlags {
   backend: string;
   backendModule: string[];
   period: string;
+  minPeriod?: string;
+  fixedPeriod: boolean;
   out: string;
   format?: "raw" | "wav";
   sampleRate: string;
@@ -128,7 +124,17 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
       [] as string[],
     );
   addGeometryOptions(capture)
-    .option("-p, --period <dur>", "time between counter reads (50ms, 1s)", "100ms")
+    .option(
+      "-p, --period <dur>",
+      "longest time between counter reads (50ms, 1s); sooner when the writer is fast",
+      "100ms",
+    )
+    .option("--min-period <dur>", "shortest time between counter reads (default: period / 20)")
+    .option(
+      "--fixed-period",
+      "read the counter every --period exactly, as the reference (no adaptive polling)",
+      false,
+    )
     .option("-o, --out <file>", "output file, or - for stdout", "capture.wav")
     .addOption(
       new Option("-f, --format <fmt>", "output format (default: wav for *.wav, else raw)")
@@ -211,14 +217,23 @@ ${EXIT_CODES}`,
  * ```
  */
 export function summaryLine(
-  stats: Pick<
-    DumpStats,
-    "bytes" | "pages" | "periods" | "emptyPeriods" | "elapsedMs" | "headroom" | "lostPages"
-  >,
+  stats:
+    & Pick<
+      DumpStats,
+      "bytes" | "pages" | "periods" | "emptyPeriods" | "elapsedMs" | "headroom" | "lostPages"
+    >
+    & Partial<Pick<DumpStats, "adaptive" | "shortestIntervalMs">>,
   out: string,
 ): string {
   const secs = stats.elapsedMs / 1000;
   const rate = secs > 0 ? stats.bytes / secs : 0;
+  // What the poll scheduler did (lib/schedule.ts): polls per second, shortest interval.
+  const shortest = stats.shortestIntervalMs ?? 0;
+  const schedule = stats.adaptive === undefined
+    ? ""
+    : `; ${secs > 0 ? (stats.periods / secs).toFixed(1) : "0"} polls/s, ${
+      stats.adaptive ? "adaptive" : "fixed period"
+    }, shortest interval ${shortest.toFixed(shortest < 10 ? 1 : 0)} ms`;
   const headroom = stats.headroom > 1
     ? `the writer lapped the reader (${plural(stats.lostPages, "page")} lost)`
     : `headroom ${(stats.headroom * 100).toFixed(1)}% of the ring, ${
@@ -227,7 +242,7 @@ export function summaryLine(
   return `captured ${formatBytes(stats.bytes)} (${plural(stats.pages, "page")}) in ${
     secs.toFixed(2)
   } s (${formatBytes(rate)}/s), ${plural(stats.periods, "period")} (${stats.emptyPeriods} ` +
-    `empty), ${headroom} -> ${out === "-" ? "stdout" : out}`;
+    `empty${schedule}), ${headroom} -> ${out === "-" ? "stdout" : out}`;
 }
 
 /** `--sample-rate`, or the deprecated `--rate` with a warning (a data rate there is refused). */
@@ -247,7 +262,32 @@ function sampleRateFlag(flags: CaptureFlags): number {
   return parseInteger(flags.rate, { option: "--rate" });
 }
 
+/**
+ * What a capture needs, loaded when it runs: `ringdump --help` and the other
+ * commands do not load the backends, the dumper, LogTape or dax. String
+ * literals, so `deno compile` and `deno bundle` still embed every module.
+ */
+function captureModules() {
+  return Promise.all([
+    import("@logtape/logtape"),
+    import("../backends/mod.ts"),
+    import("../backends/process.ts"),
+    import("../lib/capture.ts"),
+    import("./logging.ts"),
+    import("./trace.ts"),
+  ]);
+}
+
 async function runCapture(flags: CaptureFlags): Promise<number> {
+  const [
+    { getLogger },
+    { loadBackendModule, parseBackendUrl },
+    { killRunningCommands },
+    { capture, checkCaptureOptions },
+    { configureLogging },
+    { startCaptureTrace },
+  ] = await captureModules();
+  const log = getLogger(["ringdump", "cli"]);
   configureLogging(flags.logLevel);
   for (const path of flags.backendModule) await loadBackendModule(path);
   const options: CaptureOptions = {
@@ -255,6 +295,10 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
     geometry: geometryFromFlags(flags),
     out: flags.out,
     period: parseDuration(flags.period, { option: "--period" }),
+    minPeriod: flags.minPeriod === undefined
+      ? undefined
+      : parseDuration(flags.minPeriod, { option: "--min-period" }),
+    fixedPeriod: flags.fixedPeriod,
     duration: durationFlag(flags.duration, "--duration"),
     maxBytes: sizeFlag(flags.maxBytes, "--max-bytes"),
     overrun: flags.overrun,
@@ -270,7 +314,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   // Bad options are refused before anything opens (no trace file, no truncated --out),
   // and so is an output that is the image read, a trace or another output.
   const geometry = checkCaptureOptions(options);
-  await refuseSharedFiles(flags);
+  await refuseSharedFiles(flags, { parseBackendUrl });
 
   const controller = new AbortController();
   let traceSession: TraceSession | undefined;
@@ -311,6 +355,8 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
   let ok = false;
   let exit = 0;
   let traceError: unknown;
+  // dax's terminal helpers, only for a progress line on a terminal
+  const progressModule = showProgress ? await import("./progress.ts") : undefined;
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
@@ -329,7 +375,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
             base: hex(geometry.base),
             counter: hex(geometry.counterAddress),
           });
-          if (showProgress) progress = startProgress(dumper, options.duration);
+          if (showProgress) progress = progressModule?.startProgress(dumper, options.duration);
         },
       });
     } catch (e) {
@@ -404,7 +450,10 @@ function absolute(path: string): string {
  * a trace, or another output: by device and inode when it exists, by path
  * when not yet (docs/design.md rule 9).
  */
-async function refuseSharedFiles(flags: CaptureFlags): Promise<void> {
+async function refuseSharedFiles(
+  flags: CaptureFlags,
+  { parseBackendUrl }: { parseBackendUrl: (text: string) => URL },
+): Promise<void> {
   const roles: Role[] = [];
   if (flags.out !== "-") roles.push({ role: "--out", path: flags.out });
   for (const t of flags.trace) roles.push({ role: "--trace", path: t });

@@ -6,8 +6,6 @@
  * @module
  */
 import type { Command } from "commander";
-import { parseBackendUrl } from "../backends/mod.ts";
-import { connectSsh, shellQuote, sshOptionsFromUrl } from "../backends/ssh/mod.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/units.ts";
 
@@ -99,6 +97,11 @@ Exit codes:
 }
 
 async function runDeploy(text: string, flags: DeployFlags): Promise<void> {
+  // Loaded when the command runs, so `ringdump --help` does not load the backends.
+  const [{ parseBackendUrl }, { connectSsh, shellQuote, sshOptionsFromUrl }] = await Promise.all([
+    import("../backends/mod.ts"),
+    import("../backends/ssh/mod.ts"),
+  ]);
   const url = parseBackendUrl(text);
   if (url.protocol !== "ssh:") {
     throw new UsageError(`deploy: '${text}' is not an ssh:// URL (ssh://[user@]host[:port])`, {

@@ -18,6 +18,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   origin: "--origin",
   overrun: "--overrun",
   period: "--period",
+  minPeriod: "--min-period",
 };
 
 /**

@@ -5,16 +5,9 @@
  */
 import { configureSync, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
 import { UsageError } from "../lib/errors.ts";
+import { LOG_LEVELS } from "./options.ts";
 
-/** Log levels accepted by `--log-level`. */
-export const LOG_LEVELS: readonly LogLevel[] = [
-  "trace",
-  "debug",
-  "info",
-  "warning",
-  "error",
-  "fatal",
-];
+export { LOG_LEVELS } from "./options.ts";
 
 /**
  * Sends ringdump's log records at `level` and above to stderr, synchronously

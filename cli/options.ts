@@ -5,6 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
+import type { LogLevel } from "@logtape/logtape";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
 import { parseAddress, parseDuration, parseInteger, parseSize } from "../lib/units.ts";
 
@@ -110,3 +111,22 @@ export function sizeFlag(value: string | undefined, option: string): number | un
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+/**
+ * Log levels accepted by `--log-level` (LogTape's, which cli/logging.ts loads
+ * only when a command configures logging).
+ *
+ * @example
+ * ```ts
+ * import { LOG_LEVELS } from "./options.ts";
+ * console.log(LOG_LEVELS.includes("debug")); // true
+ * ```
+ */
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];

@@ -8,16 +8,13 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { SimDevice } from "../lib/sim/device.ts";
 import {
   addGeometryOptions,
   durationFlag,
   type GeometryFlags,
   geometryFromFlags,
 } from "./options.ts";
-import { systemClock } from "../lib/clock.ts";
 import { UsageError } from "../lib/errors.ts";
-import { ImageMemory } from "../lib/sim/image.ts";
 import type { PatternName } from "../lib/sim/pattern.ts";
 import {
   formatBytes,
@@ -121,6 +118,12 @@ async function runSim(flags: SimFlags): Promise<void> {
   const tick = parseDuration(flags.tick, { option: "--tick" });
   const burst = parseInteger(flags.burst, { option: "--burst" });
   const start = parseInteger(flags.start, { option: "--start" });
+  // Loaded when the command runs, so `ringdump --help` does not load the simulator.
+  const [{ SimDevice }, { systemClock }, { ImageMemory }] = await Promise.all([
+    import("../lib/sim/device.ts"),
+    import("../lib/clock.ts"),
+    import("../lib/sim/image.ts"),
+  ]);
   const memory = ImageMemory.open(flags.image, geometry, { origin, force: flags.force });
   const controller = new AbortController();
   const onSignal = () => controller.abort();

@@ -7,18 +7,16 @@
  */
 import { type Command, Option } from "commander";
 import { openFailure, UsageError } from "../lib/errors.ts";
-import {
-  analyzeTrace,
-  BACKEND_CALLS,
-  formatTraceStats,
-  openTraceWriter,
-  renderReport,
-  startTracing,
-  TRACE_FORMATS,
-  traceFormatFor,
-  type TraceSession,
-  type TraceWriter,
-} from "../lib/trace/mod.ts";
+import type { TraceSession, TraceWriter } from "../lib/trace/mod.ts";
+
+/**
+ * lib/trace, loaded when a trace command or `capture --trace` runs, not by
+ * `ringdump --help` (a string literal: deno compile and deno bundle embed it).
+ */
+const traceLib = () => import("../lib/trace/mod.ts");
+
+/** The formats `--format` takes: lib/trace's TRACE_FORMATS (tests/startup_test.ts keeps them equal). */
+const FORMAT_CHOICES = ["json", "ctf"];
 
 /** What `trace stats` prints with `--json`. */
 export interface TraceStatsJson {
@@ -77,6 +75,7 @@ export async function runTraceStats(
   path: string,
   options: { backend?: string; pipeline?: string; json?: boolean; format?: string } = {},
 ): Promise<{ output: string; warning?: string }> {
+  const { analyzeTrace, BACKEND_CALLS, formatTraceStats } = await traceLib();
   const a = await analyzeTrace(path, options);
   const stats = a.stats;
   const rule = a.rule;
@@ -164,6 +163,7 @@ export async function runTraceReport(
   out: string,
   options: { format?: string; pipeline?: string } = {},
 ): Promise<{ periods: number; events: number }> {
+  const { analyzeTrace, renderReport } = await traceLib();
   const a = await analyzeTrace(path, options);
   const html = renderReport(a.report, {
     title: `ringdump trace report: ${path.replace(/\/+$/, "").replace(/.*\//, "") || path}`,
@@ -198,6 +198,7 @@ export async function startCaptureTrace(
   paths: readonly string[],
   options: { format?: string } = {},
 ): Promise<TraceSession | undefined> {
+  const { openTraceWriter, startTracing, traceFormatFor } = await traceLib();
   if (options.format !== undefined) traceFormatFor("", options.format);
   if (paths.length === 0) {
     if (options.format !== undefined) {
@@ -252,7 +253,7 @@ Examples:
   ringdump trace stats ~/lttng-traces/demo-20201029-184003 --pipeline rkisp1`,
     );
   const formatOption = () =>
-    new Option("--format <fmt>", "trace format (default: detected)").choices([...TRACE_FORMATS]);
+    new Option("--format <fmt>", "trace format (default: detected)").choices(FORMAT_CHOICES);
   trace
     .command("stats")
     .summary("Latency statistics per backend or libcamera IPA call (p50, p99, ...)")

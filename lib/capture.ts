@@ -212,7 +212,11 @@ export class CaptureBuilder {
   inFlight(pages: number): CaptureBuilder {
     return this.#with({}, { inFlight: pages });
   }
-  /** Time between counter reads (`50` ms or `"50ms"`). */
+  /** The reference's fixed beat: read the counter every period exactly, not sooner (no adaptive polling). */
+  fixedPeriod(fixed = true): CaptureBuilder {
+    return this.#with({}, { fixedPeriod: fixed });
+  }
+  /** The longest time between counter reads (`50` ms or `"50ms"`); sooner for a fast writer. */
   period(ms: number | string): CaptureBuilder {
     return this.#with({}, { period: typeof ms === "string" ? parseDuration(ms) : ms });
   }

@@ -28,6 +28,8 @@ import {
 } from "./ring.ts";
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
+import { nextPoll, RateMeter } from "./schedule.ts";
+import { mapBuffer, type MappedBuffer } from "../backends/libc_util.ts";
 import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
@@ -102,6 +104,10 @@ export interface DumpStats {
   reads: number;
   /** Wall time of the capture, ms. */
   elapsedMs: number;
+  /** Whether the period adapted to the writer's rate (not `fixedPeriod`). */
+  adaptive: boolean;
+  /** Shortest time from the start of one period to the start of the next, ms (0 with fewer than two). */
+  shortestIntervalMs: number;
   /** Why it ended, when it ended normally. */
   stopReason?: StopReason;
 }
@@ -110,8 +116,18 @@ export interface DumpStats {
 export interface DumperOptions {
   /** The ring to capture. */
   geometry: RingGeometry;
-  /** Time between counter reads, ms; default 100. */
+  /**
+   * The longest time between counter reads, ms; default 100. Adaptive (the
+   * default): the next read is scheduled for when the ring is expected to be
+   * half full at the rate measured so far (lib/schedule.ts), never sooner
+   * than `minPeriod`, never later than `period`. With `fixedPeriod`, exactly
+   * every `period`, as the reference.
+   */
   period?: number;
+  /** The shortest time between counter reads, ms (adaptive polling); default period / 20. */
+  minPeriod?: number;
+  /** Read the counter every `period`, not sooner when the writer is fast; default false. */
+  fixedPeriod?: boolean;
   /** Overrun policy; default `fail`. */
   overrun?: OverrunPolicy;
   /** Stops the capture: the period in flight finishes, then one final drain. */
@@ -131,6 +147,17 @@ export interface DumperOptions {
   inFlight?: number;
   /** Largest single backend read, bytes (rounded down to whole pages); default 4 MiB. */
   maxReadBytes?: number;
+  /**
+   * Bytes read (in order, one or more reads) before one counter re-read
+   * checks them all (docs/design.md rule 4); default: the backend's
+   * {@linkcode Backend.checkBatchBytes}, else one check per read. Pages are
+   * read in order and the counter only grows, so the counter after the last
+   * read of a batch is the strictest check of every read in it: a page that
+   * was overwritten while it was read is caught exactly as by its own check
+   * (a page overwritten after its read, before the check, counts as torn
+   * too). Fewer counter reads matter where each is a process or a round trip.
+   */
+  checkBatchBytes?: number;
   /** Clock; default the system's monotonic clock. */
   clock?: Clock;
   /** Called after each append, and after a loss. */
@@ -167,16 +194,21 @@ export class Dumper {
   readonly #sink: Sink;
   readonly #g: RingGeometry;
   readonly #period: number;
+  readonly #minPeriod: number;
+  readonly #rate = new RateMeter();
   readonly #policy: OverrunPolicy;
   readonly #signal?: AbortSignal;
   readonly #duration?: number;
   readonly #maxBytes?: number;
   readonly #maxReadPages: number;
+  readonly #batchPages: number;
   readonly #inFlight: number;
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
   readonly #onBaseline?: (counter: number) => void | Promise<void>;
   #buf: Uint8Array;
+  /** The mapping behind `#buf`, when it is one (see {@linkcode mapBuffer}). */
+  #mapped?: MappedBuffer;
   /** Next logical page to read. */
   #next = 0;
   /** Latest logical counter value seen. */
@@ -217,6 +249,8 @@ export class Dumper {
     counterReads: 0,
     reads: 0,
     elapsedMs: 0,
+    adaptive: true,
+    shortestIntervalMs: 0,
   };
 
   /** Creates a dumper; nothing happens until {@linkcode Dumper.run}. */
@@ -226,6 +260,8 @@ export class Dumper {
     this.#sink = tracing.enabled ? traceSink(sink) : sink;
     this.#g = options.geometry;
     this.#period = options.period ?? 100;
+    this.#minPeriod = options.minPeriod ?? this.#period / 20;
+    this.#stats.adaptive = !options.fixedPeriod;
     this.#policy = options.overrun ?? "fail";
     this.#signal = options.signal;
     this.#duration = options.duration;
@@ -235,8 +271,10 @@ export class Dumper {
     this.#onBaseline = options.onBaseline;
     checkDumperOptions(options);
     this.#inFlight = checkInFlight(options.inFlight ?? defaultInFlight(this.#g), this.#g);
-    const maxRead = options.maxReadBytes ?? 4 * 1024 * 1024;
+    const maxRead = options.maxReadBytes ?? backend.maxReadBytes ?? 4 * 1024 * 1024;
     this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
+    const batch = options.checkBatchBytes ?? backend.checkBatchBytes ?? 0;
+    this.#batchPages = Math.min(this.#g.pages, Math.max(1, Math.floor(batch / this.#g.pageSize)));
     this.#buf = new Uint8Array(0);
   }
 
@@ -277,7 +315,11 @@ export class Dumper {
       }
       log.debug("baseline counter {phys} ({hex})", { phys, hex: hex(phys) });
       await this.#onBaseline?.(phys);
-      let deadline = this.#t0 + this.#period;
+      // Adaptive: the first poll comes after minPeriod, to learn the writer's
+      // rate before waiting longer (a fast writer could lap the ring in one period).
+      let deadline = this.#t0 + (this.#stats.adaptive ? this.#minPeriod : this.#period);
+      let pollStart = this.#t0, lastStart: number | undefined, lastGap: number | undefined;
+      this.#rate.see(this.#t0, phys);
       for (;;) {
         if (!this.#stopReason()) {
           let until = deadline;
@@ -289,7 +331,31 @@ export class Dumper {
           if (deadline < now) deadline = now + this.#period;
         }
         const final = this.#stopReason();
+        pollStart = clock.now();
+        // The final drain is not a scheduled poll: it does not count as an interval.
+        // The first poll comes after the probe wait (minPeriod).
+        lastGap = lastStart === undefined ? this.#minPeriod : pollStart - lastStart;
+        if (lastStart !== undefined && !final) {
+          const gap = pollStart - lastStart;
+          const s = this.#stats;
+          if (s.shortestIntervalMs === 0 || gap < s.shortestIntervalMs) s.shortestIntervalMs = gap;
+        }
+        lastStart = pollStart;
         await this.#runPeriod();
+        if (this.#stats.adaptive) {
+          // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
+          this.#rate.see(this.#tLatest, this.#latest);
+          deadline = nextPoll({
+            period: this.#period,
+            minPeriod: this.#minPeriod,
+            pages: this.#g.pages,
+            pollStart,
+            readAt: this.#tLatest,
+            backlog: Math.max(0, this.#latest - this.#next),
+            rate: this.#rate.rate,
+            previous: lastGap,
+          });
+        }
         if (this.#stats.stopReason === "max-bytes") break;
         if (final) {
           this.#stats.stopReason = final;
@@ -304,6 +370,12 @@ export class Dumper {
         dumperTrace.captureEnd(s.bytes, s.pages, s.periods, s.lostPages);
       }
     }
+    // Ended normally: every read and write is done, nothing holds the read
+    // buffer. (After an error a late reply could still be landing in it, so
+    // it is left to the garbage collector's reach: mapped, not reused.)
+    this.#mapped?.unmap();
+    this.#mapped = undefined;
+    this.#buf = new Uint8Array(0);
     return this.#stats;
   }
 
@@ -315,12 +387,16 @@ export class Dumper {
     return undefined;
   }
 
-  async #readCounter(): Promise<number> {
+  async #readCounter(given?: bigint): Promise<number> {
     let v: bigint;
-    try {
-      v = await this.#backend.readRegister(this.#g.counterAddress, 32);
-    } catch (e) {
-      throw wrapBackendError(e, this.#backend, "reading the counter register");
+    if (given !== undefined) {
+      v = given; // read by the backend right after a batch of reads (readThenRegister)
+    } else {
+      try {
+        v = await this.#backend.readRegister(this.#g.counterAddress, 32);
+      } catch (e) {
+        throw wrapBackendError(e, this.#backend, "reading the counter register");
+      }
     }
     this.#stats.counterReads++;
     if (v < 0n || v >= BigInt(this.#g.counterWrap)) {
@@ -351,12 +427,12 @@ export class Dumper {
    * implausible value a {@linkcode DeviceError} (or a counted glitch with
    * gap). `next` is the first page not yet taken (appended, or being read).
    */
-  async #readLogical(next: number): Promise<number> {
+  async #readLogical(next: number, given?: bigint): Promise<number> {
     const g = this.#g;
     const t = this.#clock.now();
     const expected = this.#expected(t);
     const latest = this.#latest;
-    const readings = [await this.#readCounter()];
+    const readings = [await this.#readCounter(given)];
     const maxStep = this.#maxStep;
     let v = judgeCounter({ latest, next, readings, expected, maxStep }, g);
     if (v.kind === "confirm") {
@@ -527,34 +603,106 @@ export class Dumper {
       await this.#report(start, 0, lost);
     }
     // docs/design.md rule 5: a full lap splits into two reads covering the whole ring.
+    // Reads go into one buffer, in logical order, and one counter check
+    // covers each batch of them (checkBatchBytes; one read per batch by default).
+    const pageSize = this.#g.pageSize;
+    let batch: { address: bigint; n: number; offset: number }[] = [];
+    let batchFirst = start, batchPages = 0;
     for (const span of splitRange(this.#g, { from: start, to: current })) {
       for (let done = 0; done < span.pages; done += this.#maxReadPages) {
         const n = Math.min(this.#maxReadPages, span.pages - done);
         const first = span.firstPage + done;
-        const address = span.address + BigInt(done) * BigInt(this.#g.pageSize);
-        if (!(await this.#readAndAppend(address, first, n))) return;
-        if (this.#next !== first + n) return; // cut short: the rest waits for the next period
+        if (batchPages > 0 && batchPages + n > this.#batchPages) {
+          if (!(await this.#readAndCheck(batch, batchFirst, batchPages))) return;
+          // cut short: the rest waits for the next period
+          if (this.#next !== batchFirst + batchPages) return;
+          batch = [];
+          batchFirst = first;
+          batchPages = 0;
+        }
+        const address = span.address + BigInt(done) * BigInt(pageSize);
+        batch.push({ address, n, offset: batchPages * pageSize });
+        batchPages += n;
       }
     }
+    if (batchPages > 0) await this.#readAndCheck(batch, batchFirst, batchPages);
   }
 
-  /** Reads `n` pages starting at logical page `first`; false when the capture must end. */
-  async #readAndAppend(address: bigint, first: number, n: number): Promise<boolean> {
-    const s = this.#stats;
-    const { pageSize, pages } = this.#g;
-    const bytes = n * pageSize;
-    if (this.#buf.length < bytes) this.#buf = new Uint8Array(bytes);
-    const buf = this.#buf.subarray(0, bytes);
+  /**
+   * Reads a batch (in order, into the batch buffer), then checks it with one
+   * counter re-read and appends what is intact. A backend that can read the
+   * counter as part of the same operation (readThenRegister: one remote
+   * command, or requests in flight together) does so, so the check follows
+   * the last read at once. False when the capture must end.
+   */
+  async #readAndCheck(
+    batch: readonly { address: bigint; n: number; offset: number }[],
+    first: number,
+    n: number,
+  ): Promise<boolean> {
+    const { pageSize } = this.#g;
+    const end = batch.at(-1)!.offset + batch.at(-1)!.n * pageSize;
+    this.#growBuffer(end);
+    const b = this.#backend;
+    if (b.readThenRegister === undefined || this.#batchPages <= this.#maxReadPages) {
+      for (const r of batch) await this.#readInto(r.address, r.n, r.offset);
+      return await this.#checkAndAppend(first, n);
+    }
+    const reads = batch.map((r) => ({
+      address: r.address,
+      dest: this.#buf.subarray(r.offset, r.offset + r.n * pageSize),
+    }));
+    let counter: bigint;
     try {
-      await this.#backend.read(address, buf);
+      counter = await b.readThenRegister(reads, { address: this.#g.counterAddress, width: 32 });
+    } catch (e) {
+      throw wrapBackendError(
+        e,
+        b,
+        `reading ${end} bytes at ${hex(batch[0].address)} and the counter register`,
+      );
+    }
+    this.#stats.reads += batch.length;
+    return await this.#checkAndAppend(first, n, counter);
+  }
+
+  #growBuffer(bytes: number): void {
+    if (this.#buf.length >= bytes) return;
+    const cap = Math.max(this.#batchPages, this.#maxReadPages) * this.#g.pageSize;
+    const size = Math.max(bytes, Math.min(cap, this.#buf.length * 2));
+    // Memory of its own, faulted in once and reused (lib/../backends/libc_util.ts
+    // mapBuffer: a large heap buffer is a 3x slower read destination); a plain
+    // array without FFI permission. Nothing holds the old one: sinks copy or
+    // finish their write before the dumper reads again.
+    this.#mapped?.unmap();
+    this.#mapped = mapBuffer(size);
+    this.#buf = this.#mapped?.bytes ?? new Uint8Array(size);
+  }
+
+  /** Reads `n` pages at `address` into the batch buffer at byte `offset`. */
+  async #readInto(address: bigint, n: number, offset: number): Promise<void> {
+    const bytes = n * this.#g.pageSize;
+    try {
+      await this.#backend.read(address, this.#buf.subarray(offset, offset + bytes));
     } catch (e) {
       throw wrapBackendError(e, this.#backend, `reading ${bytes} bytes at ${hex(address)}`);
     }
-    s.reads++;
+    this.#stats.reads++;
+  }
+
+  /**
+   * Checks the `n` pages from logical page `first` just read into the batch
+   * buffer against a fresh counter and appends what is intact; false when the
+   * capture must end.
+   */
+  async #checkAndAppend(first: number, n: number, counter?: bigint): Promise<boolean> {
+    const s = this.#stats;
+    const { pageSize, pages } = this.#g;
+    const buf = this.#buf.subarray(0, n * pageSize);
     // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.
-    const after = await this.#readLogical(first);
+    const after = await this.#readLogical(first, counter);
     if (this.#rebased) return true; // an implausible counter: these pages are not trusted (read again)
     this.#seeHeadroom((after - first) / pages);
     if (after < first + n) {
@@ -652,6 +800,13 @@ export function checkDumperOptions(options: DumperOptions): void {
       option: "period",
       value: String(period),
     });
+  }
+  const minPeriod = options.minPeriod ?? period / 20;
+  if (!(minPeriod > 0) || !Number.isFinite(minPeriod) || minPeriod > period) {
+    throw new UsageError(
+      `minPeriod must be greater than 0 and at most period (got ${minPeriod} ms, period ${period} ms)`,
+      { option: "minPeriod", value: String(minPeriod) },
+    );
   }
   if (policy !== "fail" && policy !== "gap") {
     throw new UsageError(`overrun must be 'fail' or 'gap' (got '${policy}')`, {

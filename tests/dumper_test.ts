@@ -203,6 +203,7 @@ Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", asy
     duration: 30,
     clock,
     inFlight: 0,
+    fixedPeriod: true, // a full lap per period: the reference's beat
   }).run();
   assert.equal(stats.maxPagesPerPeriod, 8);
   assert.equal(stats.headroom, 1);
@@ -417,4 +418,123 @@ Deno.test("dumper: overrun error carries the page counts", async () => {
   assert.equal(err.lostPages, 4);
   assert.equal(err.capturedPages, 0);
   assert.match(err.message, /20 new pages since the last read .* ring holds only 16; 4 pages lost/);
+});
+
+Deno.test("dumper, one counter check per batch of reads: output is still the device's stream exactly, or an error with every byte before it correct (property)", async () => {
+  let clean = 0, overruns = 0, torn = 0, lossy = 0;
+  const batched = fc.record({
+    s: scenario,
+    batchPages: fc.integer({ min: 1, max: 60 }),
+    gap: fc.boolean(),
+    readThen: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(batched, async ({ s, batchPages, gap, readThen }) => {
+      // As observable(): no reader can see a counter that moves a whole wrap
+      // between two of its readings, and a batch's reads all come between two.
+      const reads = Math.ceil(Math.min(batchPages, s.pages) / s.maxReadPages) + 1;
+      const between = Math.max(s.period, s.latency) + reads * s.latency;
+      fc.pre(Math.ceil((s.pagesPerSecond * between) / 1000) + s.burst < s.pages + s.wrapExtra);
+      const { geometry, clock, sim, sink } = setUp(s);
+      const duration = s.period * s.periods;
+      // A backend that reads a batch and the counter as one operation (as ssh and the agent do).
+      const backend: Backend = readThen
+        ? {
+          name: sim.name,
+          readRegister: (a, w) => sim.readRegister(a, w),
+          read: (a, d) => sim.read(a, d),
+          close: () => sim.close(),
+          async readThenRegister(reads, register) {
+            for (const r of reads) await sim.read(r.address, r.dest);
+            return await sim.readRegister(register.address, register.width);
+          },
+        }
+        : sim;
+      const dumper = new Dumper(backend, sink, {
+        geometry,
+        period: s.period,
+        duration,
+        clock,
+        overrun: gap ? "gap" : "fail",
+        maxReadBytes: s.maxReadPages * s.pageSize,
+        checkBatchBytes: batchPages * s.pageSize,
+      });
+      try {
+        const stats = await dumper.run();
+        const data = sink.bytes();
+        assert.equal(data.length, stats.bytes);
+        // A batch slower than a counter wrap is a reported loss of unknown size (gap policy).
+        if (stats.unknownLosses === 0) {
+          assert.equal(
+            stats.bytes / s.pageSize + stats.lostPages,
+            stats.endPage - stats.firstPage,
+          );
+        } else assert.ok(gap);
+        assert.ok(stats.endPage - stats.firstPage >= sim.device.due(duration));
+        // One re-read per batch: never more counter reads than the per-read check makes.
+        assert.ok(stats.counterReads <= 2 * (stats.periods + stats.reads) + 1);
+        if (!gap) {
+          assert.equal(stats.lostPages, 0);
+          if (data.length > 0) {
+            const r = checkCounter(data);
+            assert.ok(r.ok, `not contiguous at ${r.badAt}`);
+            assert.equal(r.firstOffset, 0n);
+          }
+          clean++;
+        } else {
+          // Every byte kept is the device's own (runs break only at losses).
+          let expected = 0, lost = 0;
+          for (const [first, bytes] of runsOf(data, s.pageSize)) {
+            assert.ok(first >= expected, "data never goes backwards");
+            lost += (first - expected) / s.pageSize;
+            expected = first + bytes;
+          }
+          lost += (stats.endPage - stats.firstPage) - expected / s.pageSize;
+          if (stats.unknownLosses === 0) assert.equal(lost, stats.lostPages);
+          if (stats.lostPages > 0) lossy++;
+        }
+      } catch (e) {
+        if (gap || !(e instanceof OverrunError)) throw e;
+        if (e instanceof TornReadError) torn++;
+        else overruns++;
+        const data = sink.bytes();
+        assert.equal(data.length, e.capturedPages * s.pageSize);
+        if (data.length > 0) {
+          const r = checkCounter(data);
+          assert.ok(r.ok, `bytes before the error are not contiguous at ${r.badAt}`);
+          assert.equal(r.firstOffset, 0n);
+        }
+      }
+    }),
+    { numRuns: 600, seed: 20261201 },
+  );
+  assert.ok(
+    clean > 30 && overruns > 10 && torn > 5 && lossy > 10,
+    `clean ${clean} overrun ${overruns} torn ${torn} lossy ${lossy}`,
+  );
+});
+
+Deno.test("dumper: with checkBatchBytes a period's reads share one counter re-read", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 64 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 16 * 4096 * 10, clock });
+  const run = async (checkBatchBytes?: number) => {
+    const c = new VirtualClock();
+    const b = openSim(geometry, { pattern: "counter", rate: 16 * 4096 * 10, clock: c });
+    return await new Dumper(b, new MemorySink(), {
+      geometry,
+      period: 100,
+      duration: 1000,
+      clock: c,
+      maxReadBytes: 4 * 4096,
+      checkBatchBytes,
+    }).run();
+  };
+  await sim.close();
+  const perRead = await run(), batched = await run(64 * 4096);
+  assert.equal(batched.bytes, perRead.bytes);
+  assert.equal(batched.reads, perRead.reads);
+  // 16 pages a period in 4 reads: 1 + 4 counter reads a period, or 1 + 1.
+  assert.ok(perRead.counterReads >= perRead.periods + perRead.reads - 1, JSON.stringify(perRead));
+  assert.ok(batched.counterReads <= 2 * batched.periods + 1, JSON.stringify(batched));
 });

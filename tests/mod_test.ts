@@ -41,7 +41,7 @@ Deno.test("mod.ts: a capture, its verification and a trace of it, from the libra
 
 Deno.test("mod.ts: the error classes are exported and catchable by type", async () => {
   const err = await ringdump.dump("sim:?pattern=counter&rate=1MiB")
-    .pages(16).period(100).duration(1000).clock(new ringdump.VirtualClock())
+    .pages(16).period(100).fixedPeriod().duration(1000).clock(new ringdump.VirtualClock())
     .to(new ringdump.MemorySink())
     .then(() => undefined, (e) => e);
   assert.ok(err instanceof ringdump.OverrunError, String(err));

@@ -64,6 +64,7 @@ async function tracedCapture(
     const stats = await new Dumper(backend, new MemorySink(), {
       geometry,
       period: 10,
+      fixedPeriod: true, // the period counts below are of the fixed beat
       duration: 10 * (options.periods ?? 30),
       clock,
     }).run();
@@ -753,6 +754,7 @@ Deno.test("overruns: period_end counts the lost pages; a failing capture still b
       duration: 500,
       overrun,
       clock,
+      fixedPeriod: true, // 1 MiB/s into the ring on the reference's beat: an overrun a period
     });
     try {
       await dumper.run();

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CommandBuilder } from "@david/dax";
+import type { CommandBuilder } from "@david/dax";
 import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
@@ -37,6 +37,10 @@ const CONNECTION_LOST = 255;
 
 class SshBackend implements Backend {
   readonly name = "ssh";
+  // Every read and every counter read is one ssh channel (a remote process):
+  // read a period in as few as the ring's end allows, check it with one.
+  readonly maxReadBytes = 64 * 1024 * 1024;
+  readonly checkBatchBytes = 64 * 1024 * 1024;
   readonly #target: string;
   readonly #o:
     & Required<
@@ -161,7 +165,9 @@ class SshBackend implements Backend {
       this.#target,
     ];
     log.debug("ssh master: {cmd}", { cmd: showCommand(argv) });
-    const child = new CommandBuilder()
+    // dax only for the long-lived master (loaded here, not by every capture).
+    const dax = await import("@david/dax");
+    const child = new dax.CommandBuilder()
       .command(argv)
       .stdin("null")
       .stdout("null")
@@ -172,7 +178,12 @@ class SshBackend implements Backend {
     this.#masterExited = false;
     const done = child.then((r) => {
       this.#masterExited = true;
-      return { code: r.code, stdout: new Uint8Array(), stderr: r.stderr } as CommandOutput;
+      return {
+        code: r.code,
+        stdout: new Uint8Array(),
+        stdoutBytes: 0,
+        stderr: r.stderr,
+      } as CommandOutput;
     });
     this.#masterDone = done;
     const deadline = performance.now() + this.#o.connectTimeout + 10_000;
@@ -252,7 +263,12 @@ class SshBackend implements Backend {
   }
 
   /** Runs `remote` on the board through the master; retries across a dropped connection. */
-  async #remote(remote: string, what: string, address?: bigint): Promise<CommandOutput> {
+  async #remote(
+    remote: string,
+    what: string,
+    address?: bigint,
+    into?: Uint8Array,
+  ): Promise<CommandOutput> {
     if (this.#closed) throw new BackendError(`ssh: ${what} after close`, { backend: "ssh" });
     const argv = this.command(remote);
     for (let tries = 0;; tries++) {
@@ -260,7 +276,7 @@ class SshBackend implements Backend {
         if (tries > this.#o.retries) break;
         await this.#reconnect("the master connection exited");
       }
-      const r = await runCommand(argv);
+      const r = await runCommand(argv, { into });
       if (r.code === 0) return r;
       if (r.code !== CONNECTION_LOST) {
         throw new BackendError(
@@ -297,7 +313,8 @@ class SshBackend implements Backend {
     return off;
   }
 
-  async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+  /** The remote command that reads a register: devmem (prints hex) or dd (`bytes` raw bytes). */
+  #registerCommand(address: bigint, width: RegisterWidth): { cmd: string; bytes?: number } {
     const o = this.#o;
     const bytes = width / 8;
     if (![8, 16, 32, 64].includes(width) || address % BigInt(bytes) !== 0n) {
@@ -307,70 +324,115 @@ class SshBackend implements Backend {
       );
     }
     if (o.via === "pixeldump" || o.reg === "devmem") {
-      const cmd = `${shellQuote(o.devmem)} ${hex(address)} ${width}`;
-      const r = await this.#remote(
-        cmd,
-        `reading the ${width}-bit register at ${hex(address)}`,
-        address,
-      );
-      const text = new TextDecoder().decode(r.stdout);
+      return { cmd: `${shellQuote(o.devmem)} ${hex(address)} ${width}` };
+    }
+    const off = this.#memOffset(address, `${width}-bit register`);
+    return {
+      cmd: `dd if=${shellQuote(o.mem)} bs=${bytes} skip=${off / BigInt(bytes)} count=1`,
+      bytes,
+    };
+  }
+
+  /** The register's value from what its command printed (`out`: its whole stdout). */
+  #registerValue(
+    c: { cmd: string; bytes?: number },
+    out: Uint8Array,
+    r: CommandOutput,
+    address: bigint,
+  ): bigint {
+    if (c.bytes === undefined) {
+      const text = new TextDecoder().decode(out);
       const v = parseRegisterOutput(text);
       if (v === undefined) {
         throw new BackendError(
-          `ssh: remote '${cmd}' printed '${text.trim()}', not a hex value like 0x0000002A`,
+          `ssh: remote '${c.cmd}' printed '${text.trim()}', not a hex value like 0x0000002A`,
           { backend: "ssh", stderr: r.stderr, address },
         );
       }
       return v;
     }
-    const off = this.#memOffset(address, `${width}-bit register`);
-    const cmd = `dd if=${shellQuote(o.mem)} bs=${bytes} skip=${off / BigInt(bytes)} count=1`;
-    const r = await this.#remote(
-      cmd,
-      `reading the ${width}-bit register at ${hex(address)}`,
-      address,
-    );
-    if (r.stdout.length !== bytes) {
-      throw this.#short(cmd, r, bytes, address);
-    }
-    const v = new DataView(r.stdout.buffer, r.stdout.byteOffset, bytes);
-    return width === 8
+    const bytes = c.bytes;
+    if (out.length !== bytes) throw this.#short(c.cmd, r, bytes, address);
+    const v = new DataView(out.buffer, out.byteOffset, bytes);
+    return bytes === 1
       ? BigInt(v.getUint8(0))
-      : width === 16
+      : bytes === 2
       ? BigInt(v.getUint16(0, true))
-      : width === 32
+      : bytes === 4
       ? BigInt(v.getUint32(0, true))
       : v.getBigUint64(0, true);
   }
 
+  async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+    const c = this.#registerCommand(address, width);
+    const r = await this.#remote(
+      c.cmd,
+      `reading the ${width}-bit register at ${hex(address)}`,
+      address,
+    );
+    return this.#registerValue(c, r.stdout, r, address);
+  }
+
   #short(cmd: string, r: CommandOutput, want: number, address: bigint): BackendError {
     return new BackendError(
-      `ssh: remote '${cmd}' returned ${r.stdout.length} of ${want} bytes at ${hex(address)}: ` +
+      `ssh: remote '${cmd}' returned ${r.stdoutBytes} of ${want} bytes at ${hex(address)}: ` +
         `the address is outside ${this.#o.mem} (check mem=, origin=, --base, --pages, --counter)` +
         (r.stderr.trim() ? `; dd said: ${r.stderr.trim().split("\n").join("; ")}` : ""),
       { backend: "ssh", stderr: r.stderr, address },
     );
   }
 
+  /** The remote command that writes `length` bytes from `address` to stdout. */
+  #readCommand(address: bigint, length: number): string {
+    const o = this.#o;
+    if (o.via === "pixeldump") {
+      const [w, h] = length % o.pageSize === 0 ? [o.pageSize, length / o.pageSize] : [length, 1];
+      return `${shellQuote(o.pixeldump)} -a ${hex(address)} - ${w} ${h} 1`;
+    }
+    const off = this.#memOffset(address, "read");
+    const bs = ddBlockSize(off, length);
+    return `dd if=${shellQuote(o.mem)} bs=${bs} skip=${off / BigInt(bs)} count=${length / bs}`;
+  }
+
   async read(address: bigint, dest: Uint8Array): Promise<void> {
     if (dest.length === 0) return;
-    const o = this.#o;
-    let cmd: string;
-    if (o.via === "pixeldump") {
-      const [w, h] = dest.length % o.pageSize === 0
-        ? [o.pageSize, dest.length / o.pageSize]
-        : [dest.length, 1];
-      cmd = `${shellQuote(o.pixeldump)} -a ${hex(address)} - ${w} ${h} 1`;
-    } else {
-      const off = this.#memOffset(address, "read");
-      const bs = ddBlockSize(off, dest.length);
-      cmd = `dd if=${shellQuote(o.mem)} bs=${bs} skip=${off / BigInt(bs)} count=${
-        dest.length / bs
-      }`;
+    const cmd = this.#readCommand(address, dest.length);
+    const r = await this.#remote(
+      cmd,
+      `reading ${dest.length} bytes at ${hex(address)}`,
+      address,
+      dest, // stdout straight into dest
+    );
+    if (r.stdoutBytes !== dest.length) throw this.#short(cmd, r, dest.length, address);
+  }
+
+  /**
+   * Every read, then the register, in one remote command line (one channel,
+   * not one per read): `dd ... && dd ... && devmem ...`; the register is read
+   * right after the last range, on the board.
+   */
+  async readThenRegister(
+    reads: readonly { address: bigint; dest: Uint8Array }[],
+    register: { address: bigint; width: RegisterWidth },
+  ): Promise<bigint> {
+    const parts = reads.filter((r) => r.dest.length > 0);
+    const reg = this.#registerCommand(register.address, register.width);
+    const cmds = parts.map((p) => this.#readCommand(p.address, p.dest.length));
+    const cmd = [...cmds, reg.cmd].join(" && ");
+    const total = parts.reduce((a, p) => a + p.dest.length, 0);
+    const first = parts[0]?.address ?? register.address;
+    const r = await this.#remote(
+      cmd,
+      `reading ${total} bytes at ${hex(first)} and the register at ${hex(register.address)}`,
+      first,
+    );
+    if (r.stdout.length < total) throw this.#short(cmds.join(" && "), r, total, first);
+    let off = 0;
+    for (const p of parts) {
+      p.dest.set(r.stdout.subarray(off, off + p.dest.length));
+      off += p.dest.length;
     }
-    const r = await this.#remote(cmd, `reading ${dest.length} bytes at ${hex(address)}`, address);
-    if (r.stdout.length !== dest.length) throw this.#short(cmd, r, dest.length, address);
-    dest.set(r.stdout);
+    return this.#registerValue(reg, r.stdout.subarray(off), r, register.address);
   }
 
   async close(): Promise<void> {

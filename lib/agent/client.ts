@@ -146,6 +146,14 @@ interface Pending {
 export class AgentClient implements Backend {
   /** Backend name (`agent` unless given). */
   readonly name: string;
+  /**
+   * Largest read worth one call (see {@linkcode Backend.maxReadBytes}): a read
+   * is split into requests of the agent's largest read, all in flight, so a
+   * large read keeps the link busy instead of waiting a round trip per part.
+   */
+  readonly maxReadBytes: number = 32 * 1024 * 1024;
+  /** One counter re-read per this many bytes (see {@linkcode Backend.checkBatchBytes}): a round trip each. */
+  readonly checkBatchBytes: number = 64 * 1024 * 1024;
   /** What the agent said in its hello. */
   readonly hello: AgentHello;
   readonly #reader: FrameReader;
@@ -180,6 +188,11 @@ export class AgentClient implements Backend {
     this.#timeout = options.timeout ?? 10_000;
     this.#stderr = options.stderr;
     this.#onClose = options.onClose;
+    // A data frame for a range request goes straight into its destination.
+    this.#reader.setDataDestination((seq, length) => {
+      const p = this.#pending.get(seq);
+      return p?.awaitingData && p.dest?.length === length ? p.dest : undefined;
+    });
   }
 
   /**
@@ -431,6 +444,24 @@ export class AgentClient implements Backend {
     if (bad) throw bad.reason;
   }
 
+  /**
+   * Every read, then the register, all in flight at once: the agent serves
+   * requests in order, so the register is read right after the last range,
+   * with no round trip in between (see {@linkcode Backend.readThenRegister}).
+   */
+  async readThenRegister(
+    reads: readonly { address: bigint; dest: Uint8Array }[],
+    register: { address: bigint; width: RegisterWidth },
+  ): Promise<bigint> {
+    // read() sends its requests before its first await: they go out in this order.
+    const parts: Promise<unknown>[] = reads.map((r) => this.read(r.address, r.dest));
+    const value = this.readRegister(register.address, register.width);
+    const results = await Promise.allSettled([...parts, value]);
+    const bad = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+    if (bad) throw bad.reason;
+    return await value;
+  }
+
   /** Requests in flight. */
   get inFlight(): number {
     return this.#pending.size;
@@ -529,7 +560,8 @@ export class AgentClient implements Backend {
               { backend: this.name },
             );
           }
-          p.dest.set(frame.payload);
+          // Read straight into dest already (setDataDestination), or copy.
+          if (frame.payload !== p.dest) p.dest.set(frame.payload);
           this.#settle(p);
           continue;
         }

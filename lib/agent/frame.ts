@@ -456,6 +456,7 @@ export class FrameReader {
   /** Start of the frame whose header was checked already (-1: none). */
   #checked = -1;
   #onHeader?: (header: FrameHeader) => void;
+  #dataDestination?: (seq: number, length: number) => Uint8Array | undefined;
 
   /** Creates a reader of `stream`, which it locks. */
   constructor(stream: ReadableStream<Uint8Array>, options: DecodeFrameOptions = {}) {
@@ -478,18 +479,46 @@ export class FrameReader {
     this.#onHeader = check;
   }
 
-  /** The next frame (its payload is a fresh copy), or `null` at a clean end. */
+  /**
+   * Where data frames go: `pick(seq, length)` returns the buffer of exactly
+   * `length` bytes a data frame's payload is to be read into (the frame's
+   * `payload` is then that buffer), or `undefined` for a fresh copy as usual.
+   * The payload then goes from the stream's chunks straight into it, once,
+   * instead of through the reassembly buffer and a copy. The header check of
+   * {@linkcode FrameReader.onHeader} comes first.
+   */
+  setDataDestination(pick: (seq: number, length: number) => Uint8Array | undefined): void {
+    this.#dataDestination = pick;
+  }
+
+  /** The next frame (its payload is a fresh copy, or see {@linkcode FrameReader.setDataDestination}), or `null` at a clean end. */
   async read(): Promise<Frame | null> {
     while (true) {
       const have = this.#buf.subarray(this.#start, this.#end);
-      if (this.#checked !== this.#start && have.length >= FRAME_HEADER_SIZE) {
-        const header = decodeFrameHeader(have, this.#options); // the caps, before the payload
-        this.#onHeader?.(header);
-        this.#checked = this.#start;
+      if (
+        have.length >= FRAME_HEADER_SIZE &&
+        (this.#checked !== this.#start || this.#dataDestination !== undefined)
+      ) {
+        const h = decodeFrameHeader(have, this.#options); // the caps, before the payload
+        if (this.#checked !== this.#start) {
+          this.#onHeader?.(h);
+          this.#checked = this.#start;
+        }
+        const dest = this.#dataDestination !== undefined && h.kind === FrameKind.Data &&
+            have.length < FRAME_HEADER_SIZE + h.length
+          ? this.#dataDestination(h.seq, h.length)
+          : undefined;
+        if (dest !== undefined && dest.length === h.length) {
+          this.#start += FRAME_HEADER_SIZE;
+          this.#checked = -1;
+          await this.#readPayloadInto(dest);
+          return { kind: h.kind, flags: h.flags, seq: h.seq, payload: dest };
+        }
       }
       const decoded = decodeFrame(have, this.#options);
       if (decoded !== undefined) {
         this.#start += decoded.size;
+        this.#checked = -1; // the next frame's header is not checked yet
         const f = decoded.frame;
         return { kind: f.kind, flags: f.flags, seq: f.seq, payload: f.payload.slice() };
       }
@@ -501,6 +530,36 @@ export class FrameReader {
         );
       }
       await this.#fill();
+    }
+  }
+
+  /** Moves the next `dest.length` bytes of the stream (buffered ones first) into `dest`. */
+  async #readPayloadInto(dest: Uint8Array): Promise<void> {
+    let got = Math.min(dest.length, this.#end - this.#start);
+    dest.set(this.#buf.subarray(this.#start, this.#start + got));
+    this.#start += got;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    while (got < dest.length) {
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        this.#eof = true;
+        throw new ProtocolError(
+          `the stream ended inside a frame (${got} of a ${dest.length}-byte payload received)`,
+          { code: AgentErrno.EPROTO },
+        );
+      }
+      if (!value || value.length === 0) continue;
+      const n = Math.min(value.length, dest.length - got);
+      dest.set(n === value.length ? value : value.subarray(0, n), got);
+      got += n;
+      if (n < value.length) {
+        // The start of the next frame: into the (now empty) reassembly buffer.
+        const rest = value.subarray(n);
+        if (rest.length > this.#buf.length) this.#buf = new Uint8Array(rest.length);
+        this.#buf.set(rest, 0);
+        this.#start = 0;
+        this.#end = rest.length;
+      }
     }
   }
 
@@ -520,7 +579,7 @@ export class FrameReader {
         grown.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = grown;
       }
-      if (this.#checked === this.#start) this.#checked = 0;
+      this.#checked = this.#checked === this.#start ? 0 : -1;
       this.#start = 0;
       this.#end = used;
     }

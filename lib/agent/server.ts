@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { mapBuffer } from "../../backends/libc_util.ts";
 import {
   type ControlInfoMap,
   ControlList,
@@ -230,7 +231,18 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
       serializeFrame(serializer, new ControlList(map).set(C.Status, int32Value(0)), 0),
     );
 
-    // 4. Requests, until the client closes its end.
+    // 4. Requests, until the client closes its end. Replies are written
+    // behind, in order (FrameWriter serializes them), at most WRITE_BEHIND at
+    // a time: the next request is read and served while the last reply
+    // drains to the client. Data buffers of written replies are reused, so
+    // a read does not touch fresh pages.
+    const writes: Promise<void>[] = [];
+    const pool: Uint8Array[] = [];
+    let writeError: unknown;
+    const sent = async (): Promise<void> => {
+      await Promise.all(writes.splice(0));
+      if (writeError !== undefined) throw writeError;
+    };
     while (true) {
       let frame: Frame | null;
       try {
@@ -239,7 +251,10 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
         if (e instanceof ProtocolError) return await fatal(e);
         throw e;
       }
-      if (frame === null) return stats;
+      if (frame === null) {
+        await sent();
+        return stats;
+      }
       if (frame.kind === FrameKind.Error) {
         const { code, message } = decodeErrorPayload(frame.payload);
         throw new ProtocolError(`the client reported: ${message}`, { code });
@@ -258,19 +273,27 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
         return await fatal(asProtocolError(e, `request ${frame.seq}`) as ProtocolError);
       }
       stats.requests++;
-      const reply = await serve(backend, request, { seq: frame.seq, maxRead, map });
+      const reply = await serve(backend, request, { seq: frame.seq, maxRead, map, pool });
       const head = serializeFrame(serializer, reply.list, frame.seq);
       if (reply.data) stats.bytes += reply.data.length - FRAME_HEADER_SIZE;
-      try {
-        await writer.write(...(reply.data ? [head, reply.data] : [head]));
-      } catch (e) {
-        throw new BackendError(
-          `agent: cannot send the reply to request ${frame.seq}: the client went away (${
-            errorMessage(e)
-          })`,
-          { backend: "agent", cause: e },
-        );
-      }
+      const seq = frame.seq;
+      writes.push(
+        writer.write(...(reply.data ? [head, reply.data] : [head])).then(
+          () => {
+            if (reply.buffer && pool.length < WRITE_BEHIND + 1) pool.push(reply.buffer);
+          },
+          (e) => {
+            writeError ??= new BackendError(
+              `agent: cannot send the reply to request ${seq}: the client went away (${
+                errorMessage(e)
+              })`,
+              { backend: "agent", cause: e },
+            );
+          },
+        ),
+      );
+      if (writes.length >= WRITE_BEHIND) await writes.shift();
+      if (writeError !== undefined) throw writeError;
     }
   } finally {
     await reader.cancel();
@@ -279,11 +302,14 @@ export async function runAgent(options: AgentOptions): Promise<AgentStats> {
   }
 }
 
+/** Replies being written behind the next request (see the request loop). */
+const WRITE_BEHIND = 3;
+
 async function serve(
   backend: Backend,
   request: ControlList,
-  ctx: { seq: number; maxRead: number; map: ControlInfoMap },
-): Promise<{ list: ControlList; data?: Uint8Array }> {
+  ctx: { seq: number; maxRead: number; map: ControlInfoMap; pool: Uint8Array[] },
+): Promise<{ list: ControlList; data?: Uint8Array; buffer?: Uint8Array }> {
   const fail = (code: number, message: string) => ({
     list: new ControlList(ctx.map).set(C.Status, int32Value(code)).set(
       C.Message,
@@ -313,10 +339,25 @@ async function serve(
           `read length ${length} is not between 1 and the agent's largest read ${ctx.maxRead}`,
         );
       }
-      const data = new Uint8Array(FRAME_HEADER_SIZE + length);
-      await backend.read(addr, data.subarray(FRAME_HEADER_SIZE));
+      const need = FRAME_HEADER_SIZE + length;
+      // Pooled buffers hold the largest read (up to 64 MiB), so any fits any
+      // request; each is mapped memory of its own where FFI allows (a large
+      // heap buffer is a 3x slower read destination, see mapBuffer) and
+      // lives as long as the agent: at most WRITE_BEHIND + 1 are in use.
+      const pooled = FRAME_HEADER_SIZE + Math.min(ctx.maxRead, 64 * 1024 * 1024);
+      const i = ctx.pool.findIndex((b) => b.length >= need);
+      let buffer: Uint8Array | undefined;
+      if (i >= 0) buffer = ctx.pool.splice(i, 1)[0];
+      else if (need <= pooled) buffer = mapBuffer(pooled)?.bytes ?? new Uint8Array(pooled);
+      const data = buffer ? buffer.subarray(0, need) : new Uint8Array(need);
+      try {
+        await backend.read(addr, data.subarray(FRAME_HEADER_SIZE));
+      } catch (e) {
+        if (buffer) ctx.pool.push(buffer);
+        throw e;
+      }
       writeFrameHeader(data, { kind: FrameKind.Data, flags: 0, seq: ctx.seq, length });
-      return { list: new ControlList(ctx.map).set(C.Status, int32Value(0)), data };
+      return { list: new ControlList(ctx.map).set(C.Status, int32Value(0)), data, buffer };
     }
     return fail(
       AgentErrno.EINVAL,

@@ -89,6 +89,9 @@ async function runDumper(
     duration: options.duration ?? 200,
     overrun: options.overrun,
     inFlight: options.inFlight,
+    // The faults are staged per period of the reference's fixed beat (adaptive
+    // polling would read sooner and dodge the overruns they provoke).
+    fixedPeriod: true,
   });
   try {
     return { stats: await dumper.run() };

@@ -1,0 +1,120 @@
+/**
+ * Adaptive polling: when the dumper reads the counter next. Pure arithmetic
+ * (no clock, no I/O), so every case is unit- and property-tested.
+ *
+ * `--period` is the longest wait. From the writer's rate measured so far the
+ * next poll is scheduled for when the ring is expected to be about half full
+ * (`target`), never sooner than `minPeriod` after the previous poll began,
+ * and never later than `period` after it: at a steady low rate the dumper
+ * polls exactly every period, as the reference does; as the rate rises it
+ * polls sooner, so the lossless rate is bounded by the backend's read
+ * throughput rather than by ring / period.
+ *
+ * @module
+ */
+
+/** What {@linkcode nextPoll} needs to know. */
+export interface PollState {
+  /** The longest wait between polls, ms (`--period`). */
+  period: number;
+  /** The shortest wait between polls, ms (`--min-period`). */
+  minPeriod: number;
+  /** Pages in the ring. */
+  pages: number;
+  /** When the poll that just ended began, ms (its first counter read). */
+  pollStart: number;
+  /** When the latest counter reading was taken, ms. */
+  readAt: number;
+  /** Pages written but not read yet at `readAt` (latest counter - next page to read). */
+  backlog: number;
+  /** The writer's rate, pages per ms (see {@linkcode RateMeter}); 0 or less when unknown. */
+  rate: number;
+  /** Fill of the ring to aim the next poll at, a fraction of it; default 0.5. */
+  target?: number;
+  /**
+   * The interval before the poll that just ended, ms. With no rate (an idle or
+   * stalled writer) the wait doubles from `minPeriod` up to `period`, so a
+   * writer that starts (again) is seen soon, and an idle one costs a few
+   * polls more than the fixed beat, not more. Without it an idle writer waits
+   * the whole period at once.
+   */
+  previous?: number;
+}
+
+/**
+ * The time of the next poll, ms: when `backlog + rate * (t - readAt)` reaches
+ * `target` of the ring, clamped to `[pollStart + minPeriod, pollStart +
+ * period]`. An unknown or zero rate waits the whole period, or (given
+ * `previous`) twice the previous interval.
+ *
+ * @example
+ * ```ts
+ * import { nextPoll } from "./schedule.ts";
+ * // 1000 pages, 100 ms period; the writer does 20 pages/ms (2x ring/period): poll at 25 ms
+ * console.log(nextPoll({ period: 100, minPeriod: 5, pages: 1000, pollStart: 0, readAt: 0, backlog: 0, rate: 20 })); // 25
+ * // a slow writer: the full period
+ * console.log(nextPoll({ period: 100, minPeriod: 5, pages: 1000, pollStart: 0, readAt: 0, backlog: 0, rate: 1 })); // 100
+ * ```
+ */
+export function nextPoll(state: PollState): number {
+  const { period, minPeriod, pages, pollStart, readAt, backlog, rate } = state;
+  const target = state.target ?? 0.5;
+  const earliest = pollStart + Math.min(minPeriod, period);
+  const latest = pollStart + period;
+  if (!(rate > 0) || !Number.isFinite(rate)) {
+    if (state.previous === undefined) return latest;
+    return Math.min(latest, Math.max(earliest, pollStart + 2 * state.previous));
+  }
+  const room = target * pages - backlog;
+  const at = readAt + Math.max(0, room) / rate;
+  return Math.min(latest, Math.max(earliest, at));
+}
+
+/**
+ * The writer's rate from successive counter readings: the larger of the
+ * rate over the last interval (reacts to a burst at once) and a slowly
+ * decaying average (does not forget a burst after one quiet interval). A
+ * stall lowers it over a few intervals, until the dumper waits whole periods
+ * again.
+ *
+ * @example
+ * ```ts
+ * import { RateMeter } from "./schedule.ts";
+ * const m = new RateMeter();
+ * m.see(0, 0);
+ * m.see(100, 10);
+ * console.log(m.rate); // 10
+ * m.see(200, 10);
+ * console.log(m.rate > 0 && m.rate < 10); // true
+ * ```
+ */
+export class RateMeter {
+  #t?: number;
+  #page = 0;
+  #avg = 0;
+  #last = 0;
+  readonly #keep: number;
+
+  /** `keep`: the weight the average keeps per interval (0..1); default 0.5. */
+  constructor(options: { keep?: number } = {}) {
+    this.#keep = options.keep ?? 0.5;
+  }
+
+  /** Records a reading: logical page count `page` at time `t` (ms). */
+  see(t: number, page: number): void {
+    if (this.#t !== undefined && t > this.#t) {
+      const r = Math.max(0, page - this.#page) / (t - this.#t);
+      this.#last = r;
+      this.#avg = this.#keep * this.#avg + (1 - this.#keep) * r;
+    }
+    if (this.#t === undefined || t > this.#t) {
+      this.#t = t;
+      this.#page = page;
+    }
+  }
+
+  /** Pages per ms; 0 until two readings. */
+  get rate(): number {
+    return Math.max(this.#last, this.#avg);
+  }
+}
