@@ -20,7 +20,13 @@ import type {
   RegisterWidth,
 } from "./types.ts";
 import { urlForm, UrlOptions } from "./options.ts";
-import { type CommandOutput, runCommand, showCommand } from "./process.ts";
+import {
+  commandDeadline,
+  commandGrace,
+  type CommandOutput,
+  runCommand,
+  showCommand,
+} from "./process.ts";
 import { BackendError } from "../lib/errors.ts";
 import { hex } from "../lib/units.ts";
 
@@ -41,46 +47,6 @@ export interface PixeldumpOptions {
    * ms after it aborts is killed (a hung tool must not hold up the stop).
    */
   signal?: AbortSignal;
-}
-
-/**
- * The shortest deadline of one command, ms, however short the period.
- *
- * @example
- * ```ts
- * import { COMMAND_DEADLINE_FLOOR } from "./pixeldump.ts";
- * console.log(COMMAND_DEADLINE_FLOOR); // 5000
- * ```
- */
-export const COMMAND_DEADLINE_FLOOR = 5000;
-
-/**
- * How long one pixeldump or devmem command may run, ms: 20 periods, at least
- * {@linkcode COMMAND_DEADLINE_FLOOR}. A command past it is killed (its whole
- * process group) and the capture ends with a backend error naming it.
- *
- * @example
- * ```ts
- * import { commandDeadline } from "./pixeldump.ts";
- * console.log(commandDeadline(100), commandDeadline(1000)); // 5000 20000
- * ```
- */
-export function commandDeadline(period = 100): number {
-  return Math.max(COMMAND_DEADLINE_FLOOR, 20 * period);
-}
-
-/**
- * How long a command running when the capture is told to stop may go on, ms:
- * two periods, at least 1 s.
- *
- * @example
- * ```ts
- * import { commandGrace } from "./pixeldump.ts";
- * console.log(commandGrace(100)); // 1000
- * ```
- */
-export function commandGrace(period = 100): number {
-  return Math.max(1000, 2 * period);
 }
 
 function notFound(r: CommandOutput): boolean {

@@ -53,31 +53,53 @@ function killGroup(pid: number): void {
 }
 
 /** Reads a byte stream to its end into `dest` (what does not fit is counted, not kept). */
-async function readInto(stream: ReadableStream<Uint8Array>, dest: Uint8Array): Promise<number> {
+async function readInto(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  dest: Uint8Array,
+): Promise<number> {
   // Not a BYOB read: that would detach dest's buffer, which the caller reuses.
-  const reader = stream.getReader();
   let total = 0;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (total < dest.length) {
-        dest.set(
-          value.length <= dest.length - total ? value : value.subarray(0, dest.length - total),
-          total,
-        );
-      }
-      total += value.length;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (total < dest.length) {
+      dest.set(
+        value.length <= dest.length - total ? value : value.subarray(0, dest.length - total),
+        total,
+      );
     }
-  } finally {
-    reader.releaseLock();
+    total += value.length;
   }
   return total;
 }
 
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/** Reads a byte stream to its end. */
+async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+  }
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
 }
+
+/**
+ * After a kill, how long to wait for the end of a command's output, ms:
+ * another process may hold its pipes open (an ssh master connection holds the
+ * descriptors of the multiplexed client it serves, until the remote command
+ * ends), so what came by then is what it said.
+ */
+const KILLED_OUTPUT_GRACE = 500;
 
 /**
  * Kills every command {@linkcode runCommand} is running (their process
@@ -156,11 +178,21 @@ export async function runCommand(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const into = options.into;
-    const [out, err, status] = await Promise.all([
-      into === undefined ? readAll(child.stdout) : readInto(child.stdout, into),
-      new Response(child.stderr).text(),
-      child.status,
+    const outReader = child.stdout.getReader();
+    const errReader = child.stderr.getReader();
+    const reading = Promise.all([
+      into === undefined ? readAll(outReader) : readInto(outReader, into),
+      readAll(errReader).then((b) => new TextDecoder().decode(b)),
     ]);
+    const status = await child.status;
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    if (killed !== undefined) {
+      grace = setTimeout(() => {
+        outReader.cancel().catch(() => {});
+        errReader.cancel().catch(() => {});
+      }, KILLED_OUTPUT_GRACE);
+    }
+    const [out, err] = await reading.finally(() => clearTimeout(grace));
     const stdout = typeof out === "number" ? into!.subarray(0, Math.min(out, into!.length)) : out;
     const stdoutBytes = typeof out === "number" ? out : out.length;
     // Killed by a signal: Deno reports 128 + its number, as a shell would.
@@ -178,6 +210,46 @@ export async function runCommand(
     // The leader may be gone while its children still hold the group.
     if (killed !== undefined) killGroup(pid);
   }
+}
+
+/**
+ * The shortest deadline of one command, ms, however short the period.
+ *
+ * @example
+ * ```ts
+ * import { COMMAND_DEADLINE_FLOOR } from "./process.ts";
+ * console.log(COMMAND_DEADLINE_FLOOR); // 5000
+ * ```
+ */
+export const COMMAND_DEADLINE_FLOOR = 5000;
+
+/**
+ * How long one command of a backend (pixeldump, devmem, a remote command over ssh) may run, ms: 20 periods, at least
+ * {@linkcode COMMAND_DEADLINE_FLOOR}. A command past it is killed (its whole
+ * process group) and the capture ends with a backend error naming it.
+ *
+ * @example
+ * ```ts
+ * import { commandDeadline } from "./process.ts";
+ * console.log(commandDeadline(100), commandDeadline(1000)); // 5000 20000
+ * ```
+ */
+export function commandDeadline(period = 100): number {
+  return Math.max(COMMAND_DEADLINE_FLOOR, 20 * period);
+}
+
+/**
+ * How long a command running when the capture is told to stop may go on, ms:
+ * two periods, at least 1 s.
+ *
+ * @example
+ * ```ts
+ * import { commandGrace } from "./process.ts";
+ * console.log(commandGrace(100)); // 1000
+ * ```
+ */
+export function commandGrace(period = 100): number {
+  return Math.max(1000, 2 * period);
 }
 
 /**

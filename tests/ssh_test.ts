@@ -224,6 +224,42 @@ Deno.test({
 });
 
 Deno.test({
+  name: "ssh: a hung remote tool is killed at its deadline, a backend error naming the command",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const hung = `${tmp}/hung_pixeldump`;
+      await Deno.writeTextFile(hung, "#!/bin/sh\nexec sleep 1000\n", { mode: 0o755 });
+      const reader = await openSsh(sshd.host, {
+        user: sshd.user,
+        port: sshd.port,
+        identity: sshd.identity,
+        knownHosts: sshd.knownHosts,
+        via: "pixeldump",
+        pixeldump: hung,
+        period: 100, // a deadline of 5 s (the floor) plus 1 ms per KiB read
+      });
+      try {
+        const t0 = performance.now();
+        await assert.rejects(
+          reader.read(0x1000n, new Uint8Array(1024)),
+          (e: unknown) =>
+            e instanceof BackendError &&
+            /hung_pixeldump'? -a 0x1000 - 1024 1 1' did not finish within its deadline of 5\.001 s; killed it/
+              .test(
+                e.message,
+              ),
+        );
+        // Killed at its deadline, not after the 1000 s the tool would take.
+        assert.ok(performance.now() - t0 < 60_000);
+        assert.equal(reader.reconnects, 0);
+      } finally {
+        await reader.close();
+      }
+    }),
+});
+
+Deno.test({
   name: "ssh: a killed connection is re-established and nothing is lost",
   ignore,
   fn: () =>

@@ -104,7 +104,9 @@ async function main(args: string[]): Promise<void> {
         ? `could not get the denort runtime for ${
           TARGETS[t]
         } (Deno's download servers are out of reach here); ` +
-          `set DENORT_BIN to a denort binary for that target and run again`
+          `set DENORT_BIN to a denort binary for that target and run again (deno compile said: ${
+            err.trim().split("\n").slice(-1)[0]
+          })`
         : `deno compile failed for ${TARGETS[t]}: ${err.trim().split("\n").slice(-1)[0]}`;
       fail(why);
     }

@@ -10,7 +10,7 @@ import type { CommandBuilder } from "@david/dax";
 import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
-import { type CommandOutput, runCommand, showCommand } from "../process.ts";
+import { commandDeadline, type CommandOutput, runCommand, showCommand } from "../process.ts";
 import { BackendError, errorMessage, UsageError } from "../../lib/errors.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { hex } from "../../lib/units.ts";
@@ -55,6 +55,7 @@ class SshBackend implements Backend {
         | "agent"
         | "agentTimeout"
         | "geometry"
+        | "period"
       >
     >
     & SshOptions;
@@ -276,7 +277,18 @@ class SshBackend implements Backend {
         if (tries > this.#o.retries) break;
         await this.#reconnect("the master connection exited");
       }
-      const r = await runCommand(argv, { into });
+      // A hung remote tool must not hang the capture: 20 periods (at least
+      // 5 s), plus 1 ms per KiB to read (1 MiB/s at the slowest).
+      const timeout = commandDeadline(this.#o.period) + Math.ceil((into?.length ?? 0) / 1024);
+      const r = await runCommand(argv, { into, timeout });
+      if (r.killed === "deadline") {
+        throw new BackendError(
+          `ssh: ${what} on ${this.#target}: '${remote}' did not finish within its deadline of ${
+            timeout / 1000
+          } s; killed it. A hung tool on the board? Run that command there by hand to see`,
+          { backend: "ssh", command: argv, stderr: r.stderr, address },
+        );
+      }
       if (r.code === 0) return r;
       if (r.code !== CONNECTION_LOST) {
         throw new BackendError(

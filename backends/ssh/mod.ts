@@ -138,6 +138,7 @@ export const sshBackend: BackendFactory = {
       pageSize: options.geometry.pageSize,
       geometry: options.geometry,
       signal: options.signal,
+      period: options.period,
     });
   },
 };

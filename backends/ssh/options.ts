@@ -39,6 +39,12 @@ export interface SshOptions {
    * first run of a kit, emulation); default {@linkcode SSH_DEFAULTS}.
    */
   agentTimeout?: number;
+  /**
+   * The capture's period, ms: sets the deadline of each remote command
+   * (20 periods, at least 5 s, plus 1 ms per KiB it reads); one past it
+   * is killed and the capture ends with a backend error naming it. Default 100.
+   */
+  period?: number;
   /** `via=agent`: the ring, sent to the agent so it maps that window (required there). */
   geometry?: RingGeometry;
   /** Remote memory device or image for `via=dd`; default {@linkcode SSH_DEFAULTS}. */
