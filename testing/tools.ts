@@ -72,6 +72,24 @@ async function runs(cmd: string, args: string[]): Promise<boolean> {
   }
 }
 
+/**
+ * A Python that imports bt2: the system's first (python3-bt2 installs for it;
+ * a pyenv or venv python3 earlier on PATH usually lacks it), else PATH's.
+ *
+ * @example
+ * ```ts
+ * import { pythonWithBt2 } from "./tools.ts";
+ * const python = await pythonWithBt2();
+ * console.log(python === undefined || python.endsWith("python3")); // true
+ * ```
+ */
+export async function pythonWithBt2(): Promise<string | undefined> {
+  for (const python of ["/usr/bin/python3", "python3"]) {
+    if (await runs(python, ["-c", "import bt2"])) return python;
+  }
+  return undefined;
+}
+
 const program = (name: string, packages: string[]): ToolSpec => ({
   packages,
   probe: async () => await findProgram(name) ? undefined : `${name} is not on PATH`,
@@ -119,27 +137,9 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
   jq: program("jq", ["jq"]),
   "python3-bt2": {
     packages: ["python3-bt2"],
-    probe: async () =>
-      await bt2Python() ? undefined : "neither /usr/bin/python3 nor python3 can import bt2",
+    probe: async () => await pythonWithBt2() ? undefined : "no python3 here imports bt2",
   },
 };
-
-/**
- * A Python that imports bt2, or undefined. Debian's python3-bt2 installs for
- * the system Python (/usr/bin/python3), which need not be the `python3` on
- * PATH (pyenv's, on these machines).
- *
- * @example
- * ```ts ignore
- * const python = await bt2Python(); // "/usr/bin/python3" where python3-bt2 is installed
- * ```
- */
-export async function bt2Python(): Promise<string | undefined> {
-  for (const p of ["/usr/bin/python3", "python3"]) {
-    if (await runs(p, ["-c", "import bt2"])) return p;
-  }
-  return undefined;
-}
 
 function hidden(name: ToolName): boolean {
   const hide = (Deno.env.get("RINGDUMP_TEST_HIDE_TOOLS") ?? "").split(",").map((s) => s.trim());

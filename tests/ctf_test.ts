@@ -9,6 +9,7 @@
  * exception or a hang.
  */
 import assert from "node:assert/strict";
+import { pythonWithBt2 } from "../testing/tools.ts";
 import fc from "fast-check";
 import { parseTsdl, TsdlError } from "../lib/trace/ctf/tsdl.ts";
 import { parseMetadata, TSDL_MAGIC } from "../lib/trace/ctf/metadata.ts";
@@ -412,16 +413,7 @@ function asEv(events: TraceEvent[]): Ev[] {
   }));
 }
 
-async function bt2Python(): Promise<string | undefined> {
-  for (const p of ["/usr/bin/python3", "python3"]) {
-    try {
-      const r = await new Deno.Command(p, { args: ["-c", "import bt2"], stderr: "null" }).output();
-      if (r.success) return p;
-    } catch { /* next */ }
-  }
-  return undefined;
-}
-const python = await bt2Python();
+const python = await pythonWithBt2();
 const CI = !!Deno.env.get("CI");
 
 for (const order of ["le", "be"] as const) {

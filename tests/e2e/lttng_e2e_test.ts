@@ -9,6 +9,7 @@
  * skipped with the reason without them, failing under CI.
  */
 import assert from "node:assert/strict";
+import { pythonWithBt2 } from "../../testing/tools.ts";
 import { ringdump } from "../../testing/run_cli.ts";
 import { ignoreUnless, requireTools } from "../../testing/sshd.ts";
 
@@ -45,15 +46,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** A Python that imports bt2 (python3-bt2 installs for the system Python). */
-async function bt2Python(): Promise<string | undefined> {
-  for (const p of ["/usr/bin/python3", "python3"]) {
-    if ((await run(p, ["-c", "import bt2"])).code === 0) return p;
-  }
-  return undefined;
-}
-
-const python = await bt2Python();
+const python = await pythonWithBt2();
 
 async function lttngMissing(): Promise<string | undefined> {
   const install = "(apt-get install lttng-tools liblttng-ust-dev gcc python3-bt2)";

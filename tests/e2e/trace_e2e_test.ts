@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { ringdump, spawnRingdump } from "../../testing/run_cli.ts";
 import { checkChromeTrace, readTrace, type TraceEvent } from "../../lib/trace/mod.ts";
-import { bt2Python, ignoreUnless, missingTools, requireTools } from "../../testing/tools.ts";
+import { ignoreUnless, missingTools, pythonWithBt2, requireTools } from "../../testing/tools.ts";
 import { LIVE_GEOMETRY, LIVE_PAGES, LIVE_RATE, waitForSize } from "../../testing/live.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ringdump-trace-e2e-" });
@@ -29,7 +29,7 @@ async function run(
 }
 
 const missing = await missingTools(["babeltrace2", "python3-bt2"]);
-const python = await bt2Python() ?? "python3";
+const python = await pythonWithBt2() ?? "python3";
 
 /** Outside CI a missing tool skips the test; in CI it fails with a clear message. */
 function realClientTest(name: string, fn: () => Promise<void>): void {
