@@ -9,166 +9,37 @@
 import { getLogger } from "@logtape/logtape";
 import type { Backend } from "../backends/types.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import {
-  BackendError,
-  DeviceError,
-  errorMessage,
-  OverrunError,
-  RingdumpError,
-  StallError,
-  TornReadError,
-  UsageError,
-} from "./errors.ts";
-import {
-  checkAppendOrder,
-  firstIntactPage,
-  judgeCounter,
-  type RingGeometry,
-  splitRange,
-} from "./ring.ts";
+import { OverrunError, TornReadError } from "./errors.ts";
+import { checkAppendOrder, firstIntactPage, type RingGeometry, splitRange } from "./ring.ts";
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
 import { nextPoll, RateMeter } from "./schedule.ts";
 import { mapBuffer, type MappedBuffer } from "../backends/libc_util.ts";
+import { LogicalCounter, wrapBackendError } from "./counter.ts";
 import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
+import {
+  checkDumperOptions,
+  checkInFlight,
+  defaultInFlight,
+  type DumperOptions,
+  type DumpEvent,
+  type DumpStats,
+  type OverrunPolicy,
+  type StopReason,
+} from "./dumper_options.ts";
+
+export {
+  checkDumperOptions,
+  checkInFlight,
+  defaultInFlight,
+  type DumperOptions,
+  type DumpEvent,
+  type DumpStats,
+  type OverrunPolicy,
+  type StopReason,
+} from "./dumper_options.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
-
-/** Implausible counter readings in a row after which (gap policy) the value is taken as a new baseline. */
-const IMPLAUSIBLE_RUNS = 3;
-
-/** What to do when the writer laps the reader. */
-export type OverrunPolicy = "fail" | "gap";
-
-/** Why a capture ended. */
-export type StopReason = "signal" | "duration" | "max-bytes";
-
-/** Passed to `onDump` after each append (the reference's dump_callback). */
-export interface DumpEvent {
-  /** Logical number of the first page appended. */
-  readonly firstPage: number;
-  /** Pages appended (0 when only a loss is reported). */
-  readonly pages: number;
-  /** Bytes appended. */
-  readonly bytes: number;
-  /** Bytes appended in the whole capture so far. */
-  readonly totalBytes: number;
-  /** Pages lost right before this append (gap policy), else 0. */
-  readonly lostPages: number;
-  /** Pages lost in the whole capture so far. */
-  readonly totalLostPages: number;
-  /** Worst headroom so far (see {@linkcode DumpStats.headroom}). */
-  readonly headroom: number;
-}
-
-/** Statistics of a capture. */
-export interface DumpStats {
-  /** Bytes appended to the sink. */
-  bytes: number;
-  /** Whole pages appended. */
-  pages: number;
-  /** Periods run, including the final drain. */
-  periods: number;
-  /** Periods that found no new page. */
-  emptyPeriods: number;
-  /** Pages lost (gap policy); with `fail` the error carries them instead. */
-  lostPages: number;
-  /** Overruns seen (gap policy). */
-  overruns: number;
-  /** Torn reads seen (gap policy). */
-  tornReads: number;
-  /**
-   * Counter readings not believed: a jump or a step back that a second read
-   * contradicted, or (gap policy) a value implausible for the time elapsed.
-   */
-  glitches: number;
-  /**
-   * Losses whose size is only an estimate (gap policy): the capture was away
-   * long enough for the counter to wrap unseen, or the counter read an
-   * implausible value. Any of them means data was lost.
-   */
-  unknownLosses: number;
-  /** Periods the reference's coarser overlap check would have flagged. */
-  referenceOverlaps: number;
-  /** Worst `(writer - reader) / pages` seen: 1 means the writer caught up with the reader. */
-  headroom: number;
-  /** Largest number of new pages found in one period. */
-  maxPagesPerPeriod: number;
-  /** Logical page count at the first counter read (the baseline). */
-  firstPage: number;
-  /** Logical page count up to which everything was read. */
-  endPage: number;
-  /** Counter reads (including the re-reads after each read). */
-  counterReads: number;
-  /** Backend reads. */
-  reads: number;
-  /** Wall time of the capture, ms. */
-  elapsedMs: number;
-  /** Whether the period adapted to the writer's rate (not `fixedPeriod`). */
-  adaptive: boolean;
-  /** Shortest time from the start of one period to the start of the next, ms (0 with fewer than two). */
-  shortestIntervalMs: number;
-  /** Why it ended, when it ended normally. */
-  stopReason?: StopReason;
-}
-
-/** Options of a {@linkcode Dumper}. */
-export interface DumperOptions {
-  /** The ring to capture. */
-  geometry: RingGeometry;
-  /**
-   * The longest time between counter reads, ms; default 100. Adaptive (the
-   * default): the next read is scheduled for when the ring is expected to be
-   * half full at the rate measured so far (lib/schedule.ts), never sooner
-   * than `minPeriod`, never later than `period`. With `fixedPeriod`, exactly
-   * every `period`, as the reference.
-   */
-  period?: number;
-  /** The shortest time between counter reads, ms (adaptive polling); default period / 20. */
-  minPeriod?: number;
-  /** Read the counter every `period`, not sooner when the writer is fast; default false. */
-  fixedPeriod?: boolean;
-  /** Overrun policy; default `fail`. */
-  overrun?: OverrunPolicy;
-  /** Stops the capture: the period in flight finishes, then one final drain. */
-  signal?: AbortSignal;
-  /** Stop after this many ms. */
-  duration?: number;
-  /** Stop after this many bytes (the last append is cut to fit). */
-  maxBytes?: number;
-  /**
-   * Pages the hardware may be writing beyond the counter it has published
-   * (see {@linkcode firstIntactPage}, docs/design.md rule 4): default 1, right
-   * for hardware that writes a page and then advances the counter (0 for a
-   * ring of one page); 0 only for a writer known to publish before it
-   * writes, the burst size for one that publishes bursts. Must be below the
-   * ring's page count. Pages within reach of those writes are treated as torn.
-   */
-  inFlight?: number;
-  /** Largest single backend read, bytes (rounded down to whole pages); default 4 MiB. */
-  maxReadBytes?: number;
-  /**
-   * Bytes read (in order, one or more reads) before one counter re-read
-   * checks them all (docs/design.md rule 4); default: the backend's
-   * {@linkcode Backend.checkBatchBytes}, else one check per read. Pages are
-   * read in order and the counter only grows, so the counter after the last
-   * read of a batch is the strictest check of every read in it: a page that
-   * was overwritten while it was read is caught exactly as by its own check
-   * (a page overwritten after its read, before the check, counts as torn
-   * too). Fewer counter reads matter where each is a process or a round trip.
-   */
-  checkBatchBytes?: number;
-  /** Clock; default the system's monotonic clock. */
-  clock?: Clock;
-  /** Called after each append, and after a loss. */
-  onDump?: (event: DumpEvent) => void | Promise<void>;
-  /**
-   * Called once the backend has answered the baseline counter read, before
-   * anything is appended: where the output is created or truncated
-   * (docs/design.md rule 9). An error ends the capture.
-   */
-  onBaseline?: (counter: number) => void | Promise<void>;
-}
 
 /**
  * Captures a ring through a backend into a sink.
@@ -206,31 +77,21 @@ export class Dumper {
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
   readonly #onBaseline?: (counter: number) => void | Promise<void>;
+  /** The counter register, read and judged (lib/counter.ts). */
+  readonly #counter: LogicalCounter;
   #buf: Uint8Array;
   /** The mapping behind `#buf`, when it is one (see {@linkcode mapBuffer}). */
   #mapped?: MappedBuffer;
   /** Next logical page to read. */
   #next = 0;
-  /** Latest logical counter value seen. */
-  #latest = 0;
   /** Start of the range read in the previous period (reference overlap check). */
   #prevStart = 0;
   #t0 = 0;
   #done = false;
   /** Worst headroom seen in the period in flight (for the period_end tracepoint). */
   #periodHeadroom = 0;
-  /** Clock time of the counter read that gave `#latest`. */
-  #tLatest = 0;
   /** One past the last logical page appended (the sink-boundary invariant). */
   #appendedEnd = 0;
-  /** Pages the baseline moved at implausible counter values: not the writer's progress. */
-  #rateOffset = 0;
-  /** Largest advance believed from one counter reading. */
-  #maxStep = 0;
-  /** Set when an implausible counter value was met (gap policy): the read in hand is not trusted. */
-  #rebased = false;
-  /** Implausible counter readings in a row. */
-  #implausibleRun = 0;
   readonly #stats: DumpStats = {
     bytes: 0,
     pages: 0,
@@ -276,6 +137,15 @@ export class Dumper {
     const batch = options.checkBatchBytes ?? backend.checkBatchBytes ?? 0;
     this.#batchPages = Math.min(this.#g.pages, Math.max(1, Math.floor(batch / this.#g.pageSize)));
     this.#buf = new Uint8Array(0);
+    this.#counter = new LogicalCounter(this.#backend, {
+      geometry: this.#g,
+      policy: this.#policy,
+      period: this.#period,
+      clock: this.#clock,
+      stats: this.#stats,
+      next: () => this.#next,
+      onLoss: (lost, resumeAt) => this.#loss(lost, resumeAt),
+    });
   }
 
   /** Statistics so far (a live object; final once `run` settles). */
@@ -295,13 +165,9 @@ export class Dumper {
     const clock = this.#clock;
     this.#t0 = clock.now();
     try {
-      const phys = await this.#readCounter();
-      this.#tLatest = this.#t0;
-      this.#next =
-        this.#latest =
-        this.#prevStart =
-        this.#appendedEnd =
-          phys;
+      const phys = await this.#counter.read();
+      this.#counter.start(this.#t0, phys);
+      this.#next = this.#prevStart = this.#appendedEnd = phys;
       this.#stats.firstPage = this.#stats.endPage = phys;
       if (tracing.enabled) {
         const g = this.#g;
@@ -344,14 +210,14 @@ export class Dumper {
         await this.#runPeriod();
         if (this.#stats.adaptive) {
           // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
-          this.#rate.see(this.#tLatest, this.#latest);
+          this.#rate.see(this.#counter.tLatest, this.#counter.latest);
           deadline = nextPoll({
             period: this.#period,
             minPeriod: this.#minPeriod,
             pages: this.#g.pages,
             pollStart,
-            readAt: this.#tLatest,
-            backlog: Math.max(0, this.#latest - this.#next),
+            readAt: this.#counter.tLatest,
+            backlog: Math.max(0, this.#counter.latest - this.#next),
             rate: this.#rate.rate,
             previous: lastGap,
           });
@@ -387,137 +253,11 @@ export class Dumper {
     return undefined;
   }
 
-  async #readCounter(given?: bigint): Promise<number> {
-    let v: bigint;
-    if (given !== undefined) {
-      v = given; // read by the backend right after a batch of reads (readThenRegister)
-    } else {
-      try {
-        v = await this.#backend.readRegister(this.#g.counterAddress, 32);
-      } catch (e) {
-        throw wrapBackendError(e, this.#backend, "reading the counter register");
-      }
-    }
-    this.#stats.counterReads++;
-    if (v < 0n || v >= BigInt(this.#g.counterWrap)) {
-      throw new DeviceError(
-        `counter register at ${hex(this.#g.counterAddress)} read ${hex(v)}, which is not below ` +
-          `the counter wrap ${hex(this.#g.counterWrap)}; check --counter and --counter-wrap`,
-      );
-    }
-    return Number(v);
-  }
-
-  /**
-   * Pages the writer should have advanced by time `t` since `#latest` was
-   * read, at the rate seen so far; undefined until a rate is known.
-   */
-  #expected(t: number): number | undefined {
-    const span = this.#tLatest - this.#t0;
-    const advanced = this.#latest - this.#stats.firstPage - this.#rateOffset;
-    if (span < this.#period || advanced <= 0) return undefined;
-    return (advanced / span) * (t - this.#tLatest);
-  }
-
-  /**
-   * Reads the counter and unwraps it against the latest logical count,
-   * judged by {@linkcode judgeCounter}: a jump larger than the ring is
-   * confirmed by a second read, a stall long enough for the counter to wrap
-   * unseen is a loss (a {@linkcode StallError}, or counted with gap), an
-   * implausible value a {@linkcode DeviceError} (or a counted glitch with
-   * gap). `next` is the first page not yet taken (appended, or being read).
-   */
-  async #readLogical(next: number, given?: bigint): Promise<number> {
-    const g = this.#g;
-    const t = this.#clock.now();
-    const expected = this.#expected(t);
-    const latest = this.#latest;
-    const readings = [await this.#readCounter(given)];
-    const maxStep = this.#maxStep;
-    let v = judgeCounter({ latest, next, readings, expected, maxStep }, g);
-    if (v.kind === "confirm") {
-      readings.push(await this.#readCounter());
-      v = judgeCounter({ latest, next, readings, expected, maxStep }, g);
-    }
-    const what = `counter read ${
-      readings.map((r) => hex(r)).join(", then ")
-    } after logical ${latest}`;
-    switch (v.kind) {
-      case "confirm":
-        throw new Error("judgeCounter asked for a third reading");
-      case "advance":
-        if (v.glitch) this.#glitch(`${what}: the first reading was off by a glitch; ignored`);
-        this.#latest = latest + v.delta;
-        if (v.delta > this.#maxStep) this.#maxStep = v.delta;
-        break;
-      case "back":
-        this.#glitch(`${what}: an earlier reading was ${v.back} pages too high; corrected`);
-        this.#latest = latest - v.back;
-        break;
-      case "wrapped": {
-        const rate = (latest - this.#stats.firstPage - this.#rateOffset) /
-          (this.#tLatest - this.#t0);
-        const counts = {
-          lastPage: this.#next,
-          currentPage: latest + v.delta,
-          pages: g.pages,
-          capturedPages: this.#stats.pages,
-          stalledMs: t - this.#tLatest,
-          wrapMs: g.counterWrap / rate,
-        };
-        if (this.#policy === "fail") throw new StallError(counts);
-        this.#stats.unknownLosses++;
-        log.warn(
-          "stall: the capture was away {secs} s; one counter wrap takes {wrap} s at the rate seen, " +
-            "so the counter may have wrapped unseen: about {wraps} wraps counted as lost",
-          {
-            secs: (counts.stalledMs / 1000).toFixed(1),
-            wrap: (counts.wrapMs / 1000).toFixed(1),
-            wraps: v.wraps,
-          },
-        );
-        this.#latest = latest + v.delta;
-        break;
-      }
-      case "implausible": {
-        const msg = `counter register at ${hex(g.counterAddress)}: ${what}: ${v.reason}` +
-          (expected === undefined ? "" : ` in ${(t - this.#tLatest).toFixed(0)} ms`) +
-          `; a glitching register, or wrong --counter or --counter-wrap`;
-        if (this.#policy === "fail") throw new DeviceError(msg);
-        // Never a reason to re-read old pages. A passing glitch is ignored
-        // (what was just read is read again next period); a value that stays
-        // for IMPLAUSIBLE_RUNS readings in a row becomes the new baseline, the
-        // loss counted as unknown.
-        this.#rebased = true;
-        if (++this.#implausibleRun < IMPLAUSIBLE_RUNS) {
-          this.#glitch(`${msg}; ignored`);
-          return this.#latest;
-        }
-        this.#glitch(
-          `${msg}; it stays: the capture goes on from there, the loss counted as unknown`,
-        );
-        this.#stats.unknownLosses++;
-        this.#latest = latest + v.delta;
-        this.#rateOffset += v.delta;
-        this.#loss(0, this.#latest);
-        break;
-      }
-    }
-    if (v.kind !== "implausible") this.#implausibleRun = 0;
-    this.#tLatest = t;
-    return this.#latest;
-  }
-
-  #glitch(message: string): void {
-    this.#stats.glitches++;
-    log.warn("counter glitch: {message}", { message });
-  }
-
   /** One period, framed by the dumper_period_begin/end tracepoints when tracing. */
   async #runPeriod(): Promise<void> {
     if (!tracing.enabled) return await this.#period1();
     const s = this.#stats;
-    const latest0 = this.#latest, bytes0 = s.bytes, pages0 = s.pages, reads0 = s.reads;
+    const latest0 = this.#counter.latest, bytes0 = s.bytes, pages0 = s.pages, reads0 = s.reads;
     const counterReads0 = s.counterReads, lost0 = s.lostPages;
     this.#periodHeadroom = 0;
     dumperTrace.periodBegin(s.periods + 1);
@@ -527,8 +267,8 @@ export class Dumper {
       if (tracing.enabled) {
         dumperTrace.periodEnd(
           s.periods,
-          this.#latest,
-          this.#latest - latest0,
+          this.#counter.latest,
+          this.#counter.latest - latest0,
           s.pages - pages0,
           s.bytes - bytes0,
           s.reads - reads0,
@@ -550,8 +290,8 @@ export class Dumper {
     const s = this.#stats;
     const pages = this.#g.pages;
     s.periods++;
-    this.#rebased = false;
-    const current = await this.#readLogical(this.#next);
+    this.#counter.rebased = false;
+    const current = await this.#counter.readLogical(this.#next);
     const from = this.#next;
     const delta = current - from;
     // docs/design.md rule 3, the reference's check: pages read last period may have
@@ -702,8 +442,8 @@ export class Dumper {
     // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.
-    const after = await this.#readLogical(first, counter);
-    if (this.#rebased) return true; // an implausible counter: these pages are not trusted (read again)
+    const after = await this.#counter.readLogical(first, counter);
+    if (this.#counter.rebased) return true; // an implausible counter: these pages are not trusted (read again)
     this.#seeHeadroom((after - first) / pages);
     if (after < first + n) {
       // The counter is behind the end of what was read (an earlier reading
@@ -770,106 +510,4 @@ export class Dumper {
       headroom: s.headroom,
     });
   }
-}
-
-/**
- * Checks a {@linkcode Dumper}'s options (period, overrun policy, duration,
- * max bytes, and `inFlight` when given) without opening anything, so a
- * caller can refuse bad options before it opens a backend or truncates an
- * output. The Dumper's constructor makes the same checks.
- *
- * @example
- * ```ts
- * import { checkDumperOptions } from "./dumper.ts";
- * import { errorMessage } from "./errors.ts";
- * import { ringGeometry } from "./ring.ts";
- * const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
- * checkDumperOptions({ geometry, period: 50 }); // fine
- * try {
- *   checkDumperOptions({ geometry, period: 0 });
- * } catch (e) {
- *   console.log(errorMessage(e)); // "period must be greater than 0 (got 0 ms)"
- * }
- * ```
- */
-export function checkDumperOptions(options: DumperOptions): void {
-  const period = options.period ?? 100;
-  const policy = options.overrun ?? "fail";
-  if (!(period > 0) || !Number.isFinite(period)) {
-    throw new UsageError(`period must be greater than 0 (got ${period} ms)`, {
-      option: "period",
-      value: String(period),
-    });
-  }
-  const minPeriod = options.minPeriod ?? period / 20;
-  if (!(minPeriod > 0) || !Number.isFinite(minPeriod) || minPeriod > period) {
-    throw new UsageError(
-      `minPeriod must be greater than 0 and at most period (got ${minPeriod} ms, period ${period} ms)`,
-      { option: "minPeriod", value: String(minPeriod) },
-    );
-  }
-  if (policy !== "fail" && policy !== "gap") {
-    throw new UsageError(`overrun must be 'fail' or 'gap' (got '${policy}')`, {
-      option: "overrun",
-      value: String(policy),
-    });
-  }
-  if (options.duration !== undefined && !(options.duration >= 0)) {
-    throw new UsageError(`duration must not be negative (got ${options.duration} ms)`, {
-      option: "duration",
-      value: String(options.duration),
-    });
-  }
-  if (options.maxBytes !== undefined && !(options.maxBytes > 0)) {
-    throw new UsageError(`maxBytes must be greater than 0 (got ${options.maxBytes})`, {
-      option: "maxBytes",
-      value: String(options.maxBytes),
-    });
-  }
-  if (options.inFlight !== undefined) checkInFlight(options.inFlight, options.geometry);
-}
-
-/**
- * The default `inFlight` for a ring (docs/design.md rule 4): 1, safe for
- * hardware that writes a page and then advances its counter; 0 for a ring of
- * a single page, where 1 is not allowed.
- *
- * @example
- * ```ts
- * import { defaultInFlight } from "./dumper.ts";
- * console.log(defaultInFlight({ pages: 256 }), defaultInFlight({ pages: 1 })); // 1 0
- * ```
- */
-export function defaultInFlight(geometry: { pages: number }): number {
-  return geometry.pages > 1 ? 1 : 0;
-}
-
-/**
- * Validates an `inFlight` page count for a ring (see
- * {@linkcode DumperOptions.inFlight}): a whole number from 0 to `pages - 1`.
- * Returns it, or throws a {@linkcode UsageError} naming `--in-flight`.
- *
- * @example
- * ```ts
- * import { checkInFlight } from "./dumper.ts";
- * console.log(checkInFlight(1, { pages: 16 })); // 1
- * ```
- */
-export function checkInFlight(inFlight: number, geometry: { pages: number }): number {
-  if (!Number.isSafeInteger(inFlight) || inFlight < 0 || inFlight >= geometry.pages) {
-    throw new UsageError(
-      `--in-flight must be a whole number of pages from 0 to ${geometry.pages - 1} ` +
-        `(below the ring's ${geometry.pages} pages; got ${inFlight})`,
-      { option: "--in-flight", value: String(inFlight) },
-    );
-  }
-  return inFlight;
-}
-
-function wrapBackendError(e: unknown, backend: Backend, what: string): Error {
-  if (e instanceof RingdumpError) return e;
-  return new BackendError(`${backend.name}: ${what} failed: ${errorMessage(e)}`, {
-    backend: backend.name,
-    cause: e,
-  });
 }

@@ -11,9 +11,9 @@ import {
   type Frame,
   FRAME_HEADER_SIZE,
   FrameKind,
-  FrameReader,
   ProtocolError,
 } from "../lib/agent/frame.ts";
+import { FrameReader } from "../lib/agent/frame_reader.ts";
 import {
   AGENT_PROTOCOL_VERSION,
   AgentControls,

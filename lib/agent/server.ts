@@ -23,11 +23,11 @@ import {
   type Frame,
   FRAME_HEADER_SIZE,
   FrameKind,
-  FrameReader,
   FrameWriter,
   ProtocolError,
   writeFrameHeader,
 } from "./frame.ts";
+import { FrameReader } from "./frame_reader.ts";
 import {
   AGENT_PROTOCOL_VERSION,
   AgentControls as C,
