@@ -10,15 +10,11 @@
  * @module
  */
 import { SKIP_LOG_ENV, type SkipRecord, skipSummary } from "../testing/tools.ts";
+import { COMPILE_PERMISSIONS } from "./compile.ts";
 
 /** The permissions the tests get (the ringdump task's, plus the loopback network for sshd). */
 export const TEST_PERMISSIONS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys",
+  ...COMPILE_PERMISSIONS,
   "--allow-net=127.0.0.1",
 ];
 
