@@ -74,7 +74,7 @@ function mapError(path: string, offset: bigint, length: number, errno: Errno): B
   const hint = errno.name === "EPERM" || errno.name === "EACCES"
     ? `: the kernel refused the range (CONFIG_STRICT_DEVMEM forbids RAM outside reserved regions; root is needed)`
     : errno.name === "EINVAL" || errno.name === "ENXIO" || errno.name === "EOVERFLOW"
-    ? ": the range is not mappable (check --base, --pages, --counter and origin)"
+    ? ": the range is not mappable (check the ring's base, pages, the counter address and origin=)"
     : errno.name === "ENODEV"
     ? `: ${path} cannot be memory-mapped`
     : "";
@@ -165,7 +165,7 @@ class DevmemBackend implements Backend {
           }) is past the end of the image ${this.#path}, ` +
             `which covers ${
               this.#imageRange(size)
-            }; the address is outside the image: check --base, --pages, --counter and ?origin=, or let 'ringdump sim' size the image`,
+            }; the address is outside the image: check the ring's base, pages, the counter address and ?origin=, or let 'ringdump sim' size the image`,
           { backend: "devmem", address },
         );
       }

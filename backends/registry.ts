@@ -96,7 +96,7 @@ export function findBackend(url: string | URL): BackendFactory {
     throw new UsageError(
       `unknown backend scheme '${scheme}:'; known: ${
         [...registry.keys()].map((s) => s + ":").join(", ")
-      } (see 'ringdump backends', or load one with --backend-module)`,
+      } (see 'ringdump backends', or load one with the backendModule option)`,
       { option: "backend", value: String(url) },
     );
   }

@@ -382,7 +382,7 @@ async function runCapture(flags: CaptureFlags): Promise<number> {
       if (!(e instanceof OutputClosedError)) throw e;
       // `--out - | head`: the reader has what it wanted. A note, exit 0.
       progress?.stop();
-      console.error(`ringdump: ${e.message}`);
+      console.error(`ringdump: ${cliMessage(e)}`);
       ok = true;
       return 0;
     }

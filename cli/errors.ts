@@ -1,24 +1,39 @@
 /**
- * Library errors in the CLI's words. A {@linkcode UsageError} from the
- * library names the option it is about by its library name (`period`,
- * `maxBytes`, `backend`, ...) and starts its message with it; only the CLI
- * knows which flag sets that option, so it writes the flag instead.
+ * Library errors in the CLI's words. The library names options by their
+ * library names (`period`, `maxBytes`, `out`, ...): a {@linkcode UsageError}
+ * carries the option and starts its message with it, and a hint in any
+ * message says "the NAME option". Only the CLI knows which flag sets an
+ * option, so it writes the flag there instead; an {@linkcode OutputError}
+ * starts with its output, which `--out` names.
  *
  * @module
  */
-import { errorMessage, UsageError } from "../lib/errors.ts";
+import { errorMessage, OutputError, UsageError } from "../lib/errors.ts";
 
-/** Library option names and the flags that set them. */
-const FLAGS: Readonly<Record<string, string>> = {
-  backend: "--backend",
-  backendModule: "--backend-module",
-  duration: "--duration",
-  image: "--image",
-  maxBytes: "--max-bytes",
-  origin: "--origin",
-  overrun: "--overrun",
-  period: "--period",
-  minPeriod: "--min-period",
+/**
+ * Library option names, the flags that set them, and, where the message
+ * does not start with the option's own name, the words it starts with.
+ */
+const FLAGS: Readonly<Record<string, { flag: string; lead?: string }>> = {
+  append: { flag: "--append" },
+  backend: { flag: "--backend" },
+  backendModule: { flag: "--backend-module" },
+  bits: { flag: "--bits" },
+  channels: { flag: "--channels" },
+  duration: { flag: "--duration" },
+  force: { flag: "--force" },
+  format: { flag: "--format" },
+  image: { flag: "--image" },
+  inFlight: { flag: "--in-flight" },
+  maxBytes: { flag: "--max-bytes" },
+  minPeriod: { flag: "--min-period" },
+  origin: { flag: "--origin" },
+  out: { flag: "--out" },
+  overrun: { flag: "--overrun" },
+  period: { flag: "--period" },
+  sampleRate: { flag: "--sample-rate", lead: "WAV sample rate" },
+  trace: { flag: "--trace" },
+  traceFormat: { flag: "--trace-format", lead: "trace format" },
 };
 
 /**
@@ -32,12 +47,23 @@ const FLAGS: Readonly<Record<string, string>> = {
  * ```
  */
 export function flagFor(option: string): string | undefined {
-  return Object.hasOwn(FLAGS, option) ? FLAGS[option] : undefined;
+  return Object.hasOwn(FLAGS, option) ? FLAGS[option].flag : undefined;
+}
+
+/** `message` with its leading library words for `option` replaced by the flag. */
+function leadToFlag(message: string, option: string): string {
+  if (!Object.hasOwn(FLAGS, option)) return message;
+  const { flag, lead = option } = FLAGS[option];
+  if (!message.startsWith(lead)) return message;
+  const rest = message.slice(lead.length);
+  return /^[ :]/.test(rest) ? flag + rest : message;
 }
 
 /**
  * The message of anything thrown, as the CLI prints it: a usage error whose
- * message starts with its library option name gets the flag's name there.
+ * message starts with its library option gets the flag's name there, an
+ * output error names `--out`, and "the NAME option" in a hint becomes the
+ * flag.
  *
  * @example
  * ```ts
@@ -45,13 +71,22 @@ export function flagFor(option: string): string | undefined {
  * import { cliMessage } from "./errors.ts";
  * const e = new UsageError("period must be greater than 0 (got 0 ms)", { option: "period" });
  * console.log(cliMessage(e)); // "--period must be greater than 0 (got 0 ms)"
+ * const f = new UsageError("image x: not an image; give a new path, or the force option", {
+ *   option: "image",
+ * });
+ * console.log(cliMessage(f)); // "--image x: not an image; give a new path, or --force"
  * ```
  */
 export function cliMessage(e: unknown): string {
-  const message = errorMessage(e);
-  if (!(e instanceof UsageError) || e.option === undefined) return message;
-  const flag = flagFor(e.option);
-  if (flag === undefined || !message.startsWith(e.option)) return message;
-  const rest = message.slice(e.option.length);
-  return /^[ :]/.test(rest) ? flag + rest : message;
+  let message = errorMessage(e);
+  if (e instanceof UsageError && e.option !== undefined) {
+    message = leadToFlag(message, e.option);
+  } else if (e instanceof OutputError && message.startsWith(`${e.output}:`)) {
+    const rest = message.slice(e.output.length);
+    message = (e.output === "stdout" ? "--out - (stdout)" : `--out ${e.output}`) + rest;
+  }
+  return message.replace(
+    /\bthe ([a-zA-Z]+) option\b/g,
+    (all, name: string) => flagFor(name) ?? all,
+  );
 }

@@ -118,7 +118,9 @@ export class LogicalCounter {
     if (v < 0n || v >= BigInt(this.#g.counterWrap)) {
       throw new DeviceError(
         `counter register at ${hex(this.#g.counterAddress)} read ${hex(v)}, which is not below ` +
-          `the counter wrap ${hex(this.#g.counterWrap)}; check --counter and --counter-wrap`,
+          `the counter wrap ${
+            hex(this.#g.counterWrap)
+          }; check the counter address and the counter wrap`,
       );
     }
     return Number(v);
@@ -198,7 +200,7 @@ export class LogicalCounter {
       case "implausible": {
         const msg = `counter register at ${hex(g.counterAddress)}: ${what}: ${v.reason}` +
           (expected === undefined ? "" : ` in ${(t - this.tLatest).toFixed(0)} ms`) +
-          `; a glitching register, or wrong --counter or --counter-wrap`;
+          `; a glitching register, or a wrong counter address or counter wrap`;
         if (this.#policy === "fail") throw new DeviceError(msg);
         // Never a reason to re-read old pages. A passing glitch is ignored
         // (what was just read is read again next period); a value that stays

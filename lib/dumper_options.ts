@@ -228,9 +228,9 @@ export function defaultInFlight(geometry: { pages: number }): number {
 export function checkInFlight(inFlight: number, geometry: { pages: number }): number {
   if (!Number.isSafeInteger(inFlight) || inFlight < 0 || inFlight >= geometry.pages) {
     throw new UsageError(
-      `--in-flight must be a whole number of pages from 0 to ${geometry.pages - 1} ` +
+      `inFlight must be a whole number of pages from 0 to ${geometry.pages - 1} ` +
         `(below the ring's ${geometry.pages} pages; got ${inFlight})`,
-      { option: "--in-flight", value: String(inFlight) },
+      { option: "inFlight", value: String(inFlight) },
     );
   }
   return inFlight;

@@ -152,7 +152,7 @@ export class OverrunError extends RingdumpError {
           } new pages since the last read (logical page ${counts.lastPage} -> ${counts.currentPage}) ` +
           `but the ring holds only ${counts.pages}; ${pagesOf(lost)} lost. ` +
           `${pagesOf(counts.capturedPages)} captured before it are on disk. ` +
-          `Use a shorter --period or a larger ring.`,
+          `Use a shorter period or a larger ring.`,
     );
     this.lastPage = counts.lastPage;
     this.currentPage = counts.currentPage;
@@ -212,7 +212,7 @@ export class TornReadError extends OverrunError {
         `(counter reached ${counts.counterAfter} during the read, ring holds ${counts.pages}` +
         `${counts.inFlight ? `, ${counts.inFlight} more in flight` : ""}); ` +
         `${pagesOf(torn)} lost. ${pagesOf(counts.capturedPages)} captured before it are on disk. ` +
-        `Use a shorter --period or a larger ring.`,
+        `Use a shorter period or a larger ring.`,
     );
     this.firstPage = counts.firstPage;
     this.endPage = counts.endPage;

@@ -32,7 +32,7 @@ Deno.test("openSink: a missing directory is a usage error that says so", async (
   await assert.rejects(
     openSink("/nonexistent-dir/x/out.bin"),
     (e: unknown) =>
-      e instanceof UsageError && /directory does not exist/.test(e.message) && e.option === "--out",
+      e instanceof UsageError && /directory does not exist/.test(e.message) && e.option === "out",
   );
   const dir = await Deno.makeTempDir();
   await assert.rejects(openSink(dir), /is a directory/);
@@ -48,10 +48,22 @@ Deno.test("openSink: format from the extension, wav options validated, no wav to
   assert.ok(raw instanceof FileSink);
   await raw.close();
   await assert.rejects(openSink("-", { format: "wav" }), UsageError);
-  await assert.rejects(openSink(`${dir}/b.wav`, { bits: 12 }), /--bits: 12/);
-  await assert.rejects(openSink(`${dir}/b.wav`, { channels: 0 }), /--channels/);
-  await assert.rejects(openSink(`${dir}/b.wav`, { rate: 0 }), /--rate/);
-  await assert.rejects(openSink(`${dir}/b.wav`, { append: true }), /--append works only/);
+  await assert.rejects(
+    openSink(`${dir}/b.wav`, { bits: 12 }),
+    /bits: 12 is not one of 8, 16, 24, 32$/,
+  );
+  await assert.rejects(
+    openSink(`${dir}/b.wav`, { channels: 0 }),
+    /channels: 0 is not a channel count/,
+  );
+  await assert.rejects(
+    openSink(`${dir}/b.wav`, { rate: 0 }),
+    /WAV sample rate 0 is not valid: give a whole number of Hz/,
+  );
+  await assert.rejects(
+    openSink(`${dir}/b.wav`, { append: true }),
+    /append works only with the raw format$/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

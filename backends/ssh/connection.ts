@@ -388,7 +388,7 @@ class SshBackend implements Backend {
   #short(cmd: string, r: CommandOutput, want: number, address: bigint): BackendError {
     return new BackendError(
       `ssh: remote '${cmd}' returned ${r.stdoutBytes} of ${want} bytes at ${hex(address)}: ` +
-        `the address is outside ${this.#o.mem} (check mem=, origin=, --base, --pages, --counter)` +
+        `the address is outside ${this.#o.mem} (check mem=, origin=, the ring's base, pages and the counter address)` +
         (r.stderr.trim() ? `; dd said: ${r.stderr.trim().split("\n").join("; ")}` : ""),
       { backend: "ssh", stderr: r.stderr, address },
     );

@@ -140,10 +140,10 @@ function refuseForeign(path: string, fd: number, force: boolean): void {
   if (size > 0 && !force && getXattr(fd, IMAGE_XATTR) === undefined) {
     closeFd(fd);
     throw new UsageError(
-      `--image ${path}: an existing file of ${size} bytes that is not a memory image made by ` +
-        `ringdump sim; writing the ring into it would destroy it: give a new path, or --force ` +
+      `image ${path}: an existing file of ${size} bytes that is not a memory image made by ` +
+        `ringdump sim; writing the ring into it would destroy it: give a new path, or the force option ` +
         `to use it anyway`,
-      { option: "--image", value: path },
+      { option: "image", value: path },
     );
   }
   // Where the file system keeps no extended attributes, the mark is lost: the

@@ -224,7 +224,7 @@ export function checkNotDeleted(
   const { path, bytes } = options;
   if (file.statSync().nlink === 0) {
     throw new OutputError(
-      `--out ${path}: the output file was deleted during the capture, after ${bytes} bytes; ` +
+      `${path}: the output file was deleted during the capture, after ${bytes} bytes; ` +
         `nothing written from here on could be kept, so the capture stops`,
       { output: path, code: "ENOENT" },
     );

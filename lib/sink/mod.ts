@@ -29,7 +29,7 @@ export { DeferredSink } from "./deferred.ts";
  * try {
  *   checkSink("-", { format: "wav" });
  * } catch (e) {
- *   console.log((e as Error).message.startsWith("--format wav cannot go to stdout")); // true
+ *   console.log((e as Error).message.startsWith("format wav cannot go to stdout")); // true
  * }
  * ```
  */
@@ -37,22 +37,22 @@ export function checkSink(target: string, options: OpenSinkOptions = {}): void {
   const format = options.format ?? (/\.wav$/i.test(target) ? "wav" : "raw");
   if (target === "-") {
     if (format === "wav") {
-      throw new UsageError("--format wav cannot go to stdout (its header is patched in place)", {
-        option: "--format",
+      throw new UsageError("format wav cannot go to stdout (its header is patched in place)", {
+        option: "format",
         value: "wav",
       });
     }
     if (Deno.stdout.isTerminal()) {
       throw new UsageError(
-        "--out -: refusing to write binary data to a terminal; pipe or redirect it (| xxd, > file)",
-        { option: "--out", value: "-" },
+        "out -: refusing to write binary data to a terminal; pipe or redirect it (| xxd, > file)",
+        { option: "out", value: "-" },
       );
     }
     return;
   }
   if (format === "wav") {
     if (options.append) {
-      throw new UsageError("--append works only with --format raw", { option: "--append" });
+      throw new UsageError("append works only with the raw format", { option: "append" });
     }
     validateWav(options);
   }

@@ -24,7 +24,7 @@ function errno(e: unknown): string | undefined {
  *   output: "c.bin",
  *   bytes: 4096,
  * });
- * console.log(e.message.startsWith("--out c.bin: the disk is full")); // true
+ * console.log(e.message.startsWith("c.bin: the disk is full")); // true
  * ```
  */
 export function outputError(
@@ -34,7 +34,7 @@ export function outputError(
   const { output, bytes } = options;
   if (e instanceof OutputError) return e;
   const code = errno(e);
-  const where = output === "stdout" ? "--out - (stdout)" : `--out ${output}`;
+  const where = output;
   const kept = `the ${bytes} bytes written before it are kept`;
   if (code === "EPIPE") {
     return new OutputClosedError(
@@ -64,25 +64,25 @@ export function outputError(
  * ```
  */
 export function openOutputError(e: unknown, path: string): UsageError {
-  const o = { option: "--out", value: path, cause: e };
+  const o = { option: "out", value: path, cause: e };
   if (e instanceof Deno.errors.NotFound) {
     return new UsageError(
-      `--out: cannot create '${path}': its directory does not exist; create it first or choose another path`,
+      `out: cannot create '${path}': its directory does not exist; create it first or choose another path`,
       o,
     );
   }
   if (e instanceof Deno.errors.PermissionDenied) {
-    return new UsageError(`--out: cannot write '${path}': permission denied`, o);
+    return new UsageError(`out: cannot write '${path}': permission denied`, o);
   }
   if (e instanceof Deno.errors.IsADirectory) {
-    return new UsageError(`--out: '${path}' is a directory; give a file name`, o);
+    return new UsageError(`out: '${path}' is a directory; give a file name`, o);
   }
   if (e instanceof Deno.errors.NotCapable) {
     return new UsageError(
-      `--out: '${path}' is a device or a kernel file, which ringdump does not open itself; ` +
-        `write to a regular file or /dev/null, or use --out - and redirect (--out - > ${path})`,
+      `out: '${path}' is a device or a kernel file, which ringdump does not open itself; ` +
+        `write to a regular file or /dev/null, or to stdout (the out option -) and redirect it there`,
       o,
     );
   }
-  return new UsageError(`--out: cannot open '${path}': ${errorMessage(e)}`, o);
+  return new UsageError(`out: cannot open '${path}': ${errorMessage(e)}`, o);
 }

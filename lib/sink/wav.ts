@@ -142,20 +142,25 @@ export function validateWav(
   const channels = o.channels ?? 2;
   const bits = o.bits ?? 16;
   if (!Number.isSafeInteger(rate) || rate <= 0 || rate > 0xffff_ffff / 32) {
-    throw new UsageError(`--rate: ${rate} is not a valid sample rate in Hz`, {
-      option: "--rate",
-      value: String(rate),
-    });
+    throw new UsageError(
+      `WAV sample rate ${rate} is not valid: give a whole number of Hz from 1 to ${
+        0xffff_ffff / 32 | 0
+      }`,
+      {
+        option: "sampleRate",
+        value: String(rate),
+      },
+    );
   }
   if (!Number.isSafeInteger(channels) || channels <= 0 || channels > 64) {
-    throw new UsageError(`--channels: ${channels} is not a channel count from 1 to 64`, {
-      option: "--channels",
+    throw new UsageError(`channels: ${channels} is not a channel count from 1 to 64`, {
+      option: "channels",
       value: String(channels),
     });
   }
   if (![8, 16, 24, 32].includes(bits)) {
-    throw new UsageError(`--bits: ${bits} is not one of 8, 16, 24, 32`, {
-      option: "--bits",
+    throw new UsageError(`bits: ${bits} is not one of 8, 16, 24, 32`, {
+      option: "bits",
       value: String(bits),
     });
   }

@@ -187,8 +187,8 @@ export class CtfTraceWriter implements TraceWriter {
       });
       if (st && !st.isDirectory) {
         throw new UsageError(
-          `--trace: '${dir}' is a file; a CTF trace is a directory (use a .json name for JSON)`,
-          { option: "--trace", value: dir },
+          `trace: '${dir}' is a file; a CTF trace is a directory (use a .json name for JSON)`,
+          { option: "trace", value: dir },
         );
       }
       await Deno.mkdir(dir, { recursive: true });

@@ -28,12 +28,12 @@ export function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
  * @example
  * ```ts
  * import { openError } from "./io.ts";
- * console.log(openError("/x/t.json", new Deno.errors.NotFound()).option); // "--trace"
+ * console.log(openError("/x/t.json", new Deno.errors.NotFound()).option); // "trace"
  * ```
  */
 export function openError(path: string, e: unknown): UsageError {
-  return new UsageError(`--trace: cannot write '${path}': ${openFailure(e)}`, {
-    option: "--trace",
+  return new UsageError(`trace: cannot write '${path}': ${openFailure(e)}`, {
+    option: "trace",
     value: path,
     cause: e,
   });

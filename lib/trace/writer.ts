@@ -84,8 +84,8 @@ export async function openTraceWriter(
 export function traceFormatFor(path: string, format?: string): TraceFormat {
   if (format === undefined) return /\.json$/i.test(path) ? "json" : "ctf";
   if (format === "json" || format === "ctf") return format;
-  throw new UsageError(`--trace-format: unknown trace format '${format}'; use json or ctf`, {
-    option: "--trace-format",
+  throw new UsageError(`trace format '${format}' is unknown; use json or ctf`, {
+    option: "traceFormat",
     value: format,
   });
 }

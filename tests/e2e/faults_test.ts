@@ -794,7 +794,7 @@ Deno.test("faults 7: stdout on /dev/full is exit 3 in one line; --out /dev/null 
     assert.equal(r.code, 2, r.stderr);
     const line = oneLine(r.stderr);
     assert.doesNotMatch(line, /allow-all/);
-    assert.match(line, /use --out - and redirect/);
+    assert.match(line, /or to stdout \(--out -\) and redirect it there/);
   }
 });
 
