@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { errorMessage } from "../lib/errors.ts";
 
 import denoJson from "../deno.json" with { type: "json" };
 import { COMPILE_PERMISSIONS } from "./compile.ts";
@@ -424,7 +425,7 @@ async function main(args: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof KitError) fail(e.message);
     if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotFound) {
-      fail((e as Error).message);
+      fail(errorMessage(e));
     }
     throw e;
   }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { errorMessage } from "../lib/errors.ts";
 
 /** The npm package holding the Deno runtime for each kit target. */
 export const KIT_RUNTIMES: Record<string, string> = {
@@ -148,7 +149,7 @@ export async function fetchRuntime(target: string, options: FetchRuntimeOptions)
     meta = await res.json();
   } catch (e) {
     throw new KitError(
-      `cannot reach the npm registry for ${pkg} (${metaUrl}: ${(e as Error).message}); ` +
+      `cannot reach the npm registry for ${pkg} (${metaUrl}: ${errorMessage(e)}); ` +
         `put ${base}-${want}.tgz (npm pack ${pkg}@${want}) and its .integrity in ${options.cacheDir}`,
       { target },
     );
@@ -176,7 +177,7 @@ export async function fetchRuntime(target: string, options: FetchRuntimeOptions)
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     data = new Uint8Array(await res.arrayBuffer());
   } catch (e) {
-    throw new KitError(`downloading ${dist.tarball} failed: ${(e as Error).message}`, { target });
+    throw new KitError(`downloading ${dist.tarball} failed: ${errorMessage(e)}`, { target });
   }
   const got = `sha512-${toBase64(await sha("SHA-512", data))}`;
   if (got !== dist.integrity) {

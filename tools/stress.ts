@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { errorMessage } from "../lib/errors.ts";
 
 /**
  * Parses the run count (a positive integer; default 5).
@@ -33,7 +34,7 @@ async function main(args: string[]): Promise<number> {
   try {
     runs = runsFrom(args);
   } catch (e) {
-    console.error((e as Error).message);
+    console.error(errorMessage(e));
     return 2;
   }
   const root = new URL("../", import.meta.url).pathname;
