@@ -87,17 +87,17 @@ export {
   wavHeader,
   WavSink,
 } from "./lib/sink/mod.ts";
+export { Dumper } from "./lib/dumper.ts";
 export {
   checkDumperOptions,
   checkInFlight,
   defaultInFlight,
-  Dumper,
   type DumperOptions,
   type DumpEvent,
   type DumpStats,
   type OverrunPolicy,
   type StopReason,
-} from "./lib/dumper.ts";
+} from "./lib/dumper_options.ts";
 export {
   capture,
   CaptureBuilder,

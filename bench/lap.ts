@@ -12,7 +12,8 @@
 import type { Backend } from "../backends/types.ts";
 import { closeFd, Mapping, openReadOnly } from "../backends/libc_util.ts";
 import type { Clock } from "../lib/clock.ts";
-import { Dumper, type DumpStats } from "../lib/dumper.ts";
+import { Dumper } from "../lib/dumper.ts";
+import type { DumpStats } from "../lib/dumper_options.ts";
 import { imageLayout } from "../lib/sim/image.ts";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
 import type { Sink } from "../lib/sink/mod.ts";

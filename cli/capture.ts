@@ -7,7 +7,7 @@
  */
 import { type Command, Option } from "commander";
 import type { CaptureOptions } from "../lib/capture.ts";
-import type { DumpStats } from "../lib/dumper.ts";
+import type { DumpStats } from "../lib/dumper_options.ts";
 import { OutputClosedError } from "../lib/errors.ts";
 import type { Sink } from "../lib/sink/mod.ts";
 import type { TraceSession } from "../lib/trace/mod.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { $ } from "@david/dax";
-import type { DumpStats } from "../lib/dumper.ts";
+import type { DumpStats } from "../lib/dumper_options.ts";
 import { formatBytes } from "../lib/units.ts";
 
 /** A running progress line; `stop()` ends it (idempotent). */

@@ -8,13 +8,13 @@
 import { findBackend, parseBackendUrl } from "../backends/mod.ts";
 import type { Backend, BackendOpenOptions } from "../backends/types.ts";
 import type { Clock } from "./clock.ts";
+import { Dumper } from "./dumper.ts";
 import {
   checkDumperOptions,
-  Dumper,
   type DumperOptions,
   type DumpStats,
   type OverrunPolicy,
-} from "./dumper.ts";
+} from "./dumper_options.ts";
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
 import { checkSink, DeferredSink, openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";

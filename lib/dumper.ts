@@ -28,17 +28,6 @@ import {
   type StopReason,
 } from "./dumper_options.ts";
 
-export {
-  checkDumperOptions,
-  checkInFlight,
-  defaultInFlight,
-  type DumperOptions,
-  type DumpEvent,
-  type DumpStats,
-  type OverrunPolicy,
-  type StopReason,
-} from "./dumper_options.ts";
-
 const log = getLogger(["ringdump", "dumper"]);
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Dumper, type DumpEvent } from "../lib/dumper.ts";
+import { Dumper } from "../lib/dumper.ts";
+import type { DumpEvent } from "../lib/dumper_options.ts";
 import { type RingGeometry, ringGeometry } from "../lib/ring.ts";
 import { MemorySink } from "../lib/sink/mod.ts";
 import { VirtualClock } from "../lib/clock.ts";

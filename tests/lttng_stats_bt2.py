@@ -11,18 +11,25 @@ no open begin is counted instead of raising.
 The figures follow `ringdump trace stats` definitions exactly: mean is
 sum/count rounded half up; stddev is the sample standard deviation
 sqrt(sum((d - sum/count)^2) / (count - 1)) (0 for one pair), rounded half up;
-p50/p99 are nearest-rank (ceil(p*n/100)).
+p50/p99 are nearest-rank (ceil(p*n/100)). The pairing and the figures are
+bt2_pairs.py's.
 
 Usage: lttng_stats_bt2.py TRACE_PATH [-p PIPELINE] [--events-per-second]
   -> JSON on stdout
 """
 import argparse
 import json
-import math
+import os
 import sys
 import time
 
 import bt2
+
+# the shared pairing, next to this script whatever the working directory;
+# no __pycache__ left in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from bt2_pairs import Pairs  # noqa: E402
 
 
 def main(argv):
@@ -30,9 +37,7 @@ def main(argv):
     parser.add_argument("-p", "--pipeline")
     parser.add_argument("trace_path")
     args = parser.parse_args(argv[1:])
-    stacks = {}
-    durations = {}
-    unmatched_ends = 0
+    pairs = Pairs()
     events = 0
     cpus = set()
     start = time.perf_counter()
@@ -54,49 +59,18 @@ def main(argv):
             continue
         key = pipeline + ":" + str(payload["function_name"])
         t = msg.default_clock_snapshot.ns_from_origin
-        stack = stacks.setdefault(key, [])
         if name == "libcamera:ipa_call_begin":
-            stack.append(t)
-        elif stack:
-            durations.setdefault(key, []).append(t - stack.pop())
+            pairs.begin(key, t)
         else:
-            unmatched_ends += 1
-    calls = []
-    for key in sorted(durations):
-        d = durations[key]
-        n = len(d)
-        total = sum(d)
-        mean_f = total / n
-        acc = 0.0
-        for x in d:
-            dx = x - mean_f
-            acc += dx * dx
-        s = sorted(d)
-
-        def rank(p):
-            return s[max(0, (p * n + 99) // 100 - 1)]
-
-        pipeline, function = key.split(":", 1)
-        calls.append({
-            "key": key,
-            "pipeline": pipeline,
-            "function": function,
-            "count": n,
-            "min_ns": s[0],
-            "max_ns": s[-1],
-            "mean_ns": (2 * total + n) // (2 * n),
-            "stddev_ns": math.floor(math.sqrt(acc / (n - 1)) + 0.5) if n > 1 else 0,
-            "p50_ns": rank(50),
-            "p99_ns": rank(99),
-        })
+            pairs.end(key, t)
     seconds = time.perf_counter() - start
     json.dump({
         "events": events,
         "cpus": sorted(cpus),
         "seconds": seconds,
-        "calls": calls,
-        "unmatched_ends": unmatched_ends,
-        "unmatched_begins": sum(len(v) for v in stacks.values()),
+        "calls": pairs.calls("pipeline", ddof=1),
+        "unmatched_ends": pairs.unmatched_ends,
+        "unmatched_begins": pairs.unmatched_begins(),
     }, sys.stdout, indent=2)
     print()
 

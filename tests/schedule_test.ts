@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { nextPoll, type PollState, RateMeter } from "../lib/schedule.ts";
-import { Dumper, type DumpStats } from "../lib/dumper.ts";
+import { Dumper } from "../lib/dumper.ts";
+import type { DumpStats } from "../lib/dumper_options.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { MemorySink } from "../lib/sink/mod.ts";
 import { type Clock, VirtualClock } from "../lib/clock.ts";

@@ -10,23 +10,28 @@ key; durations are clock-snapshot differences in ns (the trace clock runs at
 The figures follow `ringdump trace stats` definitions exactly: mean is
 sum/count rounded half up; stddev is the population standard deviation
 sqrt(sum((d - sum/count)^2) / count), accumulated in end-event order, rounded
-half up; p50/p99 are nearest-rank (ceil(p*n/100)).
+half up; p50/p99 are nearest-rank (ceil(p*n/100)). The pairing and the
+figures are bt2_pairs.py's.
 
 Usage: trace_stats_bt2.py TRACE_DIR [BACKEND]  -> JSON on stdout
 """
 import json
-import math
+import os
 import sys
 
 import bt2
+
+# the shared pairing, next to this script whatever the working directory;
+# no __pycache__ left in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from bt2_pairs import Pairs  # noqa: E402
 
 
 def main(argv):
     path = argv[1]
     only = argv[2] if len(argv) > 2 else None
-    stacks = {}
-    durations = {}
-    unmatched_ends = 0
+    pairs = Pairs()
     freq = None
     for msg in bt2.TraceCollectionMessageIterator(path):
         if type(msg) is not bt2._EventMessageConst:
@@ -45,45 +50,14 @@ def main(argv):
             if freq != 1_000_000_000:
                 raise SystemExit(f"clock frequency is {freq}, expected 1 GHz")
         t = snapshot.value
-        stack = stacks.setdefault(key, [])
         if name == "backend_call_begin":
-            stack.append(t)
-        elif stack:
-            durations.setdefault(key, []).append(t - stack.pop())
+            pairs.begin(key, t)
         else:
-            unmatched_ends += 1
-    calls = []
-    for key in sorted(durations):
-        d = durations[key]
-        n = len(d)
-        total = sum(d)
-        mean_f = total / n
-        acc = 0.0
-        for x in d:
-            dx = x - mean_f
-            acc += dx * dx
-        s = sorted(d)
-
-        def rank(p):
-            return s[max(0, (p * n + 99) // 100 - 1)]
-
-        backend, function = key.split(":", 1)
-        calls.append({
-            "key": key,
-            "backend": backend,
-            "function": function,
-            "count": n,
-            "min_ns": s[0],
-            "max_ns": s[-1],
-            "mean_ns": (2 * total + n) // (2 * n),
-            "stddev_ns": math.floor(math.sqrt(acc / n) + 0.5),
-            "p50_ns": rank(50),
-            "p99_ns": rank(99),
-        })
+            pairs.end(key, t)
     json.dump({
-        "calls": calls,
-        "unmatched_ends": unmatched_ends,
-        "unmatched_begins": sum(len(v) for v in stacks.values()),
+        "calls": pairs.calls("backend", ddof=0),
+        "unmatched_ends": pairs.unmatched_ends,
+        "unmatched_begins": pairs.unmatched_begins(),
     }, sys.stdout, indent=2)
     print()
 

@@ -11,7 +11,8 @@
  * as a subprocess.
  */
 import assert from "node:assert/strict";
-import { Dumper, type DumpStats } from "../../lib/dumper.ts";
+import { Dumper } from "../../lib/dumper.ts";
+import type { DumpStats } from "../../lib/dumper_options.ts";
 import { ringGeometry } from "../../lib/ring.ts";
 import { VirtualClock } from "../../lib/clock.ts";
 import { DeviceError, StallError, TornReadError, UsageError } from "../../lib/errors.ts";
