@@ -70,6 +70,41 @@ function jsonPlan(j: JsonParts, string: (slot: number) => string): JsonPlan {
   return { runs, ints, types, need };
 }
 
+/**
+ * One tracepoint's plans in a chunk by their key (the string ids as the
+ * digits of a number in base `strings.length`); the last two looked up are
+ * checked first (a call site alternates a few names). Keys beyond 2^53 are
+ * not exact: their plans are built every time.
+ */
+class PlanCache {
+  #k0 = -1;
+  #p0: JsonPlan | undefined;
+  #k1 = -1;
+  #p1: JsonPlan | undefined;
+  readonly #byKey = new Map<number, JsonPlan>();
+
+  get(key: number): JsonPlan | undefined {
+    if (key === this.#k0) return this.#p0;
+    if (key === this.#k1) return this.#p1;
+    const plan = this.#byKey.get(key);
+    if (plan !== undefined) this.#remember(key, plan);
+    return plan;
+  }
+
+  set(key: number, plan: JsonPlan): void {
+    if (!Number.isSafeInteger(key)) return;
+    this.#byKey.set(key, plan);
+    this.#remember(key, plan);
+  }
+
+  #remember(key: number, plan: JsonPlan): void {
+    this.#k1 = this.#k0;
+    this.#p1 = this.#p0;
+    this.#k0 = key;
+    this.#p0 = plan;
+  }
+}
+
 /** Integer-only tracepoints' plans (no strings: the same for every chunk). */
 const STATIC_PLANS = JSON_PARTS.map((j) =>
   j.strings.length === 0 ? jsonPlan(j, () => "") : undefined
@@ -218,7 +253,7 @@ export class JsonTraceWriter implements TraceWriter {
     const strings = chunk.strings;
     const nStrings = strings.length;
     // Per tracepoint with strings, its plans in this chunk by the string ids.
-    const plans: (Map<number, JsonPlan> | undefined)[] = [];
+    const plans: (PlanCache | undefined)[] = [];
     let out = this.#out;
     let pos = 0;
     let p = 0;
@@ -230,12 +265,12 @@ export class JsonTraceWriter implements TraceWriter {
         const s = j.strings;
         let key = 0;
         for (let k = s.length - 1; k >= 0; k--) key = key * nStrings + r[p + 2 + s[k]];
-        const byKey = plans[id] ??= new Map();
-        plan = byKey.get(key);
-        if (plan === undefined || !Number.isSafeInteger(key)) {
+        const cache = plans[id] ??= new PlanCache();
+        plan = cache.get(key);
+        if (plan === undefined) {
           const at = p;
           plan = jsonPlan(j, (i) => strings[r[at + 2 + i]]);
-          if (Number.isSafeInteger(key)) byKey.set(key, plan);
+          cache.set(key, plan);
         }
       }
       if (pos + plan.need > out.length) {
