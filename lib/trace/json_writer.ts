@@ -34,10 +34,13 @@ const JSON_PARTS = TRACEPOINTS.map((tp) => {
   );
   const mid = `,"pid":${JSON_PID},"tid":${JSON_TID},"args":{`;
   const strings = tp.fields.flatMap((f, i) => f.type === "string" ? [i] : []);
-  return { tp, head, headFirst: head.subarray(2), mid, keys, strings };
+  return { tp, head, headFirst: head.subarray(2), mid, keys, strings, slots: 2 + tp.fields.length };
 });
 
 type JsonParts = typeof JSON_PARTS[number];
+
+/** The longest head. */
+const MAX_HEAD = Math.max(...JSON_PARTS.map((j) => j.head.length));
 
 /**
  * An event's bytes after its timestamp, for given string values: constant
@@ -46,6 +49,8 @@ type JsonParts = typeof JSON_PARTS[number];
  */
 interface JsonPlan {
   readonly runs: readonly Uint8Array[];
+  /** By the next event's tracepoint id: the last run joined with that event's head. */
+  readonly joined: (Uint8Array | undefined)[];
   readonly ints: readonly number[];
   readonly types: readonly ("u64" | "i64")[];
   /** The most bytes the event takes: head, timestamp and numbers at 24 characters each, runs. */
@@ -67,7 +72,7 @@ function jsonPlan(j: JsonParts, string: (slot: number) => string): JsonPlan {
   });
   runs.push(ENCODER.encode(text + "}}"));
   const need = j.head.length + 24 * (1 + ints.length) + runs.reduce((s, r) => s + r.length, 0);
-  return { runs, ints, types, need };
+  return { runs, joined: [], ints, types, need };
 }
 
 /**
@@ -103,6 +108,13 @@ class PlanCache {
     this.#k0 = key;
     this.#p0 = plan;
   }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const c = new Uint8Array(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
 }
 
 /** Integer-only tracepoints' plans (no strings: the same for every chunk). */
@@ -257,6 +269,7 @@ export class JsonTraceWriter implements TraceWriter {
     let out = this.#out;
     let pos = 0;
     let p = 0;
+    let first = this.#first, headDone = false;
     while (p < r.length) {
       const id = r[p];
       const j = JSON_PARTS[id];
@@ -273,22 +286,35 @@ export class JsonTraceWriter implements TraceWriter {
           cache.set(key, plan);
         }
       }
-      if (pos + plan.need > out.length) {
+      // Room for the event and the next one's head (written with this one's
+      // last run, so the next event starts at its timestamp).
+      const need = plan.need + MAX_HEAD;
+      if (pos + need > out.length) {
         writeAllSync(this.#file, out.subarray(0, pos));
         pos = 0;
-        if (plan.need > out.length) this.#out = out = new Uint8Array(plan.need * 2);
+        if (need > out.length) this.#out = out = new Uint8Array(need * 2);
       }
-      pos = put(out, pos, this.#first ? j.headFirst : j.head);
-      this.#first = false;
+      if (!headDone) pos = put(out, pos, first ? j.headFirst : j.head);
+      first = false;
       pos = putUs(out, pos, r[p + 1]);
       const { runs, ints, types } = plan;
       for (let k = 0; k < ints.length; k++) {
         pos = put(out, pos, runs[k]);
         pos = putNumber(out, pos, intValue(r[p + 2 + ints[k]], types[k]));
       }
-      pos = put(out, pos, runs[ints.length]);
-      p += 2 + j.tp.fields.length;
+      p += j.slots;
+      const last = runs[ints.length];
+      if (p < r.length) {
+        const next = r[p];
+        const joined = plan.joined[next] ??= concat(last, JSON_PARTS[next].head);
+        pos = put(out, pos, joined);
+        headDone = true;
+      } else {
+        pos = put(out, pos, last);
+        headDone = false;
+      }
     }
+    this.#first = first;
     if (pos > 0) writeAllSync(this.#file, out.subarray(0, pos));
   }
 
