@@ -191,6 +191,30 @@ Deno.test("the buffer is bounded: flushed as it fills, every event kept, in orde
   }
 });
 
+Deno.test("string fields: every name right across flushes and sessions, however many a call site passes", () => {
+  const names = ["a", "bb", "ccc", "a", "a", "ccc", "dddd", "bb"];
+  for (let round = 0; round < 2; round++) {
+    const memory = new MemoryTraceWriter();
+    const session = startTracing(memory, { bufferBytes: 256, now: stepClock(1) });
+    const N = 700;
+    for (let i = 0; i < N; i++) {
+      const f = names[(i * (round + 1)) % names.length] + (i % 3 === 0 ? String(round) : "");
+      backendTrace.callBegin(i % 5 ? "sim" : "ssh", f);
+      sinkTrace.writeEnd(f, i);
+    }
+    session.stop();
+    assert.equal(memory.events.length, 2 * N);
+    for (let i = 0; i < N; i++) {
+      const f = names[(i * (round + 1)) % names.length] + (i % 3 === 0 ? String(round) : "");
+      assert.deepEqual(memory.events[2 * i].fields, {
+        backend_name: i % 5 ? "sim" : "ssh",
+        function_name: f,
+      });
+      assert.deepEqual(memory.events[2 * i + 1].fields, { sink_name: f, bytes: i });
+    }
+  }
+});
+
 Deno.test("timestamps never go backwards, even if the clock does", () => {
   const memory = new MemoryTraceWriter();
   const times = [500, 400, 600, 100, 700];

@@ -33,35 +33,83 @@ const TRACED = Symbol("ringdump.traced");
 export function traceBackend(backend: Backend): Backend {
   if ((backend as unknown as Record<symbol, unknown>)[TRACED]) return backend;
   const name = backend.name;
+  const readRegister = framer(
+    () => backendTrace.callBegin(name, "readRegister"),
+    () => backendTrace.callEnd(name, "readRegister"),
+  );
+  const read = framer(
+    () => backendTrace.callBegin(name, "read"),
+    () => backendTrace.callEnd(name, "read"),
+  );
+  const close = framer(
+    () => backendTrace.callBegin(name, "close"),
+    () => backendTrace.callEnd(name, "close"),
+  );
   const traced = {
     [TRACED]: true,
     name,
-    async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
-      if (tracing.enabled) backendTrace.callBegin(name, "readRegister");
+    readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
+      readRegister.begin();
       try {
-        return await backend.readRegister(address, width);
-      } finally {
-        if (tracing.enabled) backendTrace.callEnd(name, "readRegister");
+        return readRegister.settle(backend.readRegister(address, width));
+      } catch (e) {
+        return readRegister.fail(e);
       }
     },
-    async read(address: bigint, dest: Uint8Array): Promise<void> {
-      if (tracing.enabled) backendTrace.callBegin(name, "read");
+    read(address: bigint, dest: Uint8Array): Promise<void> {
+      read.begin();
       try {
-        return await backend.read(address, dest);
-      } finally {
-        if (tracing.enabled) backendTrace.callEnd(name, "read");
+        return read.settle(backend.read(address, dest));
+      } catch (e) {
+        return read.fail(e);
       }
     },
-    async close(): Promise<void> {
-      if (tracing.enabled) backendTrace.callBegin(name, "close");
+    close(): Promise<void> {
+      close.begin();
       try {
-        return await backend.close();
-      } finally {
-        if (tracing.enabled) backendTrace.callEnd(name, "close");
+        return close.settle(backend.close());
+      } catch (e) {
+        return close.fail(e);
       }
     },
   };
   return traced;
+}
+
+/**
+ * Frames the calls of one function with a begin and an end event, each
+ * emitted when tracing is on at that moment, without an `async` function's
+ * frame and promise per call: `begin()` emits the begin event; `settle(p)`
+ * returns a new promise of `p`'s outcome and emits the end event when `p`
+ * settles, either way, in the reaction an async wrapper's `await` would have
+ * run (the same ticks); `fail(e)`, for a call that threw instead of
+ * returning a promise, emits it at once and rejects with `e`, as an async
+ * wrapper would have. The handlers are made once, not per call.
+ */
+function framer(emitBegin: () => void, emitEnd: () => void) {
+  const end = () => {
+    if (tracing.enabled) emitEnd();
+  };
+  const ok = <T>(v: T): T => {
+    end();
+    return v;
+  };
+  const failed = (e: unknown): never => {
+    end();
+    throw e;
+  };
+  return {
+    begin(): void {
+      if (tracing.enabled) emitBegin();
+    },
+    settle<T>(p: Promise<T>): Promise<T> {
+      return Promise.resolve(p).then(ok, failed);
+    },
+    fail(e: unknown): Promise<never> {
+      end();
+      return Promise.reject(e);
+    },
+  };
 }
 
 /**
