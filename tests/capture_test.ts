@@ -29,7 +29,10 @@ Deno.test("dump(): builders are immutable and reusable", async () => {
   assert.equal(b.bytes().length, 8192);
   assert.ok(a.bytes().length > 0);
   // inFlight reaches the dumper: a whole ring in flight is refused.
-  await assert.rejects(base.inFlight(16).duration(100).to(new MemorySink()), /--in-flight/);
+  await assert.rejects(
+    base.inFlight(16).duration(100).to(new MemorySink()),
+    /inFlight must be a whole number of pages/,
+  );
   assert.ok((await base.inFlight(1).duration(100).to(new MemorySink())).bytes > 0);
 });
 
