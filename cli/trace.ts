@@ -198,6 +198,8 @@ export async function startCaptureTrace(
   paths: readonly string[],
   options: { format?: string } = {},
 ): Promise<TraceSession | undefined> {
+  // No tracing asked for: lib/trace is not loaded (a capture's start-up, issue 13).
+  if (paths.length === 0 && options.format === undefined) return undefined;
   const { openTraceWriter, startTracing, traceFormatFor } = await traceLib();
   if (options.format !== undefined) traceFormatFor("", options.format);
   if (paths.length === 0) {

@@ -18,7 +18,9 @@ import {
 import { type RingGeometry, ringGeometry, type RingGeometryInit } from "./ring.ts";
 import { checkSink, DeferredSink, openSink, type OpenSinkOptions, type Sink } from "./sink/mod.ts";
 import { parseDuration, parseSize } from "./units.ts";
-import { backendTrace, traceBackend, tracing } from "./trace/mod.ts";
+// Not lib/trace/mod.ts: see lib/dumper.ts.
+import { backendTrace, tracing } from "./trace/tracer.ts";
+import { traceBackend } from "./trace/instrument.ts";
 
 /** Options of {@linkcode capture}. */
 export interface CaptureOptions extends Omit<DumperOptions, "geometry">, OpenSinkOptions {

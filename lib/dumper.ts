@@ -16,7 +16,10 @@ import { hex } from "./units.ts";
 import { nextPoll, RateMeter } from "./schedule.ts";
 import { mapBuffer, type MappedBuffer } from "../backends/libc_util.ts";
 import { LogicalCounter, wrapBackendError } from "./counter.ts";
-import { dumperTrace, traceBackend, traceSink, tracing } from "./trace/mod.ts";
+// The tracer and its wrappers only, not lib/trace/mod.ts: a capture does not
+// load the trace readers, the CTF parser or the report (start-up, issue 13).
+import { dumperTrace, tracing } from "./trace/tracer.ts";
+import { traceBackend, traceSink } from "./trace/instrument.ts";
 import {
   checkDumperOptions,
   checkInFlight,

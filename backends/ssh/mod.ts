@@ -38,7 +38,6 @@ import type { Backend, BackendFactory, BackendOpenOptions, BackendProbe } from "
 import { urlForm } from "../options.ts";
 import { runCommand } from "../process.ts";
 import { UsageError } from "../../lib/errors.ts";
-import { spawnAgent } from "../../lib/agent/spawn.ts";
 import { hex } from "../../lib/units.ts";
 import { shellQuote } from "./commands.ts";
 import { connectSsh } from "./connection.ts";
@@ -86,6 +85,9 @@ export async function openSsh(
   } --origin ${hex(options.origin ?? SSH_DEFAULTS.origin)}`;
   log.debug("ssh: starting the agent: {remote}", { remote });
   try {
+    // The agent's client (its protocol, the controls) only when it is used:
+    // a pixeldump or devmem capture loads this module too (backends/mod.ts).
+    const { spawnAgent } = await import("../../lib/agent/spawn.ts");
     const client = await spawnAgent(ssh.command(remote), {
       geometry: options.geometry!,
       name: "ssh+agent",
