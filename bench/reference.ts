@@ -14,6 +14,7 @@ import {
   type CpuResult,
   EMULATORS,
   MIB,
+  pythonBin,
   ringdumpArgv,
   ROOT,
   runWithCpu,
@@ -82,7 +83,7 @@ export async function referenceBaseline(options: ReferenceOptions): Promise<Figu
       ];
       const argv = who === "reference"
         ? [
-          "python3",
+          await pythonBin(),
           `${ROOT}bench/reference_dumper.py`,
           "--out",
           out,

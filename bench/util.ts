@@ -129,6 +129,27 @@ sys.stderr.write("\\nBENCH_CPU %f\\n" % (r.ru_utime + r.ru_stime))
 sys.exit(p.returncode)
 `;
 
+let python: Promise<string> | undefined;
+
+/**
+ * The Python interpreter itself, not a launcher in front of it: `python3` on
+ * PATH may be a pyenv shim, a shell script whose own work (some 50 ms of
+ * CPU) would be counted in every figure `runWithCpu` takes, and twice in
+ * the Python reference's.
+ *
+ * @example
+ * ```ts ignore
+ * import { pythonBin } from "./util.ts";
+ * console.log(await pythonBin()); // e.g. "/root/.pyenv/versions/3.11.7/bin/python3.11"
+ * ```
+ */
+export function pythonBin(): Promise<string> {
+  python ??= run(["python3", "-c", "import sys; print(sys.executable)"]).then((r) =>
+    r.code === 0 && r.stdout.trim() !== "" ? r.stdout.trim() : "python3"
+  );
+  return python;
+}
+
 /**
  * Runs `argv` under a tiny Python wrapper that reports the CPU seconds of
  * the whole process tree (`RUSAGE_CHILDREN`: every descendant that was
@@ -144,7 +165,7 @@ export async function runWithCpu(
   argv: readonly string[],
   options: { env?: Record<string, string> } = {},
 ): Promise<CpuResult> {
-  const r = await run(["python3", "-c", CPU_WRAPPER, ...argv], options);
+  const r = await run([await pythonBin(), "-c", CPU_WRAPPER, ...argv], options);
   const m = r.stderr.match(/\nBENCH_CPU ([0-9.]+)\n?$/);
   if (!m) throw new Error(`${argv.join(" ")}: no CPU figure (exit ${r.code}): ${r.stderr}`);
   return { ...r, stderr: r.stderr.slice(0, m.index), cpu: Number(m[1]) };
