@@ -349,7 +349,11 @@ async function shrinkTrial(): Promise<void> {
   let result: Ran | undefined;
   const done = finish(child).then((r) => (result = r));
   const full = 4096 + ring.pages * ring.pageSize;
-  for (let i = 0; i < 200000 && result === undefined; i++) {
+  // Until the capture ends, not for a number of truncates: a quick run of
+  // them could fall between two polls (2 s apart) and prove nothing. Every
+  // poll overlaps many short moments; 20 s is ten polls or more.
+  const deadline = Date.now() + 20_000;
+  for (let i = 0; result === undefined && Date.now() < deadline; i++) {
     // short for a moment in every six truncates
     await f.truncate(i % 6 ? full : 4096 + 4);
     if (i % 64 === 0) await sleep(0);
