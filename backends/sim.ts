@@ -4,8 +4,9 @@
  * reads it.
  *
  * URL: `sim:?rate=SIZE[/s]&pattern=counter|sine&burst=N&start=N&tone=HZ&samplerate=HZ&channels=N&fail-after=N`
- * (`latency`, the time a read takes on a virtual clock, is an {@linkcode openSim} option for
- * tests, not a URL option: with the system clock it would do nothing)
+ * (`latency` and `registerLatency`, the time a read and a counter read take on a virtual
+ * clock, are {@linkcode openSim} options for tests, not URL options: with the system clock they
+ * would do nothing)
  *
  * @module
  */
@@ -19,7 +20,7 @@ import type {
 import { urlForm, UrlOptions } from "./options.ts";
 import { BackendError } from "../lib/errors.ts";
 import type { RingGeometry } from "../lib/ring.ts";
-import { type Clock, systemClock, VirtualClock } from "../lib/clock.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
 import { MemoryRing, SimDevice, type SimOptions } from "../lib/sim/device.ts";
 import { hex } from "../lib/units.ts";
 
@@ -31,17 +32,24 @@ class SimBackend implements Backend {
   readonly #geometry: RingGeometry;
   readonly #clock: Clock;
   readonly #latency: number;
+  readonly #registerLatency: number;
   readonly #failAfter: number;
   #calls = 0;
   #closed = false;
 
   constructor(
     geometry: RingGeometry,
-    options: SimOptions & { clock: Clock; latency: number; failAfter: number },
+    options: SimOptions & {
+      clock: Clock;
+      latency: number;
+      registerLatency: number;
+      failAfter: number;
+    },
   ) {
     this.#geometry = geometry;
     this.#clock = options.clock;
     this.#latency = options.latency;
+    this.#registerLatency = options.registerLatency;
     this.#failAfter = options.failAfter;
     this.#memory = new MemoryRing(geometry.pageSize, geometry.pages);
     this.#device = new SimDevice(geometry, { ...options, memory: this.#memory });
@@ -63,6 +71,12 @@ class SimBackend implements Backend {
     }
   }
 
+  /** Lets `ms` pass on a clock that moves only when told (a VirtualClock or one like it). */
+  #take(ms: number): void {
+    const clock = this.#clock as Clock & { advance?: (ms: number) => void };
+    if (ms > 0 && typeof clock.advance === "function") clock.advance(ms);
+  }
+
   // deno-lint-ignore require-await
   async readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
     this.#call("readRegister");
@@ -74,8 +88,14 @@ class SimBackend implements Backend {
         { backend: "sim", address },
       ));
     }
+    // A counter read that takes time (a devmem process): half of it before
+    // the register is sampled, half after.
+    const half = this.#registerLatency / 2;
+    this.#take(half);
     this.#device.step();
-    return BigInt(this.#memory.counter);
+    const value = BigInt(this.#memory.counter);
+    this.#take(half);
+    return value;
   }
 
   // deno-lint-ignore require-await
@@ -97,9 +117,7 @@ class SimBackend implements Backend {
     const half = Math.floor(dest.length / 2 / g.pageSize) * g.pageSize;
     this.#device.step();
     dest.set(this.#memory.bytes.subarray(o, o + half));
-    if (this.#latency > 0 && this.#clock instanceof VirtualClock) {
-      this.#clock.advance(this.#latency);
-    }
+    this.#take(this.#latency);
     this.#device.step();
     dest.set(this.#memory.bytes.subarray(o + half, o + dest.length), half);
   }
@@ -190,12 +208,13 @@ const SIM_URL_OPTIONS: readonly BackendOption[] = [
  */
 export function openSim(
   geometry: RingGeometry,
-  options: SimOptions & { latency?: number; failAfter?: number } = {},
+  options: SimOptions & { latency?: number; registerLatency?: number; failAfter?: number } = {},
 ): Backend & { readonly device: SimDevice } {
   return new SimBackend(geometry, {
     ...options,
     clock: options.clock ?? systemClock,
     latency: options.latency ?? 0,
+    registerLatency: options.registerLatency ?? 0,
     failAfter: options.failAfter ?? 0,
   });
 }

@@ -13,7 +13,7 @@ import { OverrunError, TornReadError } from "./errors.ts";
 import { checkAppendOrder, firstIntactPage, type RingGeometry, splitRange } from "./ring.ts";
 import type { Sink } from "./sink/mod.ts";
 import { hex } from "./units.ts";
-import { nextPoll, RateMeter } from "./schedule.ts";
+import { nextPoll, RateMeter, reuseReading } from "./schedule.ts";
 import { mapBuffer, type MappedBuffer } from "../backends/libc_util.ts";
 import { LogicalCounter, wrapBackendError } from "./counter.ts";
 // The tracer and its wrappers only, not lib/trace/mod.ts: a capture does not
@@ -82,6 +82,10 @@ export class Dumper {
   #done = false;
   /** Worst headroom seen in the period in flight (for the period_end tracepoint). */
   #periodHeadroom = 0;
+  /** The next poll takes the latest counter reading (lib/schedule.ts reuseReading). */
+  #reuseReading = false;
+  /** How long the last fresh counter read of a poll took, ms. */
+  #counterReadMs = 0;
   /** One past the last logical page appended (the sink-boundary invariant). */
   #appendedEnd = 0;
   readonly #stats: DumpStats = {
@@ -100,6 +104,7 @@ export class Dumper {
     firstPage: 0,
     endPage: 0,
     counterReads: 0,
+    reusedReadings: 0,
     reads: 0,
     elapsedMs: 0,
     adaptive: true,
@@ -199,19 +204,29 @@ export class Dumper {
           if (s.shortestIntervalMs === 0 || gap < s.shortestIntervalMs) s.shortestIntervalMs = gap;
         }
         lastStart = pollStart;
+        // The final drain reads the counter afresh: everything written before the stop.
+        if (final) this.#reuseReading = false;
         await this.#runPeriod();
         if (this.#stats.adaptive) {
           // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
           this.#rate.see(this.#counter.tLatest, this.#counter.latest);
+          const backlog = Math.max(0, this.#counter.latest - this.#next);
           deadline = nextPoll({
             period: this.#period,
             minPeriod: this.#minPeriod,
             pages: this.#g.pages,
             pollStart,
             readAt: this.#counter.tLatest,
-            backlog: Math.max(0, this.#counter.latest - this.#next),
+            backlog,
             rate: this.#rate.rate,
             previous: lastGap,
+          });
+          // Due before a fresh counter read could finish: take the latest reading.
+          this.#reuseReading = !this.#counter.rebased && reuseReading({
+            at: deadline,
+            readAt: this.#counter.tLatest,
+            readCost: this.#counterReadMs,
+            backlog,
           });
         }
         if (this.#stats.stopReason === "max-bytes") break;
@@ -282,8 +297,20 @@ export class Dumper {
     const s = this.#stats;
     const pages = this.#g.pages;
     s.periods++;
+    const reuse = this.#reuseReading;
+    this.#reuseReading = false;
     this.#counter.rebased = false;
-    const current = await this.#counter.readLogical(this.#next);
+    // lib/schedule.ts reuseReading: the check after the last poll's reads,
+    // taken a moment ago, serves as this poll's reading.
+    let current: number;
+    if (reuse) {
+      current = this.#counter.latest;
+      s.reusedReadings++;
+    } else {
+      const t = this.#clock.now();
+      current = await this.#counter.readLogical(this.#next);
+      this.#counterReadMs = this.#clock.now() - t;
+    }
     const from = this.#next;
     const delta = current - from;
     // docs/design.md rule 3, the reference's check: pages read last period may have

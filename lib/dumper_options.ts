@@ -72,6 +72,12 @@ export interface DumpStats {
   endPage: number;
   /** Counter reads (including the re-reads after each read). */
   counterReads: number;
+  /**
+   * Polls that took the previous poll's last counter reading (the check after
+   * its reads) instead of a fresh one: adaptive polling, with the next poll
+   * due before a fresh read could finish (lib/schedule.ts reuseReading).
+   */
+  reusedReadings: number;
   /** Backend reads. */
   reads: number;
   /** Wall time of the capture, ms. */

@@ -70,6 +70,43 @@ export function nextPoll(state: PollState): number {
   return Math.min(latest, Math.max(earliest, at));
 }
 
+/** What {@linkcode reuseReading} needs to know. */
+export interface ReuseState {
+  /** When the next poll is due, ms ({@linkcode nextPoll}). */
+  at: number;
+  /** When the latest counter reading (the check after the last reads) was taken, ms. */
+  readAt: number;
+  /** What a fresh counter read takes, ms (the last one measured). */
+  readCost: number;
+  /** Pages written but not read yet at `readAt`. */
+  backlog: number;
+}
+
+/**
+ * Whether the next poll takes the latest counter reading (the check after
+ * the last poll's reads) instead of reading the counter afresh: when the
+ * poll is due before a fresh read could even finish (`at <= readAt +
+ * readCost`), as with a fast writer and a backend whose counter read is a
+ * process (pixeldump) or a remote command (ssh). A fresh read would add only
+ * the pages of that moment and cost its time in every poll, which is what
+ * bounds the rate then. Every page read is still checked by a counter read
+ * right after it (docs/design.md rule 4); the pages written since the
+ * reading wait for the next poll. With a counter read of microseconds
+ * (devmem) only an overdue poll reuses one.
+ *
+ * @example
+ * ```ts
+ * import { reuseReading } from "./schedule.ts";
+ * // due 1 ms after the reading; a counter read takes 5 ms: take the reading
+ * console.log(reuseReading({ at: 101, readAt: 100, readCost: 5, backlog: 300 })); // true
+ * // due in 20 ms: read afresh then
+ * console.log(reuseReading({ at: 120, readAt: 100, readCost: 5, backlog: 300 })); // false
+ * ```
+ */
+export function reuseReading(state: ReuseState): boolean {
+  return state.backlog > 0 && state.at <= state.readAt + Math.max(0, state.readCost);
+}
+
 /**
  * The writer's rate from successive counter readings: the larger of the
  * rate over the last interval (reacts to a burst at once) and a slowly

@@ -322,7 +322,7 @@ async function shrinkTrial(): Promise<void> {
   const image = `${t.dir}/ring.img`;
   const out = `${t.dir}/out.bin`;
   // The counter below the ring: cutting the ring off leaves it readable.
-  // 800 pages a period into 2048: seconds of slack, and each read a long copy.
+  // 400 pages a period into 2048: seconds of slack, and each read a long copy.
   const { ring, flags } = imageRing(2048, 4096, { counterBelow: true });
   const writer = await ImageWriter.open(image, ring);
   const stop = new AbortController();
@@ -332,9 +332,9 @@ async function shrinkTrial(): Promise<void> {
     "--backend",
     `devmem:${image}?origin=0`,
     ...flags,
-    // long periods: each read is 4 MiB, a long copy for a shrink to hit
+    // long periods: each read is 1.6 MiB, a long copy for a shrink to hit
     "--period",
-    "2s",
+    "1s",
     "--duration",
     "30s",
     "--out",
@@ -350,12 +350,14 @@ async function shrinkTrial(): Promise<void> {
   const done = finish(child).then((r) => (result = r));
   const full = 4096 + ring.pages * ring.pageSize;
   // Until the capture ends, not for a number of truncates: a quick run of
-  // them could fall between two polls (2 s apart) and prove nothing. Every
-  // poll overlaps many short moments; 20 s is ten polls or more.
+  // them could fall between two polls (1 s apart) and prove nothing. The
+  // image is short half of the time, so each poll's read meets a short
+  // moment with a chance of a half or more, even when this process is
+  // descheduled on a loaded machine; 20 s is twenty polls or more.
   const deadline = Date.now() + 20_000;
   for (let i = 0; result === undefined && Date.now() < deadline; i++) {
-    // short for a moment in every six truncates
-    await f.truncate(i % 6 ? full : 4096 + 4);
+    // short in every other truncate
+    await f.truncate(i % 2 ? full : 4096 + 4);
     if (i % 64 === 0) await sleep(0);
   }
   f.close();
