@@ -82,8 +82,6 @@ export class Dumper {
   #done = false;
   /** Worst headroom seen in the period in flight (for the period_end tracepoint). */
   #periodHeadroom = 0;
-  /** The next poll takes the latest counter reading (lib/schedule.ts reuseReading). */
-  #reuseReading = false;
   /** How long the last fresh counter read of a poll took, ms. */
   #counterReadMs = 0;
   /** One past the last logical page appended (the sink-boundary invariant). */
@@ -182,6 +180,8 @@ export class Dumper {
       // rate before waiting longer (a fast writer could lap the ring in one period).
       let deadline = this.#t0 + (this.#stats.adaptive ? this.#minPeriod : this.#period);
       let pollStart = this.#t0, lastStart: number | undefined, lastGap: number | undefined;
+      // The next poll takes the latest counter reading (lib/schedule.ts reuseReading).
+      let reuse = false;
       this.#rate.see(this.#t0, phys);
       for (;;) {
         if (!this.#stopReason()) {
@@ -205,8 +205,8 @@ export class Dumper {
         }
         lastStart = pollStart;
         // The final drain reads the counter afresh: everything written before the stop.
-        if (final) this.#reuseReading = false;
-        await this.#runPeriod();
+        await this.#runPeriod(reuse && !final);
+        reuse = false;
         if (this.#stats.adaptive) {
           // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
           this.#rate.see(this.#counter.tLatest, this.#counter.latest);
@@ -222,7 +222,7 @@ export class Dumper {
             previous: lastGap,
           });
           // Due before a fresh counter read could finish: take the latest reading.
-          this.#reuseReading = !this.#counter.rebased && reuseReading({
+          reuse = !this.#counter.rebased && reuseReading({
             at: deadline,
             readAt: this.#counter.tLatest,
             readCost: this.#counterReadMs,
@@ -261,15 +261,15 @@ export class Dumper {
   }
 
   /** One period, framed by the dumper_period_begin/end tracepoints when tracing. */
-  async #runPeriod(): Promise<void> {
-    if (!tracing.enabled) return await this.#period1();
+  async #runPeriod(reuse: boolean): Promise<void> {
+    if (!tracing.enabled) return await this.#period1(reuse);
     const s = this.#stats;
     const latest0 = this.#counter.latest, bytes0 = s.bytes, pages0 = s.pages, reads0 = s.reads;
     const counterReads0 = s.counterReads, lost0 = s.lostPages;
     this.#periodHeadroom = 0;
     dumperTrace.periodBegin(s.periods + 1);
     try {
-      await this.#period1();
+      await this.#period1(reuse);
     } finally {
       if (tracing.enabled) {
         dumperTrace.periodEnd(
@@ -293,12 +293,11 @@ export class Dumper {
     if (h > this.#periodHeadroom) this.#periodHeadroom = h;
   }
 
-  async #period1(): Promise<void> {
+  /** `reuse`: take the latest counter reading as this poll's (lib/schedule.ts reuseReading). */
+  async #period1(reuse: boolean): Promise<void> {
     const s = this.#stats;
     const pages = this.#g.pages;
     s.periods++;
-    const reuse = this.#reuseReading;
-    this.#reuseReading = false;
     this.#counter.rebased = false;
     // lib/schedule.ts reuseReading: the check after the last poll's reads,
     // taken a moment ago, serves as this poll's reading.

@@ -85,11 +85,24 @@ Deno.test("RateMeter: a burst is seen at once; a stall decays to nothing", () =>
   assert.ok(Number.isFinite(m.rate));
 });
 
+/** A writer schedule's segment: `ms` of virtual time at `speed` (0 a stall, above 1 a burst). */
+const segment = fc.record({
+  ms: fc.integer({ min: 1, max: 400 }),
+  speed: fc.oneof(
+    fc.constant(0),
+    fc.double({ min: 0.05, max: 1, noNaN: true }),
+    fc.double({ min: 1, max: 6, noNaN: true }),
+  ),
+});
+
 /**
  * A clock for the device whose time runs at a schedule's speeds: slope 0 is
  * a stall, above 1 a burst. The dumper keeps the plain virtual clock.
  */
-function warped(clock: VirtualClock, segments: { ms: number; speed: number }[]): Clock {
+function warped(
+  clock: VirtualClock,
+  segments: { ms: number; speed: number }[],
+): Clock & { advance(ms: number): void } {
   const at = (t: number): number => {
     let dev = 0, left = t;
     for (const s of segments) {
@@ -105,7 +118,7 @@ function warped(clock: VirtualClock, segments: { ms: number; speed: number }[]):
     sleep: (ms, signal) => clock.sleep(ms, signal),
     // (the sim's read latency advances the dumper's clock through this)
     advance: (ms: number) => clock.advance(ms),
-  } as Clock;
+  };
 }
 
 interface Run {
@@ -207,14 +220,6 @@ Deno.test("adaptive polling (property): a steady writer below half a ring per pe
 
 Deno.test("adaptive polling (property): random writer schedules with bursts and stalls: the output is the device's stream exactly, or an overrun with every byte before it correct; polls stay within [minPeriod, period]", async () => {
   let clean = 0, overruns = 0, refused = 0;
-  const segment = fc.record({
-    ms: fc.integer({ min: 1, max: 400 }),
-    speed: fc.oneof(
-      fc.constant(0),
-      fc.double({ min: 0.05, max: 1, noNaN: true }),
-      fc.double({ min: 1, max: 6, noNaN: true }),
-    ),
-  });
   await fc.assert(
     fc.asyncProperty(
       fc.integer({ min: 8, max: 200 }),
@@ -283,14 +288,6 @@ Deno.test("adaptive polling: with counter reads that take time (a process each),
 
 Deno.test("adaptive polling (property): reads and counter reads that take time, random writer schedules: the output is the device's stream exactly, or a detected overrun or torn read with every byte before it correct", async () => {
   let clean = 0, reused = 0, stopped = 0;
-  const segment = fc.record({
-    ms: fc.integer({ min: 1, max: 400 }),
-    speed: fc.oneof(
-      fc.constant(0),
-      fc.double({ min: 0.05, max: 1, noNaN: true }),
-      fc.double({ min: 1, max: 6, noNaN: true }),
-    ),
-  });
   const double = (min: number, max: number) => fc.double({ min, max, noNaN: true });
   const config = fc.oneof(
     // Anything: any rate, read and counter read times, checks, bursts and stalls.
