@@ -11,74 +11,65 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
-import denoJson from "./deno.json" with { type: "json" };
-import { RingdumpError } from "./lib/errors.ts";
-import { addAgentCommand } from "./cli/agent.ts";
-import { addBackendsCommand } from "./cli/backends.ts";
-import { addCaptureCommand, EXIT_CODES } from "./cli/capture.ts";
-import { addDeployCommand } from "./cli/deploy.ts";
-import { cliMessage } from "./cli/errors.ts";
-import { addSimCommand } from "./cli/sim.ts";
-import { addTraceCommand } from "./cli/trace.ts";
-import { addVerifyCommand } from "./cli/verify.ts";
+// Only light modules here: the top-level help and --version are answered
+// without commander (whose Node compatibility layer costs as much as starting
+// Deno) or any command's dependencies.
+import { helpWidth, NO_COMMAND, renderProgramHelp, VERSION } from "./cli/help.ts";
 
-/** The version printed by `ringdump --version`. */
-export const VERSION: string = denoJson.version;
+export { VERSION };
 
-/**
- * Builds the `ringdump` command tree (without running it).
- *
- * @example
- * ```ts
- * import { buildProgram } from "./cli.ts";
- * const program = buildProgram();
- * console.log(program.commands.map((c) => c.name()).includes("capture")); // true
- * ```
- */
-export function buildProgram(): Command {
-  const program = new Command("ringdump")
-    .description(
-      "Stream what capture hardware writes into a ring buffer in physical memory to a file, " +
-        "without losing a byte.",
-    )
-    .version(VERSION, "-V, --version")
-    .exitOverride()
-    .showHelpAfterError("(add --help for usage)")
-    .configureHelp({ sortSubcommands: false })
-    .addHelpText(
-      "after",
-      `
-Examples:
-  # 3 s of a tone from the simulated device (sim:, the default backend)
-  ringdump capture --duration 3s --out capture.wav
-  # real hardware: a 4 MiB ring at 0x30000000, its page counter at 0x43c00010
-  ringdump capture --backend devmem:/dev/mem --base 0x30000000 --pages 1024 \\
-      --counter 0x43c00010 --period 50ms --out dump.bin
-  # the self-checking counter pattern, then check the capture has no gap
-  ringdump capture --backend 'sim:?pattern=counter' --duration 2s --out c.bin
-  ringdump verify c.bin
-${EXIT_CODES}`,
-    );
-  addCaptureCommand(program, setExit);
-  addVerifyCommand(program, setExit);
-  addSimCommand(program);
-  addBackendsCommand(program);
-  addAgentCommand(program);
-  addDeployCommand(program);
-  addTraceCommand(program);
-  return program;
+/** What the fast path prints: where, what, and the exit code. */
+interface QuickAnswer {
+  readonly stream: "stdout" | "stderr";
+  readonly text: string;
+  readonly code: number;
+  /** A line for stderr after the text. */
+  readonly note?: string;
 }
 
-/** The exit code set by the last action. */
-let actionExit = 0;
-const setExit = (code: number): void => {
-  actionExit = code;
-};
+/**
+ * The answer to the command lines that need no command (`ringdump`, `--help`,
+ * `-h`, `help`, `--version`, `-V`), exactly as commander gives it; undefined
+ * for any other command line.
+ */
+function quickAnswer(args: readonly string[]): QuickAnswer | undefined {
+  if (args.length === 0) {
+    // No command: a usage error, the help on stderr.
+    return {
+      stream: "stderr",
+      text: renderProgramHelp(helpWidth("stderr")),
+      code: 2,
+      note: NO_COMMAND,
+    };
+  }
+  if (args.length !== 1) return undefined;
+  switch (args[0]) {
+    case "--help":
+    case "-h":
+    case "help":
+      return { stream: "stdout", text: renderProgramHelp(helpWidth("stdout")), code: 0 };
+    case "--version":
+    case "-V":
+      return { stream: "stdout", text: `${VERSION}\n`, code: 0 };
+  }
+  return undefined;
+}
+
+/** Writes all of `text` (a reader that closed the pipe has what it wanted). */
+function writeText(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  try {
+    while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+  }
+}
 
 /**
  * Runs the CLI with `args` and returns the exit code (it never calls
- * `Deno.exit` itself, except on a second Ctrl-C).
+ * `Deno.exit` itself, except on a second Ctrl-C). The top-level help and
+ * `--version` are answered here; every other command line goes to commander
+ * (cli/program.ts, loaded then).
  *
  * @example
  * ```ts
@@ -88,30 +79,15 @@ const setExit = (code: number): void => {
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  actionExit = 0;
-  const program = buildProgram();
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return actionExit;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // Commander has printed the message (or the help) already.
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-      // `ringdump help ...` asked for it (0); no command at all is a usage error (help on stderr).
-      if (e.code === "commander.help") {
-        if (e.exitCode === 0) return 0;
-        console.error("ringdump: no command given: name one of the commands above");
-        return 2;
-      }
-      return 2;
-    }
-    if (e instanceof RingdumpError) {
-      console.error(`ringdump: ${cliMessage(e)}`);
-      return e.exitCode;
-    }
-    console.error(`ringdump: internal error: ${e instanceof Error ? e.stack : String(e)}`);
-    return 70;
+  const quick = quickAnswer(args);
+  if (quick) {
+    writeText(quick.stream === "stdout" ? Deno.stdout : Deno.stderr, quick.text);
+    if (quick.note) console.error(quick.note);
+    return quick.code;
   }
+  // A string literal: deno compile and deno bundle embed it.
+  const { runProgram } = await import("./cli/program.ts");
+  return await runProgram(args);
 }
 
 /**

@@ -98,8 +98,8 @@ export async function startupTime(options: StartupOptions): Promise<Figure[]> {
       refValue: median(b),
       better: "lower",
       goal: 1.5,
-      note: `median of ${options.runs}, module cache warm; commander alone imports node:fs, ` +
-        `node:child_process, node:util (see the README's Performance notes)`,
+      note: `median of ${options.runs}, module cache warm; answered from cli/help.ts, without ` +
+        `commander or any node: module (see the README's Performance notes)`,
     }),
     figure({
       name: "startup.capture_first_read",

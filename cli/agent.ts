@@ -6,6 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
+import { commandSummary } from "./help.ts";
 import { DEFAULT_MAX_READ } from "../lib/agent/frame.ts";
 import { UsageError } from "../lib/errors.ts";
 import { hex, parseAddress, parseInteger, parseSize } from "../lib/units.ts";
@@ -54,7 +55,7 @@ async function pageSize(): Promise<number> {
 export function addAgentCommand(program: Command): Command {
   program
     .command("agent")
-    .summary("Serve memory reads for ssh://HOST?via=agent")
+    .summary(commandSummary("agent"))
     .description(
       "Serve memory reads on stdin/stdout in ringdump's binary agent protocol (run on the " +
         "board by the ssh://HOST?via=agent backend, not by hand). It only reads: the protocol " +

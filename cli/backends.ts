@@ -5,6 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { commandSummary } from "./help.ts";
 import { optionPlaceholder } from "../backends/options.ts";
 import type { BackendOption } from "../backends/types.ts";
 import { collect } from "./options.ts";
@@ -106,7 +107,7 @@ export function formatBackendReports(reports: readonly BackendReport[]): string 
 export function addBackendsCommand(program: Command): Command {
   return program
     .command("backends")
-    .summary("List the backend schemes and which are usable here")
+    .summary(commandSummary("backends"))
     .description(
       "List every backend scheme: what it reads, its URL form with its options, what it " +
         "needs, and whether it is usable on this machine now (each backend probes for what " +

@@ -6,6 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
+import { commandSummary, EXIT_CODES } from "./help.ts";
 import type { CaptureOptions } from "../lib/capture.ts";
 import type { DumpStats } from "../lib/dumper_options.ts";
 import { OutputClosedError } from "../lib/errors.ts";
@@ -27,28 +28,9 @@ import type { Progress } from "./progress.ts";
 
 // Pre-formatted blocks for addHelpText (commander does not wrap them): keep
 // their lines within 80 columns. Prose belongs in description(), which
-// commander wraps to the terminal.
-/**
- * The exit codes of a capture, as `--help` shows them.
- *
- * @example
- * ```ts
- * import { EXIT_CODES } from "./capture.ts";
- * console.log(EXIT_CODES.includes("70  internal error")); // true
- * ```
- */
-export const EXIT_CODES: string = `
-Exit codes:
-  0   success (also after Ctrl-C/SIGTERM when nothing was lost, and when
-      the reader of --out - closed the pipe)
-  1   data lost (overrun, torn read, a stall long enough for the counter
-      to wrap unseen, or pages skipped with --overrun gap), or verify failed
-  2   usage error (bad flag, URL, geometry, or output path, an output that
-      is the image or a trace); nothing captured, nothing overwritten
-  3   backend, device or output error (a hung tool, a glitching counter, a
-      full disk); what was captured before it is on disk
-  70  internal error (a bug: please report it)
-  130 a second Ctrl-C: no final drain; the output is closed and valid`;
+// commander wraps to the terminal. The exit codes are cli/help.ts's (the
+// top-level help shows them too).
+export { EXIT_CODES };
 
 /**
  * Interrupts closer together than this, ms, are one (a task runner relays
@@ -102,7 +84,7 @@ interface CaptureFlags extends GeometryFlags {
 export function addCaptureCommand(program: Command, onExit: (code: number) => void): Command {
   const capture = program
     .command("capture")
-    .summary("Capture the ring to a file until a limit or Ctrl-C")
+    .summary(commandSummary("capture"))
     .description(
       "Capture the ring to a file until --duration, --max-bytes, or Ctrl-C. " +
         "Every period it reads the page counter, reads the new pages (in two parts at the " +

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { commandSummary } from "./help.ts";
 import { BackendError, UsageError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/units.ts";
 
@@ -61,7 +62,7 @@ export function runningKit(): string | undefined {
 export function addDeployCommand(program: Command): Command {
   program
     .command("deploy")
-    .summary("Put a ringdump executable on a board over SSH")
+    .summary(commandSummary("deploy"))
     .description(
       "Put a ringdump executable on a board over SSH, for ssh://HOST?via=agent: upload it " +
         "to a temporary name next to --to, make it executable, rename it over --to in one " +

@@ -8,6 +8,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
+import { commandSummary } from "./help.ts";
 import {
   addGeometryOptions,
   durationFlag,
@@ -53,7 +54,7 @@ interface SimFlags extends GeometryFlags {
 export function addSimCommand(program: Command): Command {
   const sim = program
     .command("sim")
-    .summary("Be the capture hardware, writing into a memory image")
+    .summary(commandSummary("sim"))
     .description(
       "Be the capture hardware: write a ring and its page counter into a memory image " +
         "(a file standing for physical memory from --origin) at --rate, until --duration " +

@@ -6,6 +6,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
+import { commandSummary } from "./help.ts";
 import { openFailure, UsageError } from "../lib/errors.ts";
 import type { TraceSession, TraceWriter } from "../lib/trace/mod.ts";
 
@@ -240,7 +241,7 @@ export async function startCaptureTrace(
 export function addTraceCommand(program: Command): Command {
   const trace = program
     .command("trace")
-    .summary("Analyse a trace: ringdump's ('capture --trace') or an LTTng session's")
+    .summary(commandSummary("trace"))
     .description(
       "Analyse a trace written by 'capture --trace' (Chrome JSON or a CTF directory), or an " +
         "LTTng trace (a session directory or any directory below it), e.g. libcamera's.",

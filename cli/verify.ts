@@ -4,6 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { commandSummary } from "./help.ts";
 import { RingdumpError } from "../lib/errors.ts";
 import { verifyCounterFile } from "../lib/sim/verify.ts";
 import { formatBytes, hex } from "../lib/units.ts";
@@ -32,7 +33,7 @@ Exit codes:
 export function addVerifyCommand(program: Command, onExit: (code: number) => void): Command {
   return program
     .command("verify")
-    .summary("Check a capture of the 'counter' pattern for gaps")
+    .summary(commandSummary("verify"))
     .description(
       "Check a capture of the 'counter' test pattern: contiguous (exit 0, prints the byte " +
         "range covered) or not (exit 1, names the first gap or mismatch).",

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { buildProgram } from "../cli.ts";
+import { buildProgram } from "../cli/program.ts";
 import { TRACE_FORMATS } from "../lib/trace/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
-/** The modules `deno run cli.ts` evaluates before any command runs: the static import closure. */
+/** The modules `deno run ENTRY` evaluates before anything runs: the static import closure. */
 async function staticClosure(entry: string): Promise<string[]> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", entry],
@@ -33,8 +33,13 @@ async function staticClosure(entry: string): Promise<string[]> {
   return [...seen].map((s) => s.replace(ROOT.href, ""));
 }
 
-Deno.test("ringdump --help loads commander and the command definitions, not the backends, dumper, LogTape, dax or tracing", async () => {
+Deno.test("ringdump --help loads cli/help.ts only: no commander, no npm: or node: module, no command", async () => {
   const loaded = await staticClosure("cli.ts");
+  assert.deepEqual(loaded.sort(), ["cli.ts", "cli/help.ts", "deno.json"]);
+});
+
+Deno.test("a command loads commander and the command definitions, not the backends, dumper, LogTape, dax or tracing", async () => {
+  const loaded = await staticClosure("cli/program.ts");
   assert.ok(loaded.includes("cli/capture.ts"), loaded.join(" "));
   assert.ok(loaded.some((s) => s.startsWith("npm:commander")), loaded.join(" "));
   for (
@@ -49,11 +54,11 @@ Deno.test("ringdump --help loads commander and the command definitions, not the 
     ]
   ) {
     const hit = loaded.filter((s) => heavy.test(s));
-    assert.deepEqual(hit, [], `${heavy} is loaded by --help: ${hit.join(", ")}`);
+    assert.deepEqual(hit, [], `${heavy} is loaded by every command: ${hit.join(", ")}`);
   }
 });
 
-Deno.test("trace --format offers exactly lib/trace's formats (cli/trace.ts does not load it for --help)", () => {
+Deno.test("trace --format offers exactly lib/trace's formats (cli/trace.ts does not load it for the other commands)", () => {
   const trace = buildProgram().commands.find((c) => c.name() === "trace")!;
   for (const sub of trace.commands) {
     const format = sub.options.find((o) => o.long === "--format");
