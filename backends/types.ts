@@ -34,6 +34,15 @@ export interface Backend {
    */
   readonly checkBatchBytes?: number;
   /**
+   * Bytes of `checkBatchBytes` batches the dumper may hand to
+   * {@linkcode Backend.readThenRegister} at once, without waiting for one
+   * call before making the next; absent: one call at a time. For a backend
+   * that serves calls in the order they were made with no round trip
+   * between them (the agent: requests in flight on one stream), so a short
+   * batch, its check close behind its reads, costs no round trip.
+   */
+  readonly pipelineBytes?: number;
+  /**
    * Optional: reads each range in order, then the register, as one operation
    * (one remote command, or requests in flight together), and returns the
    * register's value as read after the last range. The dumper's batched

@@ -33,6 +33,25 @@ import {
 
 const log = getLogger(["ringdump", "dumper"]);
 
+/** One backend read of a batch: `n` pages at `address`, at byte `offset` of the batch. */
+interface BatchRead {
+  address: bigint;
+  n: number;
+  offset: number;
+}
+
+/** Reads checked by one counter read after the last of them (checkBatchBytes). */
+interface Batch {
+  reads: BatchRead[];
+  /** Logical page of the first read. */
+  first: number;
+  /** Pages in all. */
+  n: number;
+}
+
+/** The most the warm-up reads (DumperOptions.warmUp). */
+const WARM_UP_BYTES = 4 * 1024 * 1024;
+
 /**
  * Captures a ring through a backend into a sink.
  *
@@ -54,6 +73,9 @@ const log = getLogger(["ringdump", "dumper"]);
  */
 export class Dumper {
   readonly #backend: Backend;
+  /** The backend as given (untraced): the warm-up read is not part of the capture. */
+  readonly #rawBackend: Backend;
+  readonly #warmUp: boolean;
   readonly #sink: Sink;
   readonly #g: RingGeometry;
   readonly #period: number;
@@ -65,6 +87,8 @@ export class Dumper {
   readonly #maxBytes?: number;
   readonly #maxReadPages: number;
   readonly #batchPages: number;
+  /** Pages of batches in flight together (Backend.pipelineBytes); 0: one batch at a time. */
+  readonly #pipelinePages: number;
   readonly #inFlight: number;
   readonly #clock: Clock;
   readonly #onDump?: (event: DumpEvent) => void | Promise<void>;
@@ -113,6 +137,8 @@ export class Dumper {
   constructor(backend: Backend, sink: Sink, options: DumperOptions) {
     // Traced wrappers only when tracing is on: no cost otherwise.
     this.#backend = tracing.enabled ? traceBackend(backend) : backend;
+    this.#rawBackend = backend;
+    this.#warmUp = options.warmUp ?? true;
     this.#sink = tracing.enabled ? traceSink(sink) : sink;
     this.#g = options.geometry;
     this.#period = options.period ?? 100;
@@ -128,9 +154,18 @@ export class Dumper {
     checkDumperOptions(options);
     this.#inFlight = checkInFlight(options.inFlight ?? defaultInFlight(this.#g), this.#g);
     const maxRead = options.maxReadBytes ?? backend.maxReadBytes ?? 4 * 1024 * 1024;
-    this.#maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
     const batch = options.checkBatchBytes ?? backend.checkBatchBytes ?? 0;
     this.#batchPages = Math.min(this.#g.pages, Math.max(1, Math.floor(batch / this.#g.pageSize)));
+    const pipeline = backend.readThenRegister === undefined
+      ? 0
+      : options.pipelineBytes ?? backend.pipelineBytes ?? 0;
+    const pipelinePages = Math.min(this.#g.pages, Math.floor(pipeline / this.#g.pageSize));
+    this.#pipelinePages = pipelinePages > this.#batchPages ? pipelinePages : 0;
+    // In flight together, a batch is one readThenRegister call: no read longer than a batch.
+    const maxReadPages = Math.max(1, Math.floor(maxRead / this.#g.pageSize));
+    this.#maxReadPages = this.#pipelinePages
+      ? Math.min(maxReadPages, this.#batchPages)
+      : maxReadPages;
     this.#buf = new Uint8Array(0);
     this.#counter = new LogicalCounter(this.#backend, {
       geometry: this.#g,
@@ -158,8 +193,9 @@ export class Dumper {
     if (this.#done) throw new Error("Dumper.run() can run only once");
     this.#done = true;
     const clock = this.#clock;
-    this.#t0 = clock.now();
     try {
+      if (this.#warmUp) await this.#warm();
+      this.#t0 = clock.now();
       const phys = await this.#counter.read();
       this.#counter.start(this.#t0, phys);
       this.#next = this.#prevStart = this.#appendedEnd = phys;
@@ -250,6 +286,33 @@ export class Dumper {
     this.#mapped = undefined;
     this.#buf = new Uint8Array(0);
     return this.#stats;
+  }
+
+  /**
+   * The warm-up (DumperOptions.warmUp): one read of the ring's first pages
+   * into the read buffer, before the baseline, discarded. It pays the
+   * backend's cold costs (connection, first process, page faults of the
+   * buffer and of a fresh mapping) outside the first poll. Its failure is the
+   * capture's (a backend error, before any output exists).
+   */
+  async #warm(): Promise<void> {
+    const { pageSize, pages, base } = this.#g;
+    // Not capped at maxReadBytes: the backend splits a read as it must, and
+    // what warms a connection up is its first megabytes.
+    const n = Math.min(pages, Math.max(1, Math.floor(WARM_UP_BYTES / pageSize)));
+    this.#growBuffer(n * pageSize);
+    const t = this.#clock.now();
+    try {
+      await this.#rawBackend.read(base, this.#buf.subarray(0, n * pageSize));
+    } catch (e) {
+      // The ring's own memory: the first poll's read would fail the same way
+      // (a hung tool killed at the stop, a missing image). Nothing is created yet.
+      throw wrapBackendError(e, this.#rawBackend, `reading ${n * pageSize} bytes at ${hex(base)}`);
+    }
+    log.debug("warm-up: read {bytes} bytes in {ms} ms", {
+      bytes: n * pageSize,
+      ms: (this.#clock.now() - t).toFixed(1),
+    });
   }
 
   #stopReason(): StopReason | undefined {
@@ -363,27 +426,101 @@ export class Dumper {
     // docs/design.md rule 5: a full lap splits into two reads covering the whole ring.
     // Reads go into one buffer, in logical order, and one counter check
     // covers each batch of them (checkBatchBytes; one read per batch by default).
+    const batches = this.#batches(start, current);
+    if (this.#pipelinePages) return await this.#pipelined(batches);
+    for (const b of batches) {
+      if (!(await this.#readAndCheck(b.reads, b.first, b.n))) return;
+      // cut short: the rest waits for the next period
+      if (this.#next !== b.first + b.n) return;
+    }
+  }
+
+  /**
+   * The reads of logical pages `[start, current)`, in order, grouped into
+   * batches of at most `checkBatchBytes`, each checked by one counter read
+   * after its last read; a read's `offset` is its place in its batch's bytes.
+   */
+  #batches(start: number, current: number): Batch[] {
     const pageSize = this.#g.pageSize;
-    let batch: { address: bigint; n: number; offset: number }[] = [];
-    let batchFirst = start, batchPages = 0;
+    const batches: Batch[] = [];
+    let batch: Batch | undefined;
     for (const span of splitRange(this.#g, { from: start, to: current })) {
       for (let done = 0; done < span.pages; done += this.#maxReadPages) {
         const n = Math.min(this.#maxReadPages, span.pages - done);
         const first = span.firstPage + done;
-        if (batchPages > 0 && batchPages + n > this.#batchPages) {
-          if (!(await this.#readAndCheck(batch, batchFirst, batchPages))) return;
-          // cut short: the rest waits for the next period
-          if (this.#next !== batchFirst + batchPages) return;
-          batch = [];
-          batchFirst = first;
-          batchPages = 0;
+        if (batch === undefined || batch.n + n > this.#batchPages) {
+          batch = { reads: [], first, n: 0 };
+          batches.push(batch);
         }
         const address = span.address + BigInt(done) * BigInt(pageSize);
-        batch.push({ address, n, offset: batchPages * pageSize });
-        batchPages += n;
+        batch.reads.push({ address, n, offset: batch.n * pageSize });
+        batch.n += n;
       }
     }
-    if (batchPages > 0) await this.#readAndCheck(batch, batchFirst, batchPages);
+    return batches;
+  }
+
+  /**
+   * Batches in flight together (Backend.pipelineBytes): up to
+   * `pipelineBytes` of them are handed to `readThenRegister` at once, each
+   * into its own part of the read buffer, and then checked and appended in
+   * order, each against the counter read right after its own reads
+   * (docs/design.md rule 4). A backend that serves calls in order (the
+   * agent) reads batch k+1 while batch k's check is on its way back, so the
+   * checks cost no round trip each, and each check is as close to its reads
+   * as a batch is short. Returns when the poll is done or cut short; no call
+   * is left writing into the buffer.
+   */
+  async #pipelined(batches: readonly Batch[]): Promise<void> {
+    const { pageSize } = this.#g;
+    const b = this.#backend;
+    const register = { address: this.#g.counterAddress, width: 32 as const };
+    for (let i = 0; i < batches.length;) {
+      let j = i + 1, pages = batches[i].n;
+      while (j < batches.length && pages + batches[j].n <= this.#pipelinePages) {
+        pages += batches[j++].n;
+      }
+      const group = batches.slice(i, j);
+      this.#growBuffer(pages * pageSize);
+      const calls: Promise<bigint>[] = [];
+      let base = 0;
+      const bases: number[] = [];
+      for (const batch of group) {
+        bases.push(base);
+        const reads = batch.reads.map((r) => ({
+          address: r.address,
+          dest: this.#buf.subarray(base + r.offset, base + r.offset + r.n * pageSize),
+        }));
+        const call = b.readThenRegister!(reads, register);
+        call.catch(() => {}); // handled in order below; a later one may fail first
+        calls.push(call);
+        base += batch.n * pageSize;
+      }
+      try {
+        for (let k = 0; k < group.length; k++) {
+          const batch = group[k];
+          let counter: bigint;
+          try {
+            counter = await calls[k];
+          } catch (e) {
+            throw wrapBackendError(
+              e,
+              b,
+              `reading ${batch.n * pageSize} bytes at ${
+                hex(batch.reads[0].address)
+              } and the counter register`,
+            );
+          }
+          this.#stats.reads += batch.reads.length;
+          if (!(await this.#checkAndAppend(batch.first, batch.n, counter, bases[k]))) return;
+          if (this.#next !== batch.first + batch.n) return;
+        }
+      } finally {
+        // Nothing may land in the buffer after this poll: wait for every call.
+        await Promise.allSettled(calls);
+      }
+      i = j;
+    }
   }
 
   /**
@@ -394,7 +531,7 @@ export class Dumper {
    * the last read at once. False when the capture must end.
    */
   async #readAndCheck(
-    batch: readonly { address: bigint; n: number; offset: number }[],
+    batch: readonly BatchRead[],
     first: number,
     n: number,
   ): Promise<boolean> {
@@ -426,7 +563,8 @@ export class Dumper {
 
   #growBuffer(bytes: number): void {
     if (this.#buf.length >= bytes) return;
-    const cap = Math.max(this.#batchPages, this.#maxReadPages) * this.#g.pageSize;
+    const cap = Math.max(this.#batchPages, this.#maxReadPages, this.#pipelinePages) *
+      this.#g.pageSize;
     const size = Math.max(bytes, Math.min(cap, this.#buf.length * 2));
     // Memory of its own, faulted in once and reused (lib/../backends/libc_util.ts
     // mapBuffer: a large heap buffer is a 3x slower read destination); a plain
@@ -453,10 +591,15 @@ export class Dumper {
    * buffer against a fresh counter and appends what is intact; false when the
    * capture must end.
    */
-  async #checkAndAppend(first: number, n: number, counter?: bigint): Promise<boolean> {
+  async #checkAndAppend(
+    first: number,
+    n: number,
+    counter?: bigint,
+    offset = 0,
+  ): Promise<boolean> {
     const s = this.#stats;
     const { pageSize, pages } = this.#g;
-    const buf = this.#buf.subarray(0, n * pageSize);
+    const buf = this.#buf.subarray(offset, offset + n * pageSize);
     // docs/design.md rule 4: read the counter again; pages the writer got more than a
     // ring past (less the pages it may have in flight) may have been
     // overwritten while we read them.

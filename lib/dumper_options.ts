@@ -136,6 +136,26 @@ export interface DumperOptions {
    * too). Fewer counter reads matter where each is a process or a round trip.
    */
   checkBatchBytes?: number;
+  /**
+   * Bytes of batches (`checkBatchBytes` each) the dumper hands to
+   * `readThenRegister` at once, then checks in order, each against the
+   * counter read after its own reads; default: the backend's
+   * {@linkcode Backend.pipelineBytes}, else one batch at a time. Only for a
+   * backend with `readThenRegister`.
+   */
+  pipelineBytes?: number;
+  /**
+   * Before the baseline counter read, read the ring's first `min(ring, 4
+   * MiB)` once and discard it; default true. The first poll
+   * otherwise pays every cold cost of the backend at once (a new ssh
+   * connection's first megabytes: 600 ms for 4 MiB where the next 4 MiB take
+   * 60 ms; the first process of a tool; the read buffer's page faults),
+   * which at a high writer rate loses the first poll of a capture that would
+   * keep up from then on. Nothing read then is captured (the capture starts
+   * at the baseline, docs/design.md rule 6); a failed warm-up read ends the
+   * capture as the first poll's read would, before any output exists.
+   */
+  warmUp?: boolean;
   /** Clock; default the system's monotonic clock. */
   clock?: Clock;
   /** Called after each append, and after a loss. */

@@ -101,6 +101,7 @@ Deno.test("dumper, fail policy: output is the device's stream exactly, or an ove
         duration,
         clock,
         maxReadBytes: s.maxReadPages * s.pageSize,
+        warmUp: false,
       });
       const out = () => sink.bytes();
       try {
@@ -115,7 +116,7 @@ Deno.test("dumper, fail policy: output is the device's stream exactly, or an ove
         if (data.length > 0) {
           const r = checkCounter(data);
           assert.ok(r.ok, `not contiguous at ${r.badAt}`);
-          assert.equal(r.firstOffset, 0n); // baseline at t=0
+          assert.equal(r.firstOffset, 0n); // baseline at t=0 (no warm-up: it takes virtual time)
         }
       } catch (e) {
         if (!(e instanceof OverrunError)) throw e;
@@ -154,6 +155,10 @@ Deno.test("dumper, gap policy: output is contiguous runs whose gaps add up to th
         overrun: "gap",
         maxReadBytes: s.maxReadPages * s.pageSize,
         onDump: (e) => void events.push(e),
+        // The stream starts at t=0: a warm-up read takes virtual time, and a
+        // counter that wraps before the baseline at a wrap that is not a
+        // multiple of the ring is outside what any reader can place (README, Limits).
+        warmUp: false,
       }).run();
       const data = sink.bytes();
       assert.equal(data.length, stats.bytes);
@@ -210,8 +215,9 @@ Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", asy
   assert.equal(stats.headroom, 1);
   assert.equal(stats.bytes, 24 * 64);
   assert.ok(checkCounter(sink.bytes()).ok);
-  // first period: start index 3 -> [3..8) then [0..3)
-  assert.deepEqual(reads.slice(0, 2), [[3n * 64n, 5 * 64], [0n, 3 * 64]]);
+  // the warm-up: the whole ring once, before the baseline, not captured;
+  // then the first period: start index 3 -> [3..8) then [0..3)
+  assert.deepEqual(reads.slice(0, 3), [[0n, 8 * 64], [3n * 64n, 5 * 64], [0n, 3 * 64]]);
 });
 
 /**
@@ -428,90 +434,115 @@ Deno.test("dumper, one counter check per batch of reads: output is still the dev
     batchPages: fc.integer({ min: 1, max: 60 }),
     gap: fc.boolean(),
     readThen: fc.boolean(),
+    // Batches in flight together (pipelineBytes, as the agent): none, served
+    // in the order they were made (the agent), or interleaved with each other.
+    pipeline: fc.constantFrom("none", "ordered", "interleaved"),
+    pipelineBatches: fc.integer({ min: 2, max: 8 }),
   });
+  let pipelined = 0;
   await fc.assert(
-    fc.asyncProperty(batched, async ({ s, batchPages, gap, readThen }) => {
-      // As observable(): no reader can see a counter that moves a whole wrap
-      // between two of its readings, and a batch's reads all come between two.
-      const reads = Math.ceil(Math.min(batchPages, s.pages) / s.maxReadPages) + 1;
-      const between = Math.max(s.period, s.latency) + reads * s.latency;
-      fc.pre(Math.ceil((s.pagesPerSecond * between) / 1000) + s.burst < s.pages + s.wrapExtra);
-      const { geometry, clock, sim, sink } = setUp(s);
-      const duration = s.period * s.periods;
-      // A backend that reads a batch and the counter as one operation (as ssh and the agent do).
-      const backend: Backend = readThen
-        ? {
-          name: sim.name,
-          readRegister: (a, w) => sim.readRegister(a, w),
-          read: (a, d) => sim.read(a, d),
-          close: () => sim.close(),
-          async readThenRegister(reads, register) {
-            for (const r of reads) await sim.read(r.address, r.dest);
-            return await sim.readRegister(register.address, register.width);
-          },
-        }
-        : sim;
-      const dumper = new Dumper(backend, sink, {
-        geometry,
-        period: s.period,
-        duration,
-        clock,
-        overrun: gap ? "gap" : "fail",
-        maxReadBytes: s.maxReadPages * s.pageSize,
-        checkBatchBytes: batchPages * s.pageSize,
-      });
-      try {
-        const stats = await dumper.run();
-        const data = sink.bytes();
-        assert.equal(data.length, stats.bytes);
-        // A batch slower than a counter wrap is a reported loss of unknown size (gap policy).
-        if (stats.unknownLosses === 0) {
-          assert.equal(
-            stats.bytes / s.pageSize + stats.lostPages,
-            stats.endPage - stats.firstPage,
-          );
-        } else assert.ok(gap);
-        assert.ok(stats.endPage - stats.firstPage >= sim.device.due(duration));
-        // One re-read per batch: never more counter reads than the per-read check makes.
-        assert.ok(stats.counterReads <= 2 * (stats.periods + stats.reads) + 1);
-        if (!gap) {
-          assert.equal(stats.lostPages, 0);
+    fc.asyncProperty(
+      batched,
+      async ({ s, batchPages, gap, readThen, pipeline, pipelineBatches }) => {
+        // As observable(): no reader can see a counter that moves a whole wrap
+        // between two of its readings, and a batch's reads all come between two.
+        const reads = Math.ceil(Math.min(batchPages, s.pages) / s.maxReadPages) + 1;
+        const between = Math.max(s.period, s.latency) + reads * s.latency;
+        fc.pre(Math.ceil((s.pagesPerSecond * between) / 1000) + s.burst < s.pages + s.wrapExtra);
+        const { geometry, clock, sim, sink } = setUp(s);
+        const duration = s.period * s.periods;
+        // A backend that reads a batch and the counter as one operation (as ssh and the agent do).
+        let queue: Promise<unknown> = Promise.resolve();
+        const readThenRegister = async (
+          reads: readonly { address: bigint; dest: Uint8Array }[],
+          register: { address: bigint; width: 32 | 8 | 16 | 64 },
+        ) => {
+          for (const r of reads) await sim.read(r.address, r.dest);
+          return await sim.readRegister(register.address, register.width);
+        };
+        const backend: Backend = readThen
+          ? {
+            name: sim.name,
+            readRegister: (a, w) => sim.readRegister(a, w),
+            read: (a, d) => sim.read(a, d),
+            close: () => sim.close(),
+            pipelineBytes: pipeline === "none"
+              ? undefined
+              : pipelineBatches * batchPages * s.pageSize,
+            readThenRegister: pipeline === "ordered"
+              ? (reads, register) => {
+                // Served one call after another, in the order made (the agent).
+                const p = queue.then(() => readThenRegister(reads, register));
+                queue = p.catch(() => {});
+                return p;
+              }
+              : readThenRegister,
+          }
+          : sim;
+        if (readThen && pipeline !== "none") pipelined++;
+        const dumper = new Dumper(backend, sink, {
+          geometry,
+          period: s.period,
+          duration,
+          clock,
+          overrun: gap ? "gap" : "fail",
+          maxReadBytes: s.maxReadPages * s.pageSize,
+          checkBatchBytes: batchPages * s.pageSize,
+          warmUp: false,
+        });
+        try {
+          const stats = await dumper.run();
+          const data = sink.bytes();
+          assert.equal(data.length, stats.bytes);
+          // A batch slower than a counter wrap is a reported loss of unknown size (gap policy).
+          if (stats.unknownLosses === 0) {
+            assert.equal(
+              stats.bytes / s.pageSize + stats.lostPages,
+              stats.endPage - stats.firstPage,
+            );
+          } else assert.ok(gap);
+          assert.ok(stats.endPage - stats.firstPage >= sim.device.due(duration));
+          // One re-read per batch: never more counter reads than the per-read check makes.
+          assert.ok(stats.counterReads <= 2 * (stats.periods + stats.reads) + 1);
+          if (!gap) {
+            assert.equal(stats.lostPages, 0);
+            if (data.length > 0) {
+              const r = checkCounter(data);
+              assert.ok(r.ok, `not contiguous at ${r.badAt}`);
+              assert.equal(r.firstOffset, 0n);
+            }
+            clean++;
+          } else {
+            // Every byte kept is the device's own (runs break only at losses).
+            let expected = 0, lost = 0;
+            for (const [first, bytes] of runsOf(data, s.pageSize)) {
+              assert.ok(first >= expected, "data never goes backwards");
+              lost += (first - expected) / s.pageSize;
+              expected = first + bytes;
+            }
+            lost += (stats.endPage - stats.firstPage) - expected / s.pageSize;
+            if (stats.unknownLosses === 0) assert.equal(lost, stats.lostPages);
+            if (stats.lostPages > 0) lossy++;
+          }
+        } catch (e) {
+          if (gap || !(e instanceof OverrunError)) throw e;
+          if (e instanceof TornReadError) torn++;
+          else overruns++;
+          const data = sink.bytes();
+          assert.equal(data.length, e.capturedPages * s.pageSize);
           if (data.length > 0) {
             const r = checkCounter(data);
-            assert.ok(r.ok, `not contiguous at ${r.badAt}`);
+            assert.ok(r.ok, `bytes before the error are not contiguous at ${r.badAt}`);
             assert.equal(r.firstOffset, 0n);
           }
-          clean++;
-        } else {
-          // Every byte kept is the device's own (runs break only at losses).
-          let expected = 0, lost = 0;
-          for (const [first, bytes] of runsOf(data, s.pageSize)) {
-            assert.ok(first >= expected, "data never goes backwards");
-            lost += (first - expected) / s.pageSize;
-            expected = first + bytes;
-          }
-          lost += (stats.endPage - stats.firstPage) - expected / s.pageSize;
-          if (stats.unknownLosses === 0) assert.equal(lost, stats.lostPages);
-          if (stats.lostPages > 0) lossy++;
         }
-      } catch (e) {
-        if (gap || !(e instanceof OverrunError)) throw e;
-        if (e instanceof TornReadError) torn++;
-        else overruns++;
-        const data = sink.bytes();
-        assert.equal(data.length, e.capturedPages * s.pageSize);
-        if (data.length > 0) {
-          const r = checkCounter(data);
-          assert.ok(r.ok, `bytes before the error are not contiguous at ${r.badAt}`);
-          assert.equal(r.firstOffset, 0n);
-        }
-      }
-    }),
-    { numRuns: 600, seed: 20261201 },
+      },
+    ),
+    { numRuns: 900, seed: 20261201 },
   );
   assert.ok(
-    clean > 30 && overruns > 10 && torn > 5 && lossy > 10,
-    `clean ${clean} overrun ${overruns} torn ${torn} lossy ${lossy}`,
+    clean > 30 && overruns > 10 && torn > 5 && lossy > 10 && pipelined > 100,
+    `clean ${clean} overrun ${overruns} torn ${torn} lossy ${lossy} pipelined ${pipelined}`,
   );
 });
 
@@ -538,4 +569,41 @@ Deno.test("dumper: with checkBatchBytes a period's reads share one counter re-re
   // 16 pages a period in 4 reads: 1 + 4 counter reads a period, or 1 + 1.
   assert.ok(perRead.counterReads >= perRead.periods + perRead.reads - 1, JSON.stringify(perRead));
   assert.ok(batched.counterReads <= 2 * batched.periods + 1, JSON.stringify(batched));
+});
+
+Deno.test("dumper: the warm-up reads the ring once before the baseline; its failure ends the capture before it", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 8 });
+  const clock = new VirtualClock();
+  const sim = openSim(geometry, { pattern: "counter", rate: 100 * 64, clock });
+  const calls: string[] = [];
+  let failReads = 1;
+  const backend: Backend = {
+    name: "spy",
+    readRegister: (a, w) => {
+      calls.push("counter");
+      return sim.readRegister(a, w);
+    },
+    read: (a, d) => {
+      calls.push(`read ${d.length}`);
+      if (failReads-- > 0) return Promise.reject(new Error("no such memory"));
+      return sim.read(a, d);
+    },
+    close: () => sim.close(),
+  };
+  const sink = new MemorySink();
+  const err = await new Dumper(backend, sink, { geometry, period: 10, duration: 50, clock }).run()
+    .then(() => undefined, (e) => e);
+  assert.ok(err instanceof BackendError, String(err));
+  assert.match(err.message, /reading 512 bytes at 0x0 failed: no such memory/);
+  assert.deepEqual(calls, ["read 512"]); // no baseline read, nothing appended
+  assert.equal(sink.bytes().length, 0);
+
+  calls.length = 0;
+  const stats = await new Dumper(backend, sink, { geometry, period: 10, duration: 50, clock })
+    .run();
+  assert.deepEqual(calls.slice(0, 2), ["read 512", "counter"]);
+  assert.equal(stats.reads, calls.filter((c) => c.startsWith("read")).length - 1);
+  const c = checkCounter(sink.bytes());
+  assert.ok(c.ok);
+  assert.equal(c.firstOffset, BigInt(stats.firstPage * 64)); // from the baseline on, nothing before
 });

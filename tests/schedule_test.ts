@@ -167,6 +167,7 @@ async function capture(options: {
     clock,
     fixedPeriod: options.fixedPeriod,
     checkBatchBytes: options.checkBatchBytes,
+    warmUp: false, // the stream starts at t=0 (a warm-up read takes virtual time)
   });
   try {
     return { stats: await dumper.run(), data: sink.bytes() };

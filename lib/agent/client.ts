@@ -100,8 +100,20 @@ export class AgentClient implements Backend {
    * large read keeps the link busy instead of waiting a round trip per part.
    */
   readonly maxReadBytes: number = 32 * 1024 * 1024;
-  /** One counter re-read per this many bytes (see {@linkcode Backend.checkBatchBytes}): a round trip each. */
-  readonly checkBatchBytes: number = 64 * 1024 * 1024;
+  /**
+   * One counter re-read per this many bytes (see
+   * {@linkcode Backend.checkBatchBytes}): short, so each check follows its
+   * reads closely (a page is judged by the counter read right after the batch
+   * that holds it); with {@linkcode AgentClient.pipelineBytes} the checks are
+   * requests in flight among the reads, not a round trip each.
+   */
+  readonly checkBatchBytes: number = 512 * 1024;
+  /**
+   * Batches in flight together (see {@linkcode Backend.pipelineBytes}): the
+   * agent serves requests in order, so a period's batches and their checks
+   * all go out at once.
+   */
+  readonly pipelineBytes: number = 64 * 1024 * 1024;
   /** What the agent said in its hello. */
   readonly hello: AgentHello;
   readonly #reader: FrameReader;

@@ -45,9 +45,13 @@ export function traceBackend(backend: Backend): Backend {
     () => backendTrace.callBegin(name, "close"),
     () => backendTrace.callEnd(name, "close"),
   );
-  const traced = {
+  const traced: Backend & { [TRACED]: true } = {
     [TRACED]: true,
     name,
+    // The dumper's read plan is the backend's own, traced or not.
+    maxReadBytes: backend.maxReadBytes,
+    checkBatchBytes: backend.checkBatchBytes,
+    pipelineBytes: backend.pipelineBytes,
     readRegister(address: bigint, width: RegisterWidth): Promise<bigint> {
       readRegister.begin();
       try {
@@ -73,6 +77,21 @@ export function traceBackend(backend: Backend): Backend {
       }
     },
   };
+  const readThenRegister = backend.readThenRegister?.bind(backend);
+  if (readThenRegister) {
+    const frame = framer(
+      () => backendTrace.callBegin(name, "readThenRegister"),
+      () => backendTrace.callEnd(name, "readThenRegister"),
+    );
+    traced.readThenRegister = (reads, register) => {
+      frame.begin();
+      try {
+        return frame.settle(readThenRegister(reads, register));
+      } catch (e) {
+        return frame.fail(e);
+      }
+    };
+  }
   return traced;
 }
 
