@@ -302,12 +302,20 @@ export class Dumper {
     const n = Math.min(pages, Math.max(1, Math.floor(WARM_UP_BYTES / pageSize)));
     this.#growBuffer(n * pageSize);
     const t = this.#clock.now();
+    const b = this.#rawBackend;
     try {
-      await this.#rawBackend.read(base, this.#buf.subarray(0, n * pageSize));
+      // The counter first, as without a warm-up: a wrong register or a missing
+      // tool is reported as such, before the ring is read.
+      await b.readRegister(this.#g.counterAddress, 32);
+    } catch (e) {
+      throw wrapBackendError(e, b, "reading the counter register");
+    }
+    try {
+      await b.read(base, this.#buf.subarray(0, n * pageSize));
     } catch (e) {
       // The ring's own memory: the first poll's read would fail the same way
       // (a hung tool killed at the stop, a missing image). Nothing is created yet.
-      throw wrapBackendError(e, this.#rawBackend, `reading ${n * pageSize} bytes at ${hex(base)}`);
+      throw wrapBackendError(e, b, `reading ${n * pageSize} bytes at ${hex(base)}`);
     }
     log.debug("warm-up: read {bytes} bytes in {ms} ms", {
       bytes: n * pageSize,

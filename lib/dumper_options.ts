@@ -145,8 +145,8 @@ export interface DumperOptions {
    */
   pipelineBytes?: number;
   /**
-   * Before the baseline counter read, read the ring's first `min(ring, 4
-   * MiB)` once and discard it; default true. The first poll
+   * Before the baseline counter read, read the counter and the ring's first
+   * `min(ring, 4 MiB)` once and discard them; default true. The first poll
    * otherwise pays every cold cost of the backend at once (a new ssh
    * connection's first megabytes: 600 ms for 4 MiB where the next 4 MiB take
    * 60 ms; the first process of a tool; the read buffer's page faults),
