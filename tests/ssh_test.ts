@@ -317,7 +317,7 @@ Deno.test({
       await assert.rejects(
         capture({
           backend: stepped(dev, reader, async (n) => {
-            if (n === 8) await sshd.kill();
+            if (n === 9) await sshd.kill(); // read 1 is the warm-up's counter read
           }),
           geometry,
           out: sink,

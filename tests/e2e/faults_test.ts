@@ -93,6 +93,8 @@ async function runDumper(
     // The faults are staged per period of the reference's fixed beat (adaptive
     // polling would read sooner and dodge the overruns they provoke).
     fixedPeriod: true,
+    // The faults are staged by counter read: read 1 is the baseline (no warm-up read before it).
+    warmUp: false,
   });
   try {
     return { stats: await dumper.run() };
