@@ -150,9 +150,10 @@ export async function sustainedRate(options: SustainedOptions): Promise<Figure[]
   const figures: Figure[] = [];
   const local = options.backends.filter((b) => !b.startsWith("ssh_"));
   const remote = options.backends.filter((b) => b.startsWith("ssh_"));
-  const note = (trials: Trial[], span = 1, steps = options.steps) =>
-    `${options.captureMs / 1000} s captures, ${steps} bisection steps (resolution ${
-      (100 * span / 2 ** steps).toFixed(1)
+  // One trial per bisection step.
+  const note = (trials: Trial[], span = 1) =>
+    `${options.captureMs / 1000} s captures, ${trials.length} bisection steps (resolution ${
+      (100 * span / 2 ** trials.length).toFixed(1)
     }% of R/P); trials: ${
       trials.map((t) => `${(t.fraction * 100).toFixed(1)}% ${t.ok ? "ok" : "lost"}`).join(", ")
     }`;
@@ -166,7 +167,7 @@ export async function sustainedRate(options: SustainedOptions): Promise<Figure[]
       refName,
       refValue: ideal,
       goal: kind === "devmem" ? 0.95 : 0.9,
-      note: note(r.trials, 1, options.fixedSteps ?? options.steps),
+      note: note(r.trials),
     }));
     const upTo = options.adaptive?.[kind];
     if (upTo === undefined) return;

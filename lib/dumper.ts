@@ -73,7 +73,11 @@ const WARM_UP_BYTES = 4 * 1024 * 1024;
  */
 export class Dumper {
   readonly #backend: Backend;
-  /** The backend as given (untraced): the warm-up read is not part of the capture. */
+  /**
+   * The backend as given, without the dumper's tracing wrapper: the warm-up's
+   * calls come before the capture and belong to no period (a backend traced
+   * by its caller, as lib/capture.ts does, still shows them).
+   */
   readonly #rawBackend: Backend;
   readonly #warmUp: boolean;
   readonly #sink: Sink;
@@ -435,7 +439,15 @@ export class Dumper {
     // Reads go into one buffer, in logical order, and one counter check
     // covers each batch of them (checkBatchBytes; one read per batch by default).
     const batches = this.#batches(start, current);
-    if (this.#pipelinePages) return await this.#pipelined(batches);
+    // A backend that reads the counter as part of a batch's operation
+    // (readThenRegister: one remote command, or requests in flight together)
+    // does so, so the check follows the batch's last read at once.
+    if (
+      this.#backend.readThenRegister !== undefined &&
+      (this.#pipelinePages > 0 || this.#batchPages > this.#maxReadPages)
+    ) {
+      return await this.#readThenCheck(batches);
+    }
     for (const b of batches) {
       if (!(await this.#readAndCheck(b.reads, b.first, b.n))) return;
       // cut short: the rest waits for the next period
@@ -469,17 +481,17 @@ export class Dumper {
   }
 
   /**
-   * Batches in flight together (Backend.pipelineBytes): up to
-   * `pipelineBytes` of them are handed to `readThenRegister` at once, each
-   * into its own part of the read buffer, and then checked and appended in
-   * order, each against the counter read right after its own reads
-   * (docs/design.md rule 4). A backend that serves calls in order (the
-   * agent) reads batch k+1 while batch k's check is on its way back, so the
-   * checks cost no round trip each, and each check is as close to its reads
-   * as a batch is short. Returns when the poll is done or cut short; no call
-   * is left writing into the buffer.
+   * Each batch as one `readThenRegister` call, checked and appended in order
+   * against the counter read right after its own reads (docs/design.md rule
+   * 4). One call at a time, or (Backend.pipelineBytes) up to
+   * `pipelineBytes` of batches in flight together, each into its own part of
+   * the read buffer: a backend that serves calls in order (the agent) reads
+   * batch k+1 while batch k's check is on its way back, so the checks cost
+   * no round trip each, and each check is as close to its reads as a batch
+   * is short. Returns when the poll is done or cut short; no call is left
+   * writing into the buffer.
    */
-  async #pipelined(batches: readonly Batch[]): Promise<void> {
+  async #readThenCheck(batches: readonly Batch[]): Promise<void> {
     const { pageSize } = this.#g;
     const b = this.#backend;
     const register = { address: this.#g.counterAddress, width: 32 as const };
@@ -533,40 +545,17 @@ export class Dumper {
 
   /**
    * Reads a batch (in order, into the batch buffer), then checks it with one
-   * counter re-read and appends what is intact. A backend that can read the
-   * counter as part of the same operation (readThenRegister: one remote
-   * command, or requests in flight together) does so, so the check follows
-   * the last read at once. False when the capture must end.
+   * counter re-read and appends what is intact. False when the capture must
+   * end.
    */
   async #readAndCheck(
     batch: readonly BatchRead[],
     first: number,
     n: number,
   ): Promise<boolean> {
-    const { pageSize } = this.#g;
-    const end = batch.at(-1)!.offset + batch.at(-1)!.n * pageSize;
-    this.#growBuffer(end);
-    const b = this.#backend;
-    if (b.readThenRegister === undefined || this.#batchPages <= this.#maxReadPages) {
-      for (const r of batch) await this.#readInto(r.address, r.n, r.offset);
-      return await this.#checkAndAppend(first, n);
-    }
-    const reads = batch.map((r) => ({
-      address: r.address,
-      dest: this.#buf.subarray(r.offset, r.offset + r.n * pageSize),
-    }));
-    let counter: bigint;
-    try {
-      counter = await b.readThenRegister(reads, { address: this.#g.counterAddress, width: 32 });
-    } catch (e) {
-      throw wrapBackendError(
-        e,
-        b,
-        `reading ${end} bytes at ${hex(batch[0].address)} and the counter register`,
-      );
-    }
-    this.#stats.reads += batch.length;
-    return await this.#checkAndAppend(first, n, counter);
+    this.#growBuffer(n * this.#g.pageSize);
+    for (const r of batch) await this.#readInto(r.address, r.n, r.offset);
+    return await this.#checkAndAppend(first, n);
   }
 
   #growBuffer(bytes: number): void {
