@@ -52,6 +52,12 @@ interface Batch {
 /** The most the warm-up reads (DumperOptions.warmUp). */
 const WARM_UP_BYTES = 4 * 1024 * 1024;
 
+/** DumperOptions.rampBytes's default. */
+const RAMP_FIRST_BYTES = 64 * 1024;
+
+/** Ramped checks only while they cost at most this share of a period. */
+const RAMP_COST_SHARE = 0.02;
+
 /**
  * Captures a ring through a backend into a sink.
  *
@@ -91,6 +97,8 @@ export class Dumper {
   readonly #maxBytes?: number;
   readonly #maxReadPages: number;
   readonly #batchPages: number;
+  /** DumperOptions.rampBytes in pages (at least 1); 0: no ramp. */
+  readonly #rampPages: number;
   /** Pages of batches in flight together (Backend.pipelineBytes); 0: one batch at a time. */
   readonly #pipelinePages: number;
   readonly #inFlight: number;
@@ -170,6 +178,8 @@ export class Dumper {
     this.#maxReadPages = this.#pipelinePages
       ? Math.min(maxReadPages, this.#batchPages)
       : maxReadPages;
+    const ramp = options.rampBytes ?? RAMP_FIRST_BYTES;
+    this.#rampPages = ramp === 0 ? 0 : Math.max(1, Math.floor(ramp / this.#g.pageSize));
     this.#buf = new Uint8Array(0);
     this.#counter = new LogicalCounter(this.#backend, {
       geometry: this.#g,
@@ -201,6 +211,7 @@ export class Dumper {
       if (this.#warmUp) await this.#warm();
       this.#t0 = clock.now();
       const phys = await this.#counter.read();
+      this.#counterReadMs = clock.now() - this.#t0;
       this.#counter.start(this.#t0, phys);
       this.#next = this.#prevStart = this.#appendedEnd = phys;
       this.#stats.firstPage = this.#stats.endPage = phys;
@@ -438,7 +449,7 @@ export class Dumper {
     // docs/design.md rule 5: a full lap splits into two reads covering the whole ring.
     // Reads go into one buffer, in logical order, and one counter check
     // covers each batch of them (checkBatchBytes; one read per batch by default).
-    const batches = this.#batches(start, current);
+    const batches = this.#batches(start, current, this.#rampChecks());
     // A backend that reads the counter as part of a batch's operation
     // (readThenRegister: one remote command, or requests in flight together)
     // does so, so the check follows the batch's last read at once.
@@ -456,25 +467,47 @@ export class Dumper {
   }
 
   /**
+   * Whether this poll ramps its checks (DumperOptions.rampBytes): when the extra
+   * counter reads, at the cost of the last one measured, come to at most
+   * RAMP_COST_SHARE of a period (devmem: microseconds each; not a process or
+   * a remote command per check).
+   */
+  #rampChecks(): boolean {
+    const first = this.#rampPages;
+    if (first === 0 || first >= this.#maxReadPages) return false;
+    const extra = Math.ceil(Math.log2(this.#maxReadPages / first));
+    return extra * this.#counterReadMs <= this.#period * RAMP_COST_SHARE;
+  }
+
+  /**
    * The reads of logical pages `[start, current)`, in order, grouped into
    * batches of at most `checkBatchBytes`, each checked by one counter read
    * after its last read; a read's `offset` is its place in its batch's bytes.
+   * `ramp`: the first batches are one read each, of `rampBytes`, then
+   * twice as many, up to a whole read (the oldest pages, which the writer
+   * reaches first, are checked soonest after they are read).
    */
-  #batches(start: number, current: number): Batch[] {
+  #batches(start: number, current: number, ramp = false): Batch[] {
     const pageSize = this.#g.pageSize;
     const batches: Batch[] = [];
     let batch: Batch | undefined;
+    // Pages of the next ramped read; 0 once the ramp is over.
+    let next = ramp ? this.#rampPages : 0;
+    let ramped = false;
     for (const span of splitRange(this.#g, { from: start, to: current })) {
-      for (let done = 0; done < span.pages; done += this.#maxReadPages) {
-        const n = Math.min(this.#maxReadPages, span.pages - done);
+      for (let done = 0; done < span.pages;) {
+        const n = Math.min(next || this.#maxReadPages, this.#maxReadPages, span.pages - done);
         const first = span.firstPage + done;
-        if (batch === undefined || batch.n + n > this.#batchPages) {
+        if (batch === undefined || next > 0 || ramped || batch.n + n > this.#batchPages) {
           batch = { reads: [], first, n: 0 };
           batches.push(batch);
         }
+        ramped = next > 0;
         const address = span.address + BigInt(done) * BigInt(pageSize);
         batch.reads.push({ address, n, offset: batch.n * pageSize });
         batch.n += n;
+        done += n;
+        if (next > 0) next = next * 2 >= this.#maxReadPages ? 0 : next * 2;
       }
     }
     return batches;

@@ -145,6 +145,16 @@ export interface DumperOptions {
    */
   pipelineBytes?: number;
   /**
+   * Ramped checks (docs/design.md, "Ramped checks"): when a counter read is
+   * cheap (the extra ones cost at most 2% of a period, as with devmem), a
+   * poll's first read is this many bytes, checked at once, and each read
+   * after it twice as large, up to `maxReadBytes`. The oldest pages of a poll
+   * are the ones the writer reaches first; checked right after their own
+   * small read, they are not judged by a counter read that waited for the
+   * whole poll's reads. Default 64 KiB; 0 turns the ramp off.
+   */
+  rampBytes?: number;
+  /**
    * Before the baseline counter read, read the counter and the ring's first
    * `min(ring, 4 MiB)` once and discard them; default true. The first poll
    * otherwise pays every cold cost of the backend at once (a new ssh
@@ -221,6 +231,15 @@ export function checkDumperOptions(options: DumperOptions): void {
       option: "maxBytes",
       value: String(options.maxBytes),
     });
+  }
+  if (
+    options.rampBytes !== undefined &&
+    !(Number.isSafeInteger(options.rampBytes) && options.rampBytes >= 0)
+  ) {
+    throw new UsageError(
+      `rampBytes must be a whole number of bytes, 0 or more (got ${options.rampBytes})`,
+      { option: "rampBytes", value: String(options.rampBytes) },
+    );
   }
   if (options.inFlight !== undefined) checkInFlight(options.inFlight, options.geometry);
 }

@@ -44,6 +44,8 @@ interface Scenario {
   latency: number;
   periods: number;
   maxReadPages: number;
+  /** DumperOptions.rampBytes in pages (0: no ramp). */
+  rampPages: number;
 }
 
 const scenario = fc.record({
@@ -57,6 +59,7 @@ const scenario = fc.record({
   latency: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 })),
   periods: fc.integer({ min: 1, max: 40 }),
   maxReadPages: fc.integer({ min: 1, max: 50 }),
+  rampPages: fc.integer({ min: 0, max: 8 }),
 });
 
 /**
@@ -101,6 +104,7 @@ Deno.test("dumper, fail policy: output is the device's stream exactly, or an ove
         duration,
         clock,
         maxReadBytes: s.maxReadPages * s.pageSize,
+        rampBytes: s.rampPages * s.pageSize,
         warmUp: false,
       });
       const out = () => sink.bytes();
@@ -154,6 +158,7 @@ Deno.test("dumper, gap policy: output is contiguous runs whose gaps add up to th
         clock,
         overrun: "gap",
         maxReadBytes: s.maxReadPages * s.pageSize,
+        rampBytes: s.rampPages * s.pageSize,
         onDump: (e) => void events.push(e),
         // The stream starts at t=0: a warm-up read takes virtual time, and a
         // counter that wraps before the baseline at a wrap that is not a
@@ -488,6 +493,7 @@ Deno.test("dumper, one counter check per batch of reads: output is still the dev
           overrun: gap ? "gap" : "fail",
           maxReadBytes: s.maxReadPages * s.pageSize,
           checkBatchBytes: batchPages * s.pageSize,
+          rampBytes: s.rampPages * s.pageSize,
           warmUp: false,
         });
         try {
@@ -569,6 +575,66 @@ Deno.test("dumper: with checkBatchBytes a period's reads share one counter re-re
   // 16 pages a period in 4 reads: 1 + 4 counter reads a period, or 1 + 1.
   assert.ok(perRead.counterReads >= perRead.periods + perRead.reads - 1, JSON.stringify(perRead));
   assert.ok(batched.counterReads <= 2 * batched.periods + 1, JSON.stringify(batched));
+});
+
+Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at once, then twice as many each time; a slow counter read turns them off", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 1024 });
+  const run = async (latency: number, rampBytes?: number) => {
+    const clock = new VirtualClock();
+    // 1000 pages a period of 100 ms.
+    const sim = openSim(geometry, { pattern: "counter", rate: 1000 * 4096 * 10, clock });
+    const calls: string[] = [];
+    const spy: Backend = {
+      name: "spy",
+      readRegister: async (a, w) => {
+        clock.advance(latency);
+        calls.push("C");
+        return await sim.readRegister(a, w);
+      },
+      read: async (a, d) => {
+        calls.push(String(d.length / 4096));
+        return await sim.read(a, d);
+      },
+      close: () => sim.close(),
+    };
+    const sink = new MemorySink();
+    const stats = await new Dumper(spy, sink, {
+      geometry,
+      period: 100,
+      duration: 100,
+      fixedPeriod: true,
+      clock,
+      warmUp: false,
+      rampBytes,
+    }).run();
+    const r = checkCounter(sink.bytes());
+    assert.ok(r.ok);
+    assert.equal(stats.lostPages, 0);
+    return calls.join(" ");
+  };
+  // Baseline, then the poll at 100 ms: 1000 pages; then the final drain (nothing new).
+  const fast = (await run(0)).split(" ");
+  assert.deepEqual(fast.slice(0, 14), [
+    "C",
+    "C",
+    "16",
+    "C",
+    "32",
+    "C",
+    "64",
+    "C",
+    "128",
+    "C",
+    "256",
+    "C",
+    "504",
+    "C",
+  ]);
+  assert.equal(fast.filter((c) => c !== "C").reduce((a, c) => a + Number(c), 0), 1000);
+  // Off: one read of the poll's pages, one check.
+  assert.deepEqual((await run(0, 0)).split(" ").slice(0, 4), ["C", "C", "1000", "C"]);
+  // A counter read of 1 ms: 6 more of them would be 6% of the period: no ramp.
+  assert.deepEqual((await run(1)).split(" ").slice(0, 4), ["C", "C", "1000", "C"]);
 });
 
 Deno.test("dumper: the warm-up reads the ring once before the baseline; its failure ends the capture before it", async () => {
