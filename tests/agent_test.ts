@@ -79,6 +79,22 @@ const frameArb = fc.record({
   payload: fc.uint8Array({ maxLength: 300 }),
 }).map((f) => ({ ...f })) as fc.Arbitrary<Frame>;
 
+/** A byte stream (BYOB-capable, as a child's stdout) of copies of `chunks`. */
+function byteStream(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(c) {
+      if (i === chunks.length) {
+        c.close();
+        c.byobRequest?.respond(0);
+        return;
+      }
+      c.enqueue(chunks[i++].slice());
+    },
+  });
+}
+
 Deno.test("codec: frames round-trip, byte for byte, in any chunking", async () => {
   await fc.assert(
     fc.asyncProperty(
@@ -105,6 +121,14 @@ Deno.test("codec: frames round-trip, byte for byte, in any chunking", async () =
         const reader = new FrameReader(ReadableStream.from(chunks));
         for (const f of frames) assert.deepEqual(await reader.read(), f);
         assert.equal(await reader.read(), null);
+        // A byte stream (a child's stdout) is read BYOB into one reused
+        // scratch buffer; data payloads also straight into their destination.
+        for (const dest of [false, true]) {
+          const r = new FrameReader(byteStream(chunks));
+          if (dest) r.setDataDestination((_seq, length) => new Uint8Array(length));
+          for (const f of frames) assert.deepEqual(await r.read(), f);
+          assert.equal(await r.read(), null);
+        }
       },
     ),
     { seed: 5, numRuns: 300 },

@@ -17,6 +17,18 @@ import {
   ProtocolError,
 } from "./frame.ts";
 
+/** The most one read of a byte stream returns (a pipe read: at most its capacity). */
+const SCRATCH_BYTES = 256 * 1024;
+
+/** A BYOB reader of `stream` when it is a byte stream, else undefined (nothing locked). */
+function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return undefined; // not a byte stream
+  }
+}
+
 /**
  * Reads frames from a byte stream, one at a time, checking every header
  * before reading its payload. `read()` resolves to `null` at a clean end of
@@ -33,7 +45,9 @@ import {
  * ```
  */
 export class FrameReader {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
+  /** A byte stream's reads land here (BYOB), reused: no new chunk per pipe read. */
+  #scratch?: ArrayBuffer;
   readonly #options: DecodeFrameOptions;
   #buf = new Uint8Array(64 * 1024);
   #start = 0;
@@ -46,8 +60,29 @@ export class FrameReader {
 
   /** Creates a reader of `stream`, which it locks. */
   constructor(stream: ReadableStream<Uint8Array>, options: DecodeFrameOptions = {}) {
-    this.#reader = stream.getReader();
+    this.#reader = byobReader(stream) ?? stream.getReader();
+    if (this.#reader instanceof ReadableStreamBYOBReader) {
+      this.#scratch = new ArrayBuffer(SCRATCH_BYTES);
+    }
     this.#options = { ...options };
+  }
+
+  /**
+   * The stream's next chunk, or `done`. From a byte stream (a child's stdout)
+   * it is a view of the reused scratch buffer, valid until the next call:
+   * every caller copies it out at once. A default reader allocates a new
+   * 64 KiB chunk for every pipe read, garbage the collector then sweeps, at
+   * hundreds of MiB/s (backends/process.ts reads a command's output the same way).
+   */
+  async #next(): Promise<{ value?: Uint8Array; done: boolean }> {
+    if (this.#scratch === undefined) {
+      return await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    }
+    const r = await (this.#reader as ReadableStreamBYOBReader).read(
+      new Uint8Array(this.#scratch),
+    );
+    if (r.value !== undefined) this.#scratch = r.value.buffer as ArrayBuffer;
+    return { value: r.value, done: r.done };
   }
 
   /** Changes the payload caps (e.g. once the hello has told the largest read). */
@@ -126,7 +161,7 @@ export class FrameReader {
     this.#start += got;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     while (got < dest.length) {
-      const { value, done } = await this.#reader.read();
+      const { value, done } = await this.#next();
       if (done) {
         this.#eof = true;
         throw new ProtocolError(
@@ -150,7 +185,7 @@ export class FrameReader {
   }
 
   async #fill(): Promise<void> {
-    const { value, done } = await this.#reader.read();
+    const { value, done } = await this.#next();
     if (done) {
       this.#eof = true;
       return;
