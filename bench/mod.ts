@@ -70,7 +70,7 @@ export const BENCH_SIZES: Readonly<Record<BenchSize, BenchPlan>> = {
       period: 100,
       captureMs: 10_000,
       steps: 4,
-      fixedSteps: 5,
+      fixedSteps: 6,
       adaptive: { devmem: 8, pixeldump: 4, ssh_dd: 4, ssh_agent: 4 },
     },
     reference: { ringBytes: 32 * MIB, period: 1000, durationMs: 10_000, rate: 8 * MIB },

@@ -23,7 +23,13 @@ export interface RemoteOptions {
   reps: number;
 }
 
-async function sshCat(sshd: Sshd, ring: LapRing, laps: number): Promise<number> {
+/**
+ * `ssh host cat IMG > /dev/null`, or with `piped`, `ssh host cat IMG | cat >
+ * /dev/null`: the same bytes read by a process of their own, as any capture
+ * must (the ssh client then writes a pipe, not /dev/null), the least a
+ * capture adds to the reference on the same cores.
+ */
+async function sshCat(sshd: Sshd, ring: LapRing, laps: number, piped = false): Promise<number> {
   const argv = [
     "ssh",
     "-p",
@@ -40,8 +46,11 @@ async function sshCat(sshd: Sshd, ring: LapRing, laps: number): Promise<number> 
     "cat",
     ...Array(laps).fill(ring.path),
   ];
-  const r = await run(argv, { stdout: "null" });
-  if (r.code !== 0) throw new Error(`ssh cat: ${r.stderr.trim()}`);
+  const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const r = piped
+    ? await run(["bash", "-o", "pipefail", "-c", `${argv.map(quote).join(" ")} | cat > /dev/null`])
+    : await run(argv, { stdout: "null" });
+  if (r.code !== 0) throw new Error(`ssh cat${piped ? " | cat" : ""}: ${r.stderr.trim()}`);
   return laps * ring.geometry.ringBytes / (r.ms / 1000) / MIB;
 }
 
@@ -63,10 +72,11 @@ export function remoteThroughput(options: RemoteOptions): Promise<Figure[]> {
     }
     const ring = await createLapRing(shmDir(), options.ringBytes);
     try {
-      const ref: number[] = [];
+      const ref: number[] = [], piped: number[] = [];
       const got = new Map<BenchBackend, number[] | string>(kinds.map((k) => [k, []]));
       for (let i = 0; i < options.reps; i++) {
         ref.push(await sshCat(sshd, ring, options.laps));
+        piped.push(await sshCat(sshd, ring, options.laps, true));
         for (const kind of kinds) {
           const seen = got.get(kind);
           if (typeof seen === "string") continue;
@@ -93,7 +103,10 @@ export function remoteThroughput(options: RemoteOptions): Promise<Figure[]> {
         `${options.laps} x ${
           (ring.geometry.ringBytes / MIB).toFixed(0)
         } MiB ring in ${shmDir()} over sshd on 127.0.0.1, median of ${options.reps}; ` +
-        `connection set-up excluded for ringdump, included for ssh cat`;
+        `connection set-up excluded for ringdump, included for ssh cat; ` +
+        `ssh cat | cat > /dev/null (a reader process of its own, as any capture has): ${
+          median(piped).toFixed(0)
+        } MiB/s, ${(median(piped) / median(ref)).toFixed(2)} of ssh cat`;
       return kinds.map((kind) => {
         const v = got.get(kind)!;
         if (typeof v === "string") {

@@ -120,6 +120,8 @@ export class Dumper {
   #periodHeadroom = 0;
   /** How long the last fresh counter read of a poll took, ms. */
   #counterReadMs = 0;
+  /** The shortest fresh counter read so far, ms (what a check costs: #rampChecks). */
+  #counterReadMinMs = Infinity;
   /** One past the last logical page appended (the sink-boundary invariant). */
   #appendedEnd = 0;
   readonly #stats: DumpStats = {
@@ -178,7 +180,9 @@ export class Dumper {
     this.#maxReadPages = this.#pipelinePages
       ? Math.min(maxReadPages, this.#batchPages)
       : maxReadPages;
-    const ramp = options.rampBytes ?? RAMP_FIRST_BYTES;
+    // A backend that batches its checks (checkBatchBytes) has said a check is
+    // costly (a process, a remote command): no ramp unless asked for.
+    const ramp = options.rampBytes ?? (batch > 0 ? 0 : RAMP_FIRST_BYTES);
     this.#rampPages = ramp === 0 ? 0 : Math.max(1, Math.floor(ramp / this.#g.pageSize));
     this.#buf = new Uint8Array(0);
     this.#counter = new LogicalCounter(this.#backend, {
@@ -211,7 +215,7 @@ export class Dumper {
       if (this.#warmUp) await this.#warm();
       this.#t0 = clock.now();
       const phys = await this.#counter.read();
-      this.#counterReadMs = clock.now() - this.#t0;
+      this.#counterReadMs = this.#counterReadMinMs = clock.now() - this.#t0;
       this.#counter.start(this.#t0, phys);
       this.#next = this.#prevStart = this.#appendedEnd = phys;
       this.#stats.firstPage = this.#stats.endPage = phys;
@@ -395,6 +399,7 @@ export class Dumper {
       const t = this.#clock.now();
       current = await this.#counter.readLogical(this.#next);
       this.#counterReadMs = this.#clock.now() - t;
+      this.#counterReadMinMs = Math.min(this.#counterReadMinMs, this.#counterReadMs);
     }
     const from = this.#next;
     const delta = current - from;
@@ -468,7 +473,8 @@ export class Dumper {
 
   /**
    * Whether this poll ramps its checks (DumperOptions.rampBytes): when the extra
-   * counter reads, at the cost of the last one measured, come to at most
+   * counter reads, at the cost of the shortest one measured (one slow reading
+   * does not make a register slow), come to at most
    * RAMP_COST_SHARE of a period (devmem: microseconds each; not a process or
    * a remote command per check).
    */
@@ -476,7 +482,7 @@ export class Dumper {
     const first = this.#rampPages;
     if (first === 0 || first >= this.#maxReadPages) return false;
     const extra = Math.ceil(Math.log2(this.#maxReadPages / first));
-    return extra * this.#counterReadMs <= this.#period * RAMP_COST_SHARE;
+    return extra * this.#counterReadMinMs <= this.#period * RAMP_COST_SHARE;
   }
 
   /**

@@ -151,7 +151,9 @@ export interface DumperOptions {
    * after it twice as large, up to `maxReadBytes`. The oldest pages of a poll
    * are the ones the writer reaches first; checked right after their own
    * small read, they are not judged by a counter read that waited for the
-   * whole poll's reads. Default 64 KiB; 0 turns the ramp off.
+   * whole poll's reads. Default 64 KiB, or 0 (off) where checks are batched
+   * (`checkBatchBytes`: a backend whose check is a process or a remote
+   * command); 0 turns the ramp off.
    */
   rampBytes?: number;
   /**

@@ -577,9 +577,9 @@ Deno.test("dumper: with checkBatchBytes a period's reads share one counter re-re
   assert.ok(batched.counterReads <= 2 * batched.periods + 1, JSON.stringify(batched));
 });
 
-Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at once, then twice as many each time; a slow counter read turns them off", async () => {
+Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at once, then twice as many each time; batched checks or a slow counter read turn them off", async () => {
   const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 1024 });
-  const run = async (latency: number, rampBytes?: number) => {
+  const run = async (latency: number, rampBytes?: number, checkBatchBytes?: number) => {
     const clock = new VirtualClock();
     // 1000 pages a period of 100 ms.
     const sim = openSim(geometry, { pattern: "counter", rate: 1000 * 4096 * 10, clock });
@@ -606,6 +606,7 @@ Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at on
       clock,
       warmUp: false,
       rampBytes,
+      checkBatchBytes,
     }).run();
     const r = checkCounter(sink.bytes());
     assert.ok(r.ok);
@@ -633,6 +634,14 @@ Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at on
   assert.equal(fast.filter((c) => c !== "C").reduce((a, c) => a + Number(c), 0), 1000);
   // Off: one read of the poll's pages, one check.
   assert.deepEqual((await run(0, 0)).split(" ").slice(0, 4), ["C", "C", "1000", "C"]);
+  // Checks batched (a backend whose check is a process): no ramp unless asked for.
+  assert.deepEqual((await run(0, undefined, 4 << 20)).split(" ").slice(0, 4), [
+    "C",
+    "C",
+    "1000",
+    "C",
+  ]);
+  assert.equal((await run(0, 64 << 10, 4 << 20)).split(" ")[2], "16");
   // A counter read of 1 ms: 6 more of them would be 6% of the period: no ramp.
   assert.deepEqual((await run(1)).split(" ").slice(0, 4), ["C", "C", "1000", "C"]);
 });
