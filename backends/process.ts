@@ -23,6 +23,11 @@ export interface CommandOutput {
   readonly stdout: Uint8Array;
   /** Bytes the program wrote to stdout, including any beyond `into`. */
   readonly stdoutBytes: number;
+  /**
+   * With {@linkcode RunCommandOptions.keepAfter}: the bytes that came after
+   * `into` was full, at most `keepAfter` of them.
+   */
+  readonly after?: Uint8Array;
   /** Standard error, as text. */
   readonly stderr: string;
   /** Set when ringdump killed it: past its deadline, or stopped by the signal. */
@@ -38,10 +43,13 @@ export interface RunCommandOptions {
   /** Kills the command (its whole process group) after this many ms. */
   timeout?: number;
   /**
-   * Read stdout straight into this buffer; `stdout` is then the filled part
-   * of it and `stdoutBytes` says whether the program wrote more.
+   * Read stdout straight into this buffer, or these buffers one after
+   * another; `stdout` is then the filled part of it (of a list: empty, the
+   * buffers hold it) and `stdoutBytes` says whether the program wrote more.
    */
-  into?: Uint8Array;
+  into?: Uint8Array | readonly Uint8Array[];
+  /** With `into`: keep up to this many bytes that come after it is full (`after`). */
+  keepAfter?: number;
 }
 
 /** Process groups of the commands running now (see {@linkcode killRunningCommands}). */
@@ -61,7 +69,8 @@ const SCRATCH_BYTES = 64 * 1024;
 const scratchPool: ArrayBuffer[] = [];
 
 /**
- * Reads a byte stream to its end into `dest` (what does not fit is counted, not kept).
+ * Reads a byte stream to its end into `dests`, one after another, then into
+ * `after` (what does not fit is counted, not kept); returns the bytes read.
  *
  * A BYOB read into a reused scratch buffer, then one copy into `dest`: a
  * default reader allocates a new 64 KiB chunk for every pipe read (128 of
@@ -71,22 +80,29 @@ const scratchPool: ArrayBuffer[] = [];
  */
 async function readInto(
   reader: ReadableStreamBYOBReader,
-  dest: Uint8Array,
+  dests: readonly Uint8Array[],
 ): Promise<number> {
   let scratch = scratchPool.pop() ?? new ArrayBuffer(SCRATCH_BYTES);
   let total = 0;
+  // dests[k] is being filled; `at` bytes of it are.
+  let k = 0, at = 0;
   try {
     for (;;) {
       const { value, done } = await reader.read(new Uint8Array(scratch));
       if (value !== undefined) scratch = value.buffer as ArrayBuffer;
       if (done || value === undefined) break;
-      if (total < dest.length) {
-        dest.set(
-          value.length <= dest.length - total ? value : value.subarray(0, dest.length - total),
-          total,
-        );
-      }
       total += value.length;
+      for (let used = 0; used < value.length && k < dests.length;) {
+        const dest = dests[k];
+        const n = Math.min(dest.length - at, value.length - used);
+        dest.set(value.subarray(used, used + n), at);
+        used += n;
+        at += n;
+        if (at === dest.length) {
+          k++;
+          at = 0;
+        }
+      }
     }
   } finally {
     // Only a buffer the stream gave back (not one it still holds after an error).
@@ -200,6 +216,14 @@ export async function runCommand(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const into = options.into;
+    const dests: Uint8Array[] = into === undefined
+      ? []
+      : into instanceof Uint8Array
+      ? [into]
+      : [...into];
+    const intoBytes = dests.reduce((n, d) => n + d.length, 0);
+    const after = options.keepAfter ? new Uint8Array(options.keepAfter) : undefined;
+    if (after) dests.push(after);
     const outReader = into === undefined
       ? child.stdout.getReader()
       : child.stdout.getReader({ mode: "byob" });
@@ -207,7 +231,7 @@ export async function runCommand(
     const reading = Promise.all([
       into === undefined
         ? readAll(outReader as ReadableStreamDefaultReader<Uint8Array>)
-        : readInto(outReader as ReadableStreamBYOBReader, into),
+        : readInto(outReader as ReadableStreamBYOBReader, dests),
       readAll(errReader).then((b) => new TextDecoder().decode(b)),
     ]);
     const status = await child.status;
@@ -219,13 +243,20 @@ export async function runCommand(
       }, KILLED_OUTPUT_GRACE);
     }
     const [out, err] = await reading.finally(() => clearTimeout(grace));
-    const stdout = typeof out === "number" ? into!.subarray(0, Math.min(out, into!.length)) : out;
+    const stdout = typeof out !== "number"
+      ? out
+      : into instanceof Uint8Array
+      ? into.subarray(0, Math.min(out, into.length))
+      : new Uint8Array(0);
     const stdoutBytes = typeof out === "number" ? out : out.length;
     // Killed by a signal: Deno reports 128 + its number, as a shell would.
     return {
       code: status.code,
       stdout,
       stdoutBytes,
+      ...(after && typeof out === "number"
+        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, out - intoBytes))) }
+        : {}),
       stderr: err,
       ...(killed === undefined ? {} : { killed }),
     };

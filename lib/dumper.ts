@@ -458,10 +458,7 @@ export class Dumper {
     // A backend that reads the counter as part of a batch's operation
     // (readThenRegister: one remote command, or requests in flight together)
     // does so, so the check follows the batch's last read at once.
-    if (
-      this.#backend.readThenRegister !== undefined &&
-      (this.#pipelinePages > 0 || this.#batchPages > this.#maxReadPages)
-    ) {
+    if (this.#backend.readThenRegister !== undefined) {
       return await this.#readThenCheck(batches);
     }
     for (const b of batches) {

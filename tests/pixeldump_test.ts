@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { openPixeldump, parseRegisterOutput } from "../backends/pixeldump.ts";
 import { runCommand, showCommand } from "../backends/process.ts";
 import { type Backend, openBackend } from "../backends/mod.ts";
@@ -154,4 +155,40 @@ Deno.test("pixeldump: helpers", () => {
   assert.equal(parseRegisterOutput("Bus error"), undefined);
   assert.equal(showCommand(["pixeldump", "-a", "0x10", "-"]), "pixeldump -a 0x10 -");
   assert.equal(showCommand(["a b", "it's"]), `'a b' 'it'\\''s'`);
+});
+
+Deno.test("runCommand: a real command's output into a list of buffers, one after another, then up to keepAfter bytes after them (property)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ringdump-into-" });
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 300_000 }),
+        fc.array(fc.integer({ min: 0, max: 150_000 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 0, max: 70_000 }),
+        async (size, lengths, keepAfter) => {
+          const bytes = new Uint8Array(size);
+          for (let i = 0; i < size; i++) bytes[i] = (i * 7919 + (i >> 13)) & 0xff;
+          const file = `${dir}/out.bin`;
+          await Deno.writeFile(file, bytes);
+          const dests = lengths.map((n) => new Uint8Array(n).fill(0xee));
+          const r = await runCommand(["cat", file], { into: dests, keepAfter });
+          assert.equal(r.code, 0);
+          assert.equal(r.stdoutBytes, size);
+          let at = 0;
+          for (const d of dests) {
+            const got = Math.max(0, Math.min(d.length, size - at));
+            assert.deepEqual(d.subarray(0, got), bytes.subarray(at, at + got));
+            // What the command did not write is left alone.
+            assert.ok(d.subarray(got).every((b) => b === 0xee));
+            at += d.length;
+          }
+          const after = bytes.subarray(Math.min(at, size), Math.min(at + keepAfter, size));
+          assert.deepEqual(r.after ?? new Uint8Array(0), after);
+        },
+      ),
+      { numRuns: 40, seed: 20261204 },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -35,6 +35,9 @@ function sshOptionPath(option: string, path: string): string {
 
 const CONNECTION_LOST = 255;
 
+/** The most a register's command may print after a batch's ranges (readThenRegister). */
+const REGISTER_OUTPUT_BYTES = 4096;
+
 class SshBackend implements Backend {
   readonly name = "ssh";
   // Every read and every counter read is one ssh channel (a remote process):
@@ -268,7 +271,8 @@ class SshBackend implements Backend {
     remote: string,
     what: string,
     address?: bigint,
-    into?: Uint8Array,
+    into?: Uint8Array | readonly Uint8Array[],
+    keepAfter?: number,
   ): Promise<CommandOutput> {
     if (this.#closed) throw new BackendError(`ssh: ${what} after close`, { backend: "ssh" });
     const argv = this.command(remote);
@@ -279,8 +283,13 @@ class SshBackend implements Backend {
       }
       // A hung remote tool must not hang the capture: 20 periods (at least
       // 5 s), plus 1 ms per KiB to read (1 MiB/s at the slowest).
-      const timeout = commandDeadline(this.#o.period) + Math.ceil((into?.length ?? 0) / 1024);
-      const r = await runCommand(argv, { into, timeout });
+      const bytes = into === undefined
+        ? 0
+        : into instanceof Uint8Array
+        ? into.length
+        : into.reduce((n, d) => n + d.length, 0);
+      const timeout = commandDeadline(this.#o.period) + Math.ceil(bytes / 1024);
+      const r = await runCommand(argv, { into, keepAfter, timeout });
       if (r.killed === "deadline") {
         throw new BackendError(
           `ssh: ${what} on ${this.#target}: '${remote}' did not finish within its deadline of ${
@@ -433,18 +442,24 @@ class SshBackend implements Backend {
     const cmd = [...cmds, reg.cmd].join(" && ");
     const total = parts.reduce((a, p) => a + p.dest.length, 0);
     const first = parts[0]?.address ?? register.address;
+    // The ranges' bytes straight into their buffers, the register's line after them.
     const r = await this.#remote(
       cmd,
       `reading ${total} bytes at ${hex(first)} and the register at ${hex(register.address)}`,
       first,
+      parts.map((p) => p.dest),
+      REGISTER_OUTPUT_BYTES,
     );
-    if (r.stdout.length < total) throw this.#short(cmds.join(" && "), r, total, first);
-    let off = 0;
-    for (const p of parts) {
-      p.dest.set(r.stdout.subarray(off, off + p.dest.length));
-      off += p.dest.length;
+    if (r.stdoutBytes < total) throw this.#short(cmds.join(" && "), r, total, first);
+    if (r.stdoutBytes - total > REGISTER_OUTPUT_BYTES) {
+      throw new BackendError(
+        `ssh: remote '${reg.cmd}' printed ${
+          r.stdoutBytes - total
+        } bytes, not one register value (at most ${REGISTER_OUTPUT_BYTES})`,
+        { backend: "ssh", stderr: r.stderr, address: register.address },
+      );
     }
-    return this.#registerValue(reg, r.stdout.subarray(off), r, register.address);
+    return this.#registerValue(reg, r.after ?? new Uint8Array(0), r, register.address);
   }
 
   async close(): Promise<void> {
