@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { growChildPipe } from "./libc_util.ts";
 
 /** Result of one subprocess. */
 export interface CommandOutput {
@@ -50,6 +51,10 @@ export interface RunCommandOptions {
   into?: Uint8Array | readonly Uint8Array[];
   /** With `into`: keep up to this many bytes that come after it is full (`after`). */
   keepAfter?: number;
+}
+
+function outputBytes(into: Uint8Array | readonly Uint8Array[]): number {
+  return into instanceof Uint8Array ? into.length : into.reduce((n, d) => n + d.length, 0);
 }
 
 /** Process groups of the commands running now (see {@linkcode killRunningCommands}). */
@@ -204,6 +209,8 @@ export async function runCommand(
   }
   const pid = child.pid;
   running.add(pid);
+  // A large output (a read) into a 1 MiB pipe, not 64 KiB (backends/libc_util.ts).
+  if (options.into !== undefined && outputBytes(options.into) > 64 * 1024) growChildPipe(pid, 1);
   let killed: "deadline" | "signal" | undefined;
   const kill = (why: "deadline" | "signal") => {
     if (killed === undefined) killed = why;

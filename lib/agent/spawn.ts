@@ -6,6 +6,7 @@
  */
 import { BackendError, errorMessage } from "../errors.ts";
 import { AgentClient, type AgentClientOptions } from "./client.ts";
+import { growChildPipe } from "../../backends/libc_util.ts";
 
 /**
  * Starts an agent command (`ringdump agent ...`, or `ssh host ringdump agent
@@ -43,6 +44,8 @@ export async function spawnAgent(
       cause: e,
     });
   }
+  // ssh writes the replies into this pipe: 1 MiB, not 64 KiB (backends/libc_util.ts).
+  growChildPipe(child.pid, 1);
   let stderr = "";
   const decoder = new TextDecoder();
   const drained = (async () => {
