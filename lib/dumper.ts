@@ -261,6 +261,7 @@ export class Dumper {
         lastStart = pollStart;
         // The final drain reads the counter afresh: everything written before the stop.
         await this.#runPeriod(reuse && !final);
+        const pollCost = clock.now() - pollStart;
         reuse = false;
         if (this.#stats.adaptive) {
           // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
@@ -275,6 +276,7 @@ export class Dumper {
             backlog,
             rate: this.#rate.rate,
             previous: lastGap,
+            pollCost,
           });
           // Due before a fresh counter read could finish: take the latest reading.
           reuse = !this.#counter.rebased && reuseReading({

@@ -4,7 +4,8 @@
  *
  * `--period` is the longest wait. From the writer's rate measured so far the
  * next poll is scheduled for when the ring is expected to be about half full
- * (`target`), never sooner than `minPeriod` after the previous poll began,
+ * (`target`) at the poll's check, a poll's own time (`pollCost`) before it
+ * would be at its start, never sooner than `minPeriod` after the previous poll began,
  * and never later than `period` after it: at a steady low rate the dumper
  * polls exactly every period, as the reference does; as the rate rises it
  * polls sooner, so the lossless rate is bounded by the backend's read
@@ -32,6 +33,13 @@ export interface PollState {
   /** Fill of the ring to aim the next poll at, a fraction of it; default 0.5. */
   target?: number;
   /**
+   * What a poll takes, ms (the last one: its counter read, reads and checks).
+   * Its check comes that long after it starts, and the writer goes on
+   * meanwhile: the poll is aimed so that the ring is `target` full at its
+   * check, not at its start. Default 0.
+   */
+  pollCost?: number;
+  /**
    * The interval before the poll that just ended, ms. With no rate (an idle or
    * stalled writer) the wait doubles from `minPeriod` up to `period`, so a
    * writer that starts (again) is seen soon, and an idle one costs a few
@@ -42,8 +50,9 @@ export interface PollState {
 }
 
 /**
- * The time of the next poll, ms: when `backlog + rate * (t - readAt)` reaches
- * `target` of the ring, clamped to `[pollStart + minPeriod, pollStart +
+ * The time of the next poll, ms: when `backlog + rate * (t + pollCost -
+ * readAt)` reaches `target` of the ring (the fill at the poll's check),
+ * clamped to `[pollStart + minPeriod, pollStart +
  * period]`. An unknown or zero rate waits the whole period, or (given
  * `previous`) twice the previous interval.
  *
@@ -65,7 +74,8 @@ export function nextPoll(state: PollState): number {
     if (state.previous === undefined) return latest;
     return Math.min(latest, Math.max(earliest, pollStart + 2 * state.previous));
   }
-  const room = target * pages - backlog;
+  const cost = Math.max(0, state.pollCost ?? 0);
+  const room = target * pages - backlog - rate * cost;
   const at = readAt + Math.max(0, room) / rate;
   return Math.min(latest, Math.max(earliest, at));
 }

@@ -35,9 +35,12 @@ Deno.test("nextPoll: unknown or slow rate waits the whole period; a fast one pol
   assert.equal(nextPoll({ ...base, previous: 5 }), 1010);
   assert.equal(nextPoll({ ...base, previous: 2 }), 1005);
   assert.equal(nextPoll({ ...base, previous: 80 }), 1100);
+  // A poll that takes 20 ms (its check comes 20 ms after it starts): 20 ms sooner.
+  assert.equal(nextPoll({ ...base, rate: 10, pollCost: 20 }), 1032);
+  assert.equal(nextPoll({ ...base, rate: 10, pollCost: 100 }), 1005);
 });
 
-Deno.test("nextPoll (property): within [pollStart + minPeriod, pollStart + period], earlier for a faster writer or a larger backlog", () => {
+Deno.test("nextPoll (property): within [pollStart + minPeriod, pollStart + period], earlier for a faster writer, a larger backlog or a costlier poll; unclamped, half full at the poll's check", () => {
   const state = fc.record({
     period: fc.integer({ min: 1, max: 10_000 }),
     minPeriod: fc.integer({ min: 1, max: 10_000 }),
@@ -48,6 +51,7 @@ Deno.test("nextPoll (property): within [pollStart + minPeriod, pollStart + perio
     rate: fc.double({ min: 0, max: 1e4, noNaN: true }),
     more: fc.double({ min: 1, max: 100, noNaN: true }),
     extra: fc.integer({ min: 0, max: 1 << 20 }),
+    pollCost: fc.double({ min: 0, max: 1000, noNaN: true }),
   });
   fc.assert(
     fc.property(state, (s) => {
@@ -57,6 +61,14 @@ Deno.test("nextPoll (property): within [pollStart + minPeriod, pollStart + perio
       assert.ok(t <= s.pollStart + s.period + 1e-6, `${t}`);
       assert.ok(nextPoll({ ...st, rate: s.rate * s.more }) <= t + 1e-6);
       assert.ok(nextPoll({ ...st, backlog: s.backlog + s.extra }) <= t + 1e-6);
+      // A costlier poll comes no later; unclamped, the ring is `target` full at its check.
+      assert.ok(nextPoll({ ...st, pollCost: s.pollCost + s.more }) <= t + 1e-6);
+      const earliest = s.pollStart + Math.min(s.minPeriod, s.period);
+      const room = 0.5 * s.pages - s.backlog - s.rate * s.pollCost;
+      if (s.rate > 0 && room > 0 && t > earliest + 1e-6 && t < s.pollStart + s.period - 1e-6) {
+        const fill = s.backlog + s.rate * (t + s.pollCost - st.readAt);
+        assert.ok(Math.abs(fill - 0.5 * s.pages) <= 1e-6 * Math.max(1, s.pages), `${fill} ${t}`);
+      }
     }),
     { numRuns: 2000 },
   );
@@ -285,6 +297,17 @@ Deno.test("adaptive polling: with counter reads that take time (a process each),
   const free = await capture({ ...opts, registerLatency: 0, load: 2, duration: 2000 });
   assert.equal(free.error, undefined);
   assert.ok(free.stats!.reusedReadings < free.stats!.periods / 10, JSON.stringify(free.stats));
+});
+
+Deno.test("adaptive polling aims at half full at a poll's check, not its start: with 15 ms reads and 20 ms counter reads (as the pixeldump emulators) the worst fill at a check stays near half", async () => {
+  const opts = { pages: 200, latency: 15, registerLatency: 20, checkBatchBytes: 200 * 64 };
+  for (const load of [0.5, 0.6, 0.7]) {
+    const r = await capture({ ...opts, load, duration: 3000 });
+    assert.equal(r.error, undefined, String(r.error));
+    assert.equal(r.stats!.lostPages, 0);
+    // Aimed at the poll's start, the check saw 0.75, 0.81 and 0.85 of the ring.
+    assert.ok(r.stats!.headroom < load + 0.1, `${load}: ${r.stats!.headroom}`);
+  }
 });
 
 Deno.test("adaptive polling (property): reads and counter reads that take time, random writer schedules: the output is the device's stream exactly, or a detected overrun or torn read with every byte before it correct", async () => {
