@@ -68,9 +68,11 @@ function killGroup(pid: number): void {
 
 /**
  * Scratch buffers for {@linkcode readInto}, reused across commands: a pipe
- * read returns at most the pipe's capacity (64 KiB on Linux).
+ * read returns at most the pipe's capacity: 1 MiB for a read's output
+ * (growChildPipe), else 64 KiB on Linux; a 64 KiB scratch cut every read of a
+ * 1 MiB pipe in 16 (ssh via=dd here: 200 -> 270 MiB/s with 1 MiB).
  */
-const SCRATCH_BYTES = 64 * 1024;
+const SCRATCH_BYTES = 1024 * 1024;
 const scratchPool: ArrayBuffer[] = [];
 
 /**

@@ -17,8 +17,11 @@ import {
   ProtocolError,
 } from "./frame.ts";
 
-/** The most one read of a byte stream returns (a pipe read: at most its capacity). */
-const SCRATCH_BYTES = 256 * 1024;
+/**
+ * The most one read of a byte stream returns: a pipe read returns at most the
+ * pipe's capacity, 1 MiB for the agent's ssh (lib/agent/spawn.ts).
+ */
+const SCRATCH_BYTES = 1024 * 1024;
 
 /** A BYOB reader of `stream` when it is a byte stream, else undefined (nothing locked). */
 function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
