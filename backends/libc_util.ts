@@ -521,8 +521,19 @@ export function growChildPipe(
   return undefined;
 }
 
-/** Grows the pipe on our descriptor `fd` to `bytes`: its capacity then, or undefined. */
-function growPipe(fd: number, bytes: number): number | undefined {
+/**
+ * Grows the pipe on our descriptor `fd` to `bytes` (see
+ * {@linkcode growChildPipe}); returns its capacity then, or undefined when
+ * it cannot (not a pipe, not Linux, no FFI permission, a limit).
+ *
+ * @example
+ * ```ts ignore
+ * import { growPipe } from "./libc_util.ts";
+ * growPipe(1); // the agent's stdout, a pipe to sshd
+ * ```
+ */
+export function growPipe(fd: number, bytes: number = CHILD_PIPE_BYTES): number | undefined {
+  if (Deno.build.os !== "linux") return undefined;
   try {
     const got = libc().fcntl(fd, F_SETPIPE_SZ, bytes);
     return got > 0 ? got : undefined;

@@ -109,10 +109,14 @@ async function runAgentCommand(flags: AgentFlags): Promise<void> {
   const url = devmemUrl(flags.mem, origin);
   // Loaded when the command runs: `ringdump --help` needs neither (string
   // literals, so deno compile and deno bundle still embed them).
-  const [{ openBackend }, { runAgent }] = await Promise.all([
+  const [{ openBackend }, { runAgent }, { growPipe }] = await Promise.all([
     import("../backends/mod.ts"),
     import("../lib/agent/server.ts"),
+    import("../backends/libc_util.ts"),
   ]);
+  // Replies go into a pipe to sshd: 1 MiB, not 64 KiB (best effort; about 5%
+  // more through the agent here).
+  growPipe(1);
   await runAgent({
     input: Deno.stdin.readable,
     output: Deno.stdout.writable,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CHILD_PIPE_BYTES, growChildPipe, mapBuffer } from "../backends/libc_util.ts";
+import { CHILD_PIPE_BYTES, growChildPipe, growPipe, mapBuffer } from "../backends/libc_util.ts";
 
 Deno.test("growChildPipe: a child's stdout then holds 1 MiB unread (cat exits with 900 KiB in it)", async () => {
   const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped", stderr: "null" })
@@ -47,4 +47,23 @@ Deno.test("mapBuffer: zeroed, writable memory of its own", () => {
   assert.equal(b.bytes[12345], 7);
   b.unmap();
   assert.equal(mapBuffer(0), undefined);
+});
+
+Deno.test("growPipe: a file is not a pipe: undefined, no error (a pipe grows: growChildPipe above)", () => {
+  const file = Deno.makeTempFileSync();
+  const f = Deno.openSync(file);
+  try {
+    // Our descriptors: find the file's by its path, then try it.
+    let fd = -1;
+    for (const e of Deno.readDirSync("/proc/self/fd")) {
+      try {
+        if (Deno.readLinkSync(`/proc/self/fd/${e.name}`) === file) fd = Number(e.name);
+      } catch { /* gone */ }
+    }
+    assert.ok(fd >= 0);
+    assert.equal(growPipe(fd), undefined);
+  } finally {
+    f.close();
+    Deno.removeSync(file);
+  }
 });
