@@ -116,13 +116,23 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
     await capture(undefined); // warm-up
     for (let i = 0; i < options.reps; i++) {
       for (const [k, maxRead] of reads.entries()) {
-        plain[k].push(await capture(maxRead));
-        const session = startTracing(await openTraceWriter(`${dir.path}/trace.json`));
-        try {
-          traced[k].push(await capture(maxRead));
-        } finally {
-          session.stop();
-          events[k] = session.events;
+        const tracedRun = async () => {
+          const session = startTracing(await openTraceWriter(`${dir.path}/trace.json`));
+          try {
+            traced[k].push(await capture(maxRead));
+          } finally {
+            session.stop();
+            events[k] = session.events;
+          }
+        };
+        // Order alternated: the second capture of a pair ran systematically
+        // slower or faster here (0.83, 0.84, 1.25 in three pairs of one run).
+        if (i % 2 === 0) {
+          plain[k].push(await capture(maxRead));
+          await tracedRun();
+        } else {
+          await tracedRun();
+          plain[k].push(await capture(maxRead));
         }
       }
     }
@@ -166,7 +176,7 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       goal: 0.95,
       ratio: paired(0),
       note: `${options.laps} x ${(ring.geometry.ringBytes / MIB).toFixed(0)} MiB, the dumper's ` +
-        `default 4 MiB reads, ${events[0]} events per traced capture; median of ${options.reps} ` +
+        `default 4 MiB reads, ${events[0]} events per traced capture; median of ${options.reps} (pairs in alternating order) ` +
         `(ratio: of back-to-back pairs)`,
     }),
     figure({

@@ -123,6 +123,25 @@ Deno.test("devmem: reads outside the ring window map their own range", async () 
   await dm.close();
 });
 
+Deno.test("devmem: an image that grows after the open is read to its new end (the size is asked again)", async () => {
+  const path = `${tmp}/grows.img`;
+  await Deno.writeFile(path, new Uint8Array(0x1_0000 + 16 * 4096 + 4));
+  const dm = await openDevmem(path, { origin: ORIGIN, geometry });
+  try {
+    const beyond = geometry.base + 20n * 4096n;
+    await assert.rejects(dm.read(beyond, new Uint8Array(4096)), /past the end of the image/);
+    const f = await Deno.open(path, { write: true });
+    await f.seek(0x1_0000 + 20 * 4096, Deno.SeekMode.Start);
+    await f.write(new Uint8Array(4096).fill(0x5a));
+    f.close();
+    const got = new Uint8Array(4096);
+    await dm.read(beyond, got);
+    assert.ok(got.every((b) => b === 0x5a));
+  } finally {
+    await dm.close();
+  }
+});
+
 Deno.test("devmem: a read past the end of an image is a clear error, never a SIGBUS", async () => {
   const path = `${tmp}/short.img`;
   await Deno.writeFile(path, new Uint8Array(0x1_0000 + 16 * 4096 + 4));
@@ -135,13 +154,16 @@ Deno.test("devmem: a read past the end of an image is a clear error, never a SIG
         e.message,
       ),
   );
-  // The image shrinks under a live mapping: still an error, not a crash.
+  // The image shrinks under a live capture: still an error that says so, not a crash.
   await Deno.truncate(path, 0x1_0000 + 4096);
   await assert.rejects(
     dm.read(geometry.base + 8n * 4096n, new Uint8Array(4096)),
-    /past the end of the image/,
+    /got only 0 bytes: the image .*short\.img shrank under the capture \(now 69632 bytes\)/,
   );
-  await assert.rejects(dm.readRegister(geometry.counterAddress, 32), /past the end of the image/);
+  await assert.rejects(
+    dm.readRegister(geometry.counterAddress, 32),
+    /shrank under the capture \(now 69632 bytes\)/,
+  );
   await assert.rejects(dm.read(ORIGIN - 8n, new Uint8Array(8)), /below .*origin 0x2fff0000/);
   await dm.close();
   // A ring that does not fit the image is refused when the backend opens.
