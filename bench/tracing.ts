@@ -176,7 +176,9 @@ export async function tracingCost(options: TracingOptions): Promise<Figure[]> {
       goal: 0.95,
       ratio: paired(0),
       note: `${options.laps} x ${(ring.geometry.ringBytes / MIB).toFixed(0)} MiB, the dumper's ` +
-        `default 4 MiB reads, ${events[0]} events per traced capture; median of ${options.reps} (pairs in alternating order) ` +
+        `default 4 MiB reads, ${
+          events[0]
+        } events per traced capture; median of ${options.reps} (pairs in alternating order) ` +
         `(ratio: of back-to-back pairs)`,
     }),
     figure({
