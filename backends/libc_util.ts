@@ -56,6 +56,7 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
 } as const;
 
 /** The libc symbols ringdump binds. */
@@ -504,21 +505,32 @@ export function growChildPipe(
 ): number | undefined {
   if (Deno.build.os !== "linux") return undefined;
   try {
-    const target = Deno.readLinkSync(`/proc/${pid}/fd/${childFd}`);
-    if (!target.startsWith("pipe:")) return undefined;
-    for (const e of Deno.readDirSync("/proc/self/fd")) {
-      let link: string;
-      try {
-        link = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
-      } catch {
-        continue; // the directory's own descriptor, closed by now
-      }
-      if (link === target) return growPipe(Number(e.name), bytes);
+    const lib = libc();
+    const target = readLink(lib, `/proc/${pid}/fd/${childFd}`);
+    if (target === undefined || !target.startsWith("pipe:")) return undefined;
+    // Descriptors are allocated lowest first: past a run of closed ones, no more.
+    for (let fd = 0, closed = 0; fd < MAX_FD_SCAN && closed < 64; fd++) {
+      const link = readLink(lib, `/proc/self/fd/${fd}`);
+      if (link === target) return growPipe(fd, bytes);
+      closed = link === undefined ? closed + 1 : 0;
     }
   } catch {
-    // no permission (read, FFI), no /proc, or the child is gone
+    // no FFI permission, or no libc
   }
   return undefined;
+}
+
+/** Our descriptors {@linkcode growChildPipe} looks through for a pipe's end. */
+const MAX_FD_SCAN = 1024;
+
+/**
+ * `readlink` through libc: Deno's own API needs --allow-all for anything
+ * under /proc/PID/fd, which the capture does not have; FFI it has.
+ */
+function readLink(lib: Libc, path: string): string | undefined {
+  const buf = new Uint8Array(256);
+  const n = Number(lib.readlink(cString(path), buf, BigInt(buf.length)));
+  return n < 0 ? undefined : new TextDecoder().decode(buf.subarray(0, n));
 }
 
 /**
