@@ -682,3 +682,55 @@ Deno.test("dumper: the warm-up reads the ring once before the baseline; its fail
   assert.ok(c.ok);
   assert.equal(c.firstOffset, BigInt(stats.firstPage * 64)); // from the baseline on, nothing before
 });
+
+Deno.test("dumper, pipelined batches: each batch is judged by the counter read right after its own reads, not an earlier one (a writer that laps the last batch of a poll, in flight)", async () => {
+  // 16 pages of 64 bytes; the poll sees 15 new pages and sends 4 batches of
+  // 4 pages at once (pipelineBytes). The writer stands still during the first
+  // three, then bursts 15 pages: the last batch's pages were overwritten
+  // while it was read, and only the counter after it (31) says so. Judged by
+  // the first batch's counter (15), its stale bytes would be appended.
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 16, counterWrap: 256 });
+  const registers = [0n, 15n]; // the baseline, the poll
+  const afterBatch = [15n, 15n, 16n, 31n];
+  let call = 0;
+  const backend: Backend = {
+    name: "lapping",
+    readRegister: () => Promise.resolve(registers.shift() ?? 31n),
+    read: () => Promise.reject(new Error("every read goes through readThenRegister here")),
+    close: () => Promise.resolve(),
+    checkBatchBytes: 4 * 64,
+    pipelineBytes: 16 * 64,
+    readThenRegister: (reads) => {
+      const k = call++;
+      for (const r of reads) {
+        const slot = Number(r.address / 64n);
+        for (let i = 0; i < r.dest.length / 64; i++) {
+          // Logical page slot + i, or (last batch) the page a lap later that overwrote it.
+          const page = slot + i + (k === 3 ? 16 : 0);
+          fillCounter(r.dest.subarray(i * 64, (i + 1) * 64), page * 64);
+        }
+      }
+      return Promise.resolve(afterBatch[k] ?? 31n);
+    },
+  };
+  const clock = new VirtualClock();
+  const sink = new MemorySink();
+  await assert.rejects(
+    new Dumper(backend, sink, {
+      geometry,
+      period: 100,
+      duration: 100,
+      fixedPeriod: true,
+      clock,
+      warmUp: false,
+    }).run(),
+    (e: unknown) =>
+      e instanceof TornReadError && e.firstPage === 12 && e.capturedPages === 12 &&
+      e.counterAfter === 31,
+  );
+  assert.equal(call, 4);
+  const data = sink.bytes();
+  assert.equal(data.length, 12 * 64);
+  const r = checkCounter(data);
+  assert.ok(r.ok && r.firstOffset === 0n);
+});
