@@ -62,6 +62,10 @@ export function openFailure(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "its directory does not exist";
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (e instanceof Deno.errors.IsADirectory) return "it is a directory";
+  if (e instanceof Deno.errors.NotCapable) {
+    return "ringdump does not open devices or kernel files, nor anything else under /dev " +
+      "(Deno opens those only with --allow-all, even /dev/shm's regular files); write to /tmp or another directory";
+  }
   return errorMessage(e);
 }
 

@@ -82,6 +82,16 @@ Deno.test("cli errors: output open errors, the trace path, and hints that name a
     cliMessage(dev),
     /^--out: '\/dev\/sda' is a device .*or to stdout \(--out -\) and redirect it there$/,
   );
+  // /dev/shm holds regular files, but Deno refuses every path under /dev without --allow-all.
+  const shm = openOutputError(new Deno.errors.NotCapable("no"), "/dev/shm/c.bin");
+  assert.match(
+    cliMessage(shm),
+    /^--out: '\/dev\/shm\/c.bin' is under \/dev, which Deno opens only with --allow-all, even for \/dev\/shm's regular files; write to \/tmp or another directory, or to stdout \(--out -\) and redirect it there$/,
+  );
+  assert.match(
+    cliMessage(openError("/dev/shm/t.json", new Deno.errors.NotCapable("no"))),
+    /^--trace: cannot write '\/dev\/shm\/t.json': ringdump does not open devices .*write to \/tmp or another directory$/,
+  );
   const missing = openOutputError(new Deno.errors.NotFound("no"), "/no/c.bin");
   assert.match(
     cliMessage(missing),

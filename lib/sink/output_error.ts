@@ -77,6 +77,13 @@ export function openOutputError(e: unknown, path: string): UsageError {
   if (e instanceof Deno.errors.IsADirectory) {
     return new UsageError(`out: '${path}' is a directory; give a file name`, o);
   }
+  if (e instanceof Deno.errors.NotCapable && path.startsWith("/dev/shm/")) {
+    return new UsageError(
+      `out: '${path}' is under /dev, which Deno opens only with --allow-all, even for /dev/shm's ` +
+        `regular files; write to /tmp or another directory, or to stdout (the out option -) and redirect it there`,
+      o,
+    );
+  }
   if (e instanceof Deno.errors.NotCapable) {
     return new UsageError(
       `out: '${path}' is a device or a kernel file, which ringdump does not open itself; ` +
