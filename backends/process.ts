@@ -53,7 +53,17 @@ export interface RunCommandOptions {
   keepAfter?: number;
 }
 
-function outputBytes(into: Uint8Array | readonly Uint8Array[]): number {
+/**
+ * Bytes that {@linkcode RunCommandOptions.into} holds: one buffer's length,
+ * or a list's total.
+ *
+ * @example
+ * ```ts
+ * import { intoBytes } from "./process.ts";
+ * console.log(intoBytes(new Uint8Array(4)), intoBytes([new Uint8Array(2), new Uint8Array(3)])); // 4 5
+ * ```
+ */
+export function intoBytes(into: Uint8Array | readonly Uint8Array[]): number {
   return into instanceof Uint8Array ? into.length : into.reduce((n, d) => n + d.length, 0);
 }
 
@@ -211,8 +221,10 @@ export async function runCommand(
   }
   const pid = child.pid;
   running.add(pid);
+  const into = options.into;
+  const wanted = into === undefined ? 0 : intoBytes(into);
   // A large output (a read) into a 1 MiB pipe, not 64 KiB (backends/libc_util.ts).
-  if (options.into !== undefined && outputBytes(options.into) > 64 * 1024) growChildPipe(pid, 1);
+  if (wanted > 64 * 1024) growChildPipe(pid, 1);
   let killed: "deadline" | "signal" | undefined;
   const kill = (why: "deadline" | "signal") => {
     if (killed === undefined) killed = why;
@@ -224,13 +236,11 @@ export async function runCommand(
   const onAbort = () => kill("signal");
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const into = options.into;
     const dests: Uint8Array[] = into === undefined
       ? []
       : into instanceof Uint8Array
       ? [into]
       : [...into];
-    const intoBytes = dests.reduce((n, d) => n + d.length, 0);
     const after = options.keepAfter ? new Uint8Array(options.keepAfter) : undefined;
     if (after) dests.push(after);
     const outReader = into === undefined
@@ -264,7 +274,7 @@ export async function runCommand(
       stdout,
       stdoutBytes,
       ...(after && typeof out === "number"
-        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, out - intoBytes))) }
+        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, out - wanted))) }
         : {}),
       stderr: err,
       ...(killed === undefined ? {} : { killed }),

@@ -10,7 +10,13 @@ import type { CommandBuilder } from "@david/dax";
 import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
-import { commandDeadline, type CommandOutput, runCommand, showCommand } from "../process.ts";
+import {
+  commandDeadline,
+  type CommandOutput,
+  intoBytes,
+  runCommand,
+  showCommand,
+} from "../process.ts";
 import { BackendError, errorMessage, UsageError } from "../../lib/errors.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { hex } from "../../lib/units.ts";
@@ -283,11 +289,7 @@ class SshBackend implements Backend {
       }
       // A hung remote tool must not hang the capture: 20 periods (at least
       // 5 s), plus 1 ms per KiB to read (1 MiB/s at the slowest).
-      const bytes = into === undefined
-        ? 0
-        : into instanceof Uint8Array
-        ? into.length
-        : into.reduce((n, d) => n + d.length, 0);
+      const bytes = into === undefined ? 0 : intoBytes(into);
       const timeout = commandDeadline(this.#o.period) + Math.ceil(bytes / 1024);
       const r = await runCommand(argv, { into, keepAfter, timeout });
       if (r.killed === "deadline") {
@@ -440,14 +442,15 @@ class SshBackend implements Backend {
     const reg = this.#registerCommand(register.address, register.width);
     const cmds = parts.map((p) => this.#readCommand(p.address, p.dest.length));
     const cmd = [...cmds, reg.cmd].join(" && ");
-    const total = parts.reduce((a, p) => a + p.dest.length, 0);
+    const dests = parts.map((p) => p.dest);
+    const total = intoBytes(dests);
     const first = parts[0]?.address ?? register.address;
     // The ranges' bytes straight into their buffers, the register's line after them.
     const r = await this.#remote(
       cmd,
       `reading ${total} bytes at ${hex(first)} and the register at ${hex(register.address)}`,
       first,
-      parts.map((p) => p.dest),
+      dests,
       REGISTER_OUTPUT_BYTES,
     );
     if (r.stdoutBytes < total) throw this.#short(cmds.join(" && "), r, total, first);
