@@ -8,7 +8,8 @@ import {
   wavHeader,
   WavSink,
 } from "../lib/sink/mod.ts";
-import { UsageError } from "../lib/errors.ts";
+import { OutputError, UsageError } from "../lib/errors.ts";
+import { OutputFile } from "../lib/sink/file.ts";
 
 Deno.test("FileSink truncates by default and appends on request", async () => {
   const dir = await Deno.makeTempDir();
@@ -134,4 +135,49 @@ Deno.test("MemorySink copies, DiscardSink counts", async () => {
   await d.flush();
   await d.close();
   assert.equal(d.bytesWritten, 5);
+});
+
+/** A real file whose `fdatasync`s are counted, or fail with `fail` once armed. */
+async function countedFile(
+  path: string,
+): Promise<{ file: Deno.FsFile; syncs: () => number; fail: (code: string) => void }> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const real = file.syncData.bind(file);
+  let n = 0;
+  let failWith: string | undefined;
+  file.syncData = async () => {
+    n++;
+    await real();
+    if (failWith) throw Object.assign(new Error(`fdatasync: ${failWith}`), { code: failWith });
+  };
+  return { file, syncs: () => n, fail: (code) => failWith = code };
+}
+
+Deno.test("OutputFile: close reports its own final sync's error once; after a reported error it closes quietly", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/out.bin`;
+  const { file, syncs, fail } = await countedFile(path);
+  const out = new OutputFile(path, file);
+  await out.append(new Uint8Array(4096), { name: "t" });
+  fail("EIO");
+  await assert.rejects(
+    out.close(),
+    (e: unknown) =>
+      e instanceof OutputError && e.code === "EIO" && e.output === path &&
+      /an I\/O error on the device \(EIO\); the 4096 bytes written before it are kept/.test(
+        e.message,
+      ),
+  );
+  assert.equal(syncs(), 1);
+  await out.close(); // closed: nothing more
+  // A flush that failed has reported it: close does not say it twice.
+  const path2 = `${dir}/out2.bin`;
+  const second = await countedFile(path2);
+  const out2 = new OutputFile(path2, second.file);
+  await out2.append(new Uint8Array(1), { name: "t" });
+  second.fail("EIO");
+  await assert.rejects(out2.sync(), OutputError);
+  await out2.close();
+  assert.deepEqual(await Deno.readFile(path2), new Uint8Array(1));
+  await Deno.remove(dir, { recursive: true });
 });

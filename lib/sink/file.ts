@@ -188,10 +188,13 @@ export class OutputFile {
   /** Syncs and closes; after a write error, closes without a second error. Idempotent. */
   async close(): Promise<void> {
     if (!this.#file) return;
+    // An error reported before (a write's, a flush's) is not reported again;
+    // the final sync's own is.
+    const reported = this.#failed;
     try {
       await this.sync();
     } catch (e) {
-      if (!this.#failed) throw e;
+      if (!reported) throw e;
     } finally {
       this.#file?.close();
       this.#file = undefined;
