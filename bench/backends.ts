@@ -9,7 +9,7 @@ import { type Backend, openBackend } from "../backends/mod.ts";
 import { openPixeldump } from "../backends/pixeldump.ts";
 import type { RingGeometry } from "../lib/ring.ts";
 import { type Sshd, sshMissing, startSshd } from "../testing/sshd.ts";
-import { EMULATORS } from "./util.ts";
+import { benchEmulators } from "./util.ts";
 import { REMOTE_RINGDUMP } from "../testing/run_cli.ts";
 import { errorMessage } from "../lib/errors.ts";
 
@@ -41,7 +41,7 @@ export function emulatorEnv(image: string): Record<string, string> {
  * await b.close();
  * ```
  */
-export function openBenchBackend(
+export async function openBenchBackend(
   kind: BenchBackend,
   image: string,
   geometry: RingGeometry,
@@ -50,13 +50,15 @@ export function openBenchBackend(
   switch (kind) {
     case "devmem":
       return openBackend(`devmem:${image}?origin=0`, { geometry });
-    case "pixeldump":
-      return Promise.resolve(openPixeldump({
-        bin: EMULATORS.pixeldump,
-        reg: EMULATORS.devmem,
+    case "pixeldump": {
+      const e = await benchEmulators();
+      return openPixeldump({
+        bin: e.pixeldump,
+        reg: e.devmem,
         pageSize: geometry.pageSize,
         env: emulatorEnv(image),
-      }));
+      });
+    }
     case "ssh_dd":
     case "ssh_agent": {
       if (!sshd) throw new Error(`${kind} needs a running sshd`);

@@ -28,7 +28,7 @@ import {
 import { type StartupOptions, startupTime } from "./startup.ts";
 import { type SustainedOptions, sustainedRate } from "./sustained.ts";
 import { tracingCost, type TracingOptions } from "./tracing.ts";
-import { MIB, ROOT } from "./util.ts";
+import { chooseEmulators, MIB, ROOT } from "./util.ts";
 import { BENCH_BACKENDS } from "./backends.ts";
 import { errorMessage } from "../lib/errors.ts";
 
@@ -163,6 +163,8 @@ export interface RunBenchOptions {
   only?: readonly string[];
   /** Progress lines go here; default stderr. */
   log?: (line: string) => void;
+  /** The pixeldump figures on the shell emulators, not the compiled ones. */
+  shellEmulators?: boolean;
 }
 
 /**
@@ -187,6 +189,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       );
     }
   }
+  chooseEmulators(options.shellEmulators ? "shell" : "compiled");
   const date = new Date().toISOString();
   const t0 = performance.now();
   const figures: Figure[] = [];
@@ -210,18 +213,21 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     date,
     command: `deno task bench${options.size === "quick" ? " --quick" : ""}${
       only ? ` --only ${only.join(",")}` : ""
-    }`,
+    }${options.shellEmulators ? " --shell-emulators" : ""}`,
     quick: options.size !== "full",
     seconds: (performance.now() - t0) / 1000,
     figures,
   };
 }
 
-const USAGE = `usage: deno task bench [--quick] [--only NAME[,NAME...]] [--out FILE]
+const USAGE =
+  `usage: deno task bench [--quick] [--only NAME[,NAME...]] [--out FILE] [--shell-emulators]
   --quick   the reduced set (under a minute)
   --only    run only these: ${MEASUREMENTS.map((m) => m.name).join(", ")}
   --out     where the JSON goes (default bench/results.json, bench/results.quick.json
-            with --quick, none with --only)`;
+            with --quick, none with --only)
+  --shell-emulators  the pixeldump figures on the shell emulators (testing/bin/devmem,
+            pixeldump: 15-20 ms a run), not the compiled ones (testing/bin/emulators.c)`;
 
 /**
  * The command line of `deno task bench`.
@@ -236,6 +242,7 @@ export async function main(args: readonly string[]): Promise<number> {
   let size: BenchSize = "full";
   let only: string[] | undefined;
   let out: string | undefined;
+  let shellEmulators = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--quick") size = "quick";
@@ -243,6 +250,7 @@ export async function main(args: readonly string[]): Promise<number> {
     else if (a === "--only") only = (args[++i] ?? "").split(",").filter((s) => s);
     else if (a.startsWith("--only=")) only = a.slice(7).split(",").filter((s) => s);
     else if (a === "--out") out = args[++i];
+    else if (a === "--shell-emulators") shellEmulators = true;
     else if (a === "--help" || a === "-h") {
       console.log(USAGE);
       return 0;
@@ -256,7 +264,7 @@ export async function main(args: readonly string[]): Promise<number> {
     : size === "full"
     ? `${ROOT}bench/results.json`
     : `${ROOT}bench/results.${size}.json`;
-  const results = await runBench({ size, only });
+  const results = await runBench({ size, only, shellEmulators });
   const m = results.machine;
   console.log(
     `ringdump bench (${results.command}) on ${m.cpu}, ${m.cores} cores, ${

@@ -11,8 +11,8 @@ import { ringGeometry } from "../lib/ring.ts";
 import { emulatorEnv } from "./backends.ts";
 import { type Figure, figure } from "./results.ts";
 import {
+  benchEmulators,
   type CpuResult,
-  EMULATORS,
   MIB,
   pythonBin,
   ringdumpArgv,
@@ -57,6 +57,7 @@ export async function referenceBaseline(options: ReferenceOptions): Promise<Figu
   const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: options.ringBytes / 4096 });
   const shm = await scratchDir(shmDir());
   const disk = await scratchDir(workDiskDir());
+  const emulators = await benchEmulators();
   const runOne = async (who: "reference" | "ringdump"): Promise<Run> => {
     const image = `${shm.path}/${who}.img`;
     const out = `${disk.path}/${who}.bin`;
@@ -93,14 +94,14 @@ export async function referenceBaseline(options: ReferenceOptions): Promise<Figu
           "--duration",
           String(options.durationMs / 1000),
           "--pixeldump",
-          EMULATORS.pixeldump,
+          emulators.pixeldump,
           "--devmem",
-          EMULATORS.devmem,
+          emulators.devmem,
         ]
         : ringdumpArgv([
           "capture",
           "--backend",
-          `pixeldump:?bin=${EMULATORS.pixeldump}&reg=${EMULATORS.devmem}`,
+          `pixeldump:?bin=${emulators.pixeldump}&reg=${emulators.devmem}`,
           ...geometryArgs,
           "--period",
           `${options.period}ms`,
@@ -143,7 +144,7 @@ export async function referenceBaseline(options: ReferenceOptions): Promise<Figu
     } MiB; reference: ${(ref.bytes / MIB).toFixed(1)} MiB, it drops the tail); ` +
     `CPU of the whole process tree incl. start-up (deno ${rd.cpu.cpu.toFixed(2)} s, python ${
       ref.cpu.cpu.toFixed(2)
-    } s)`;
+    } s); ${emulators.note}, the same for both`;
   const gib = (r: Run) => r.bytes / (1024 * MIB);
   return [
     figure({

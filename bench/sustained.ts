@@ -11,7 +11,7 @@ import { ringGeometry } from "../lib/ring.ts";
 import { DiscardSink } from "../lib/sink/mod.ts";
 import { type BenchBackend, openBenchBackend, withSshd } from "./backends.ts";
 import { type Figure, figure, skipped } from "./results.ts";
-import { MIB, scratchDir, shmDir, startSim } from "./util.ts";
+import { benchEmulators, MIB, scratchDir, shmDir, startSim } from "./util.ts";
 import type { Sshd } from "../testing/sshd.ts";
 
 /** Options of {@linkcode sustainedRate}. */
@@ -158,6 +158,7 @@ export async function sustainedRate(options: SustainedOptions): Promise<Figure[]
       trials.map((t) => `${(t.fraction * 100).toFixed(1)}% ${t.ok ? "ok" : "lost"}`).join(", ")
     }`;
   const one = async (kind: BenchBackend, sshd?: Sshd) => {
+    const tools = kind === "pixeldump" ? `; ${(await benchEmulators()).note}` : "";
     const r = await bisectRate(kind, options, sshd);
     figures.push(figure({
       name: `sustained.${kind}`,
@@ -167,7 +168,7 @@ export async function sustainedRate(options: SustainedOptions): Promise<Figure[]
       refName,
       refValue: ideal,
       goal: kind === "devmem" ? 0.95 : 0.9,
-      note: note(r.trials),
+      note: note(r.trials) + tools,
     }));
     const upTo = options.adaptive?.[kind];
     if (upTo === undefined) return;
@@ -184,7 +185,7 @@ export async function sustainedRate(options: SustainedOptions): Promise<Figure[]
       refValue: ideal,
       goal: kind === "devmem" ? 4 : 2,
       note: `bisected over [0, ${upTo}] x R/P; value: the writer's achieved rate at the best ` +
-        `lossless trial; ${note(a.trials, upTo)}`,
+        `lossless trial; ${note(a.trials, upTo)}${tools}`,
     }));
   };
   for (const kind of local) await one(kind);

@@ -8,15 +8,72 @@ import { COMPILE_PERMISSIONS } from "../tools/compile.ts";
 import { runCommand } from "../backends/process.ts";
 import { ensureImage, imageLayout } from "../lib/sim/image.ts";
 import type { RingGeometry } from "../lib/ring.ts";
+import { compiledEmulators, SHELL_EMULATORS } from "../testing/emulators.ts";
 
 /** The repository root (with a trailing slash). */
 export const ROOT: string = new URL("../", import.meta.url).pathname;
 
-/** The test emulators of the board's tools. */
-export const EMULATORS: { pixeldump: string; devmem: string } = {
-  pixeldump: `${ROOT}testing/bin/pixeldump`,
-  devmem: `${ROOT}testing/bin/devmem`,
-};
+/** The emulators of the board's tools that the bench's pixeldump figures run. */
+export interface BenchEmulators {
+  /** The pixeldump emulator. */
+  readonly pixeldump: string;
+  /** The devmem emulator. */
+  readonly devmem: string;
+  /** Compiled (testing/bin/emulators.c) or the shell scripts. */
+  readonly kind: "compiled" | "shell";
+  /** For the figures' notes: which, and why the shell ones when not asked for. */
+  readonly note: string;
+}
+
+let emulatorChoice: "compiled" | "shell" = "compiled";
+let emulators: Promise<BenchEmulators> | undefined;
+
+/**
+ * Which emulators {@linkcode benchEmulators} gives: the compiled ones (the
+ * default: a board's devmem and pixeldump are compiled programs) or the
+ * shell scripts (`deno task bench --shell-emulators`: 15-20 ms a run, the
+ * figures of the runs before 2026-12-04T12Z).
+ *
+ * @example
+ * ```ts ignore
+ * import { chooseEmulators } from "./util.ts";
+ * chooseEmulators("shell");
+ * ```
+ */
+export function chooseEmulators(kind: "compiled" | "shell"): void {
+  emulatorChoice = kind;
+  emulators = undefined;
+}
+
+/**
+ * The emulators of `devmem` and `pixeldump` for this run (see
+ * {@linkcode chooseEmulators}); the compiled ones are built on first use,
+ * and when they cannot be, the shell ones run and the note says why.
+ *
+ * @example
+ * ```ts ignore
+ * import { benchEmulators } from "./util.ts";
+ * console.log((await benchEmulators()).note);
+ * ```
+ */
+export function benchEmulators(): Promise<BenchEmulators> {
+  emulators ??= (async (): Promise<BenchEmulators> => {
+    const shell = (note: string): BenchEmulators => ({ ...SHELL_EMULATORS, kind: "shell", note });
+    if (emulatorChoice === "shell") {
+      return shell("emulators: the shell scripts (testing/bin/devmem, pixeldump)");
+    }
+    const built = await compiledEmulators();
+    if ("problem" in built) {
+      return shell(
+        `emulators: the shell scripts, since the compiled ones could not be built (${
+          built.problem.split("\n")[0]
+        })`,
+      );
+    }
+    return { ...built, kind: "compiled", note: "emulators: compiled (testing/bin/emulators.c)" };
+  })();
+  return emulators;
+}
 
 /** MiB, for rates. */
 export const MIB = 1024 * 1024;
