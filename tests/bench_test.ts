@@ -76,6 +76,10 @@ Deno.test({
     if (!f.name.startsWith("sustained.")) assert.ok(f.ratio! > 0, `${f.name}: ratio ${f.ratio}`);
     if (f.goal !== null) assert.equal(typeof f.met, "boolean");
   }
+  // The pixeldump figures say which emulators ran; under CI (g++ installed) the compiled ones.
+  const reference = results.figures.find((f) => f.name === "reference.cpu_per_gib");
+  assert.match(reference?.note ?? "", /emulators: (compiled|the shell scripts)/);
+  if (Deno.env.get("CI")) assert.match(reference!.note!, /emulators: compiled/);
   JSON.parse(resultsJson(results));
 });
 
