@@ -11,7 +11,16 @@
  *
  * @module
  */
-import { growChildPipe } from "./libc_util.ts";
+import { CHILD_PIPE_BYTES, growChildPipe } from "./libc_util.ts";
+import {
+  closeFd,
+  pollReadable,
+  readReady,
+  setPipeSize,
+  type SpawnedGroup,
+  spawnGroup,
+  waitExit,
+} from "./spawn.ts";
 
 /** Result of one subprocess. */
 export interface CommandOutput {
@@ -196,6 +205,17 @@ export async function runCommand(
   if (options.signal?.aborted) {
     return { code: 137, stdout: new Uint8Array(), stdoutBytes: 0, stderr: "", killed: "signal" };
   }
+  // Without fork() where FFI allows (backends/spawn.ts), else Deno's own.
+  const spawned = spawnGroup(argv, { env: options.env });
+  if (spawned !== undefined && "why" in spawned) {
+    return {
+      code: spawned.code,
+      stdout: new Uint8Array(0),
+      stdoutBytes: 0,
+      stderr: `${argv[0]}: ${spawned.why}\n`,
+    };
+  }
+  if (spawned !== undefined) return await runSpawned(spawned, options);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(argv[0], {
@@ -286,6 +306,129 @@ export async function runCommand(
     // The leader may be gone while its children still hold the group.
     if (killed !== undefined) killGroup(pid);
   }
+}
+
+/** How long {@linkcode runSpawned} waits in one `poll`, ms: how soon it sees a cancel. */
+const POLL_MS = 100;
+
+/**
+ * {@linkcode runCommand} for a command {@linkcode spawnGroup} started: its
+ * output read from our ends of its pipes straight into the destinations
+ * (no scratch buffer, no stream), the same deadline, abort and grace.
+ */
+async function runSpawned(s: SpawnedGroup, options: RunCommandOptions): Promise<CommandOutput> {
+  const pid = s.pid;
+  running.add(pid);
+  const into = options.into;
+  const wanted = into === undefined ? 0 : intoBytes(into);
+  if (wanted > 64 * 1024) setPipeSize(s.stdout, CHILD_PIPE_BYTES);
+  let killed: "deadline" | "signal" | undefined;
+  const kill = (why: "deadline" | "signal") => {
+    if (killed === undefined) killed = why;
+    killGroup(pid);
+  };
+  const timer = options.timeout === undefined
+    ? undefined
+    : setTimeout(() => kill("deadline"), options.timeout);
+  const onAbort = () => kill("signal");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  let cancelled = false;
+  let ended = false;
+  try {
+    // Another process may hold the pipes open after a kill (an ssh master):
+    // what came by the end of the grace is what it said.
+    const exit = waitExit(pid).then((code) => {
+      ended = true;
+      if (killed !== undefined) grace = setTimeout(() => cancelled = true, KILLED_OUTPUT_GRACE);
+      return code;
+    });
+    const dests: Uint8Array[] = into === undefined
+      ? []
+      : into instanceof Uint8Array
+      ? [into]
+      : [...into];
+    const after = options.keepAfter ? new Uint8Array(options.keepAfter) : undefined;
+    if (after) dests.push(after);
+    // A read of 0 bytes would look like the end: empty destinations are skipped.
+    const skipEmpty = () => {
+      while (k < dests.length && dests[k].length === 0) k++;
+    };
+    const spill = new Uint8Array(64 * 1024);
+    const outChunks: Uint8Array[] = [], errChunks: Uint8Array[] = [];
+    let outOpen = true, errOpen = true, total = 0, k = 0, at = 0;
+    skipEmpty();
+    while ((outOpen || errOpen) && !cancelled) {
+      const fds = outOpen ? (errOpen ? [s.stdout, s.stderr] : [s.stdout]) : [s.stderr];
+      for (const fd of await pollReadable(fds, POLL_MS)) {
+        if (fd === s.stderr) {
+          const n = readReady(fd, spill);
+          if (n === 0) errOpen = false;
+          else if (n > 0) errChunks.push(spill.slice(0, n));
+          continue;
+        }
+        if (into === undefined) {
+          const n = readReady(fd, spill);
+          if (n === 0) outOpen = false;
+          else if (n > 0) {
+            outChunks.push(spill.slice(0, n));
+            total += n;
+          }
+          continue;
+        }
+        // Straight into the destination being filled; past them all, counted only.
+        const n = readReady(fd, k < dests.length ? dests[k].subarray(at) : spill);
+        if (n === 0) outOpen = false;
+        if (n <= 0) continue;
+        total += n;
+        if (k < dests.length) {
+          at += n;
+          if (at === dests[k].length) {
+            k++;
+            at = 0;
+            skipEmpty();
+          }
+        }
+      }
+    }
+    const code = await exit;
+    const stdout = into === undefined
+      ? concatChunks(outChunks, total)
+      : into instanceof Uint8Array
+      ? into.subarray(0, Math.min(total, into.length))
+      : new Uint8Array(0);
+    return {
+      code,
+      stdout,
+      stdoutBytes: total,
+      ...(after
+        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, total - wanted))) }
+        : {}),
+      stderr: new TextDecoder().decode(concatChunks(errChunks)),
+      ...(killed === undefined ? {} : { killed }),
+    };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(grace);
+    options.signal?.removeEventListener("abort", onAbort);
+    running.delete(pid);
+    // Killed, or left early by an error: the group goes (its leader may be
+    // gone while its children still hold the group).
+    if (killed !== undefined || !ended) killGroup(pid);
+    closeFd(s.stdout);
+    closeFd(s.stderr);
+  }
+}
+
+function concatChunks(chunks: readonly Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(total ?? chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
 }
 
 /**
