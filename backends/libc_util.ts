@@ -31,8 +31,10 @@ export const MAP_SHARED = 1;
 export const MAP_POPULATE = 0x8000;
 /**
  * `madvise` advice (Linux): leave the range out of a `fork`'s child. The
- * read buffer is never needed there: Deno forks to start a command in a
- * process group of its own (`detached`), and that child only execs.
+ * read buffer is never needed there: `Deno.Command` forks to start a
+ * command in a process group of its own (`detached`; backends/process.ts
+ * falls back to it where backends/spawn.ts cannot run), and that child
+ * only execs.
  */
 export const MADV_DONTFORK = 10;
 
