@@ -76,7 +76,7 @@ async function imagePath(name: string): Promise<string> {
 
 Deno.test({
   name:
-    "aarch64 kit through qemu (binfmt): --version, a devmem capture of a live sim that verifies",
+    "aarch64 kit through qemu (binfmt): --version, a devmem and a pixeldump capture of a live sim that verify",
   ignore: ignoreUnless(armMissing),
   fn: async () => {
     requireTools(armMissing);
@@ -115,6 +115,26 @@ Deno.test({
       assert.match(cap.stderr, /captured .* 0 pages lost/);
       assert.ok((await Deno.stat(out)).size >= 512 * 1024, cap.stderr);
       await verify(out);
+      // The pixeldump backend: its commands started by the aarch64 runtime
+      // through posix_spawnp (backends/spawn.ts), the shell emulators reading the image.
+      const pd = `${tmp}/arm-pixeldump.bin`;
+      const emu = new URL("../../testing/bin/", import.meta.url).pathname;
+      const cap2 = await runKit(arm.path!, [
+        "capture",
+        "--backend",
+        `pixeldump:?bin=${emu}pixeldump&reg=${emu}devmem`,
+        ...geometry,
+        "--period",
+        "100ms",
+        "--duration",
+        "3s",
+        "--out",
+        pd,
+      ], { ...run, env: { ...run.env, RINGDUMP_IMAGE: image, RINGDUMP_IMAGE_ORIGIN: "0" } });
+      assert.equal(cap2.code, 0, cap2.stderr);
+      assert.match(cap2.stderr, /captured .* 0 pages lost/);
+      assert.ok((await Deno.stat(pd)).size >= 256 * 1024, cap2.stderr);
+      await verify(pd);
     } finally {
       await stopSim(sim);
       await Deno.remove(image).catch(() => {});
