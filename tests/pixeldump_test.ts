@@ -192,3 +192,70 @@ Deno.test("runCommand: a real command's output into a list of buffers, one after
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pixeldump: readThenRegister runs the ranges side by side, then the register after both have ended; a failed range is thrown after the others end", async () => {
+  const image = `${tmp}/rtr.img`;
+  const bytes = new Uint8Array(64 * 1024).map((_, i) => (i * 31 + 7) & 0xff);
+  await Deno.writeFile(image, bytes);
+  const log = `${tmp}/rtr.log`;
+  await Deno.writeTextFile(log, "");
+  // Wrappers around the emulators that log when each run starts and ends
+  // (a second of sleep each: slack for a busy machine between the two starts).
+  const wrap = async (name: string, real: string, key: string) => {
+    const path = `${tmp}/${name}`;
+    await Deno.writeTextFile(
+      path,
+      `#!/bin/sh\necho "start ${key}" >> "$RTR_LOG"\nsleep 1\n"${real}" "$@"\nrc=$?\n` +
+        `echo "end ${key}" >> "$RTR_LOG"\nexit $rc\n`,
+    );
+    await Deno.chmod(path, 0o755);
+    return path;
+  };
+  const backend = openPixeldump({
+    bin: await wrap("pd-wrap", PIXELDUMP, "$2"),
+    reg: await wrap("reg-wrap", DEVMEM, "reg"),
+    pageSize: 4096,
+    env: { ...env(image), RTR_LOG: log },
+  });
+  try {
+    const a = new Uint8Array(8192), b = new Uint8Array(4096);
+    const value = await backend.readThenRegister!([
+      { address: ORIGIN + 0x4000n, dest: a },
+      { address: ORIGIN, dest: b },
+    ], { address: ORIGIN + 0x100n, width: 32 });
+    assert.deepEqual(a, bytes.subarray(0x4000, 0x6000));
+    assert.deepEqual(b, bytes.subarray(0, 4096));
+    assert.equal(value, BigInt(new DataView(bytes.buffer).getUint32(0x100, true)));
+    const lines = (await Deno.readTextFile(log)).trim().split("\n");
+    const at = (l: string) => lines.indexOf(l);
+    // Both reads started before either ended; the register after both ended.
+    for (const s of ["start 0x30004000", "start 0x30000000"]) {
+      assert.ok(
+        at(s) >= 0 && at(s) < Math.min(at("end 0x30004000"), at("end 0x30000000")),
+        lines.join(" | "),
+      );
+    }
+    assert.ok(
+      at("start reg") > Math.max(at("end 0x30004000"), at("end 0x30000000")),
+      lines.join(" | "),
+    );
+
+    // A range outside the image fails; the other still ends before the error is thrown, no register read.
+    await Deno.writeTextFile(log, "");
+    await assert.rejects(
+      backend.readThenRegister!([
+        { address: ORIGIN + 0x100000n, dest: new Uint8Array(4096) },
+        { address: ORIGIN, dest: new Uint8Array(4096) },
+      ], { address: ORIGIN + 0x100n, width: 32 }),
+      BackendError,
+    );
+    const after = (await Deno.readTextFile(log)).trim().split("\n");
+    assert.ok(
+      after.includes("end 0x30000000") && after.includes("end 0x30100000"),
+      after.join(" | "),
+    );
+    assert.ok(!after.includes("start reg"), after.join(" | "));
+  } finally {
+    await backend.close();
+  }
+});
