@@ -67,6 +67,23 @@ export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 let lib: Libc | undefined;
 
 /**
+ * The names the C library is opened by, in order: glibc, then musl (x86_64,
+ * aarch64).
+ *
+ * @example
+ * ```ts
+ * import { LIBC_NAMES } from "./libc_util.ts";
+ * console.log(LIBC_NAMES[0]); // "libc.so.6"
+ * ```
+ */
+export const LIBC_NAMES: readonly string[] = [
+  "libc.so.6",
+  "libc.so",
+  "libc.musl-x86_64.so.1",
+  "libc.musl-aarch64.so.1",
+];
+
+/**
  * The libc symbols, opened once (needs `--allow-ffi`).
  *
  * @example
@@ -78,9 +95,7 @@ let lib: Libc | undefined;
 export function libc(): Libc {
   if (lib === undefined) {
     let last: unknown;
-    for (
-      const name of ["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]
-    ) {
+    for (const name of LIBC_NAMES) {
       try {
         lib = Deno.dlopen(name, SYMBOLS).symbols;
         break;

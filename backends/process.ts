@@ -11,16 +11,8 @@
  *
  * @module
  */
-import { CHILD_PIPE_BYTES, growChildPipe } from "./libc_util.ts";
-import {
-  closeFd,
-  pollReadable,
-  readReady,
-  setPipeSize,
-  type SpawnedGroup,
-  spawnGroup,
-  waitExit,
-} from "./spawn.ts";
+import { CHILD_PIPE_BYTES, closeFd, growChildPipe, growPipe } from "./libc_util.ts";
+import { pollReadable, readReady, type SpawnedGroup, spawnGroup, waitExit } from "./spawn.ts";
 
 /** Result of one subprocess. */
 export interface CommandOutput {
@@ -147,14 +139,7 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>): Promise
     chunks.push(value);
     total += value.length;
   }
-  if (chunks.length === 1) return chunks[0];
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
+  return concatChunks(chunks, total);
 }
 
 /**
@@ -182,6 +167,67 @@ export function killRunningCommands(): number {
   return n;
 }
 
+/** The result for a program that could not be started: the shell's code and words. */
+function notStarted(argv: readonly string[], code: 126 | 127, why: string): CommandOutput {
+  return { code, stdout: new Uint8Array(0), stdoutBytes: 0, stderr: `${argv[0]}: ${why}\n` };
+}
+
+/** A command's deadline and abort signal: either kills its process group. */
+class Watchdog {
+  /** Why the group was killed, if it was. */
+  killed: "deadline" | "signal" | undefined;
+  readonly #pid: number;
+  readonly #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.#kill("signal");
+
+  constructor(pid: number, options: RunCommandOptions) {
+    this.#pid = pid;
+    this.#timer = options.timeout === undefined
+      ? undefined
+      : setTimeout(() => this.#kill("deadline"), options.timeout);
+    this.#signal = options.signal;
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  #kill(why: "deadline" | "signal"): void {
+    this.killed ??= why;
+    killGroup(this.#pid);
+  }
+
+  /** Stops watching. */
+  stop(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+  }
+}
+
+/**
+ * Where a command's stdout goes ({@linkcode RunCommandOptions.into}, then
+ * `keepAfter` bytes), and what of it to report once `out` bytes came.
+ */
+function destinations(options: RunCommandOptions): {
+  dests: Uint8Array[];
+  result(out: number): { stdout: Uint8Array; after?: Uint8Array };
+} {
+  const into = options.into;
+  const wanted = into === undefined ? 0 : intoBytes(into);
+  const dests = into === undefined ? [] : into instanceof Uint8Array ? [into] : [...into];
+  const after = options.keepAfter ? new Uint8Array(options.keepAfter) : undefined;
+  if (after) dests.push(after);
+  return {
+    dests,
+    result: (out) => ({
+      stdout: into instanceof Uint8Array
+        ? into.subarray(0, Math.min(out, into.length))
+        : new Uint8Array(0),
+      ...(after
+        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, out - wanted))) }
+        : {}),
+    }),
+  };
+}
+
 /**
  * Runs `argv` (no shell) in a process group of its own and collects its
  * output as bytes; never throws for a non-zero exit, nor for a program that
@@ -207,14 +253,7 @@ export async function runCommand(
   }
   // Without fork() where FFI allows (backends/spawn.ts), else Deno's own.
   const spawned = spawnGroup(argv, { env: options.env });
-  if (spawned !== undefined && "why" in spawned) {
-    return {
-      code: spawned.code,
-      stdout: new Uint8Array(0),
-      stdoutBytes: 0,
-      stderr: `${argv[0]}: ${spawned.why}\n`,
-    };
-  }
+  if (spawned !== undefined && "why" in spawned) return notStarted(argv, spawned.code, spawned.why);
   if (spawned !== undefined) return await runSpawned(spawned, options);
   let child: Deno.ChildProcess;
   try {
@@ -229,40 +268,22 @@ export async function runCommand(
       detached: true,
     }).spawn();
   } catch (e) {
-    const failed = (code: number, why: string): CommandOutput => ({
-      code,
-      stdout: new Uint8Array(0),
-      stdoutBytes: 0,
-      stderr: `${argv[0]}: ${why}\n`,
-    });
-    if (e instanceof Deno.errors.NotFound) return failed(127, "No such file or directory");
-    if (e instanceof Deno.errors.PermissionDenied) return failed(126, "Permission denied");
+    if (e instanceof Deno.errors.NotFound) {
+      return notStarted(argv, 127, "No such file or directory");
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      return notStarted(argv, 126, "Permission denied");
+    }
     throw e;
   }
   const pid = child.pid;
   running.add(pid);
   const into = options.into;
-  const wanted = into === undefined ? 0 : intoBytes(into);
   // A large output (a read) into a 1 MiB pipe, not 64 KiB (backends/libc_util.ts).
-  if (wanted > 64 * 1024) growChildPipe(pid, 1);
-  let killed: "deadline" | "signal" | undefined;
-  const kill = (why: "deadline" | "signal") => {
-    if (killed === undefined) killed = why;
-    killGroup(pid);
-  };
-  const timer = options.timeout === undefined
-    ? undefined
-    : setTimeout(() => kill("deadline"), options.timeout);
-  const onAbort = () => kill("signal");
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (into !== undefined && intoBytes(into) > 64 * 1024) growChildPipe(pid, 1);
+  const watchdog = new Watchdog(pid, options);
   try {
-    const dests: Uint8Array[] = into === undefined
-      ? []
-      : into instanceof Uint8Array
-      ? [into]
-      : [...into];
-    const after = options.keepAfter ? new Uint8Array(options.keepAfter) : undefined;
-    if (after) dests.push(after);
+    const { dests, result } = destinations(options);
     const outReader = into === undefined
       ? child.stdout.getReader()
       : child.stdout.getReader({ mode: "byob" });
@@ -275,36 +296,27 @@ export async function runCommand(
     ]);
     const status = await child.status;
     let grace: ReturnType<typeof setTimeout> | undefined;
-    if (killed !== undefined) {
+    if (watchdog.killed !== undefined) {
       grace = setTimeout(() => {
         outReader.cancel().catch(() => {});
         errReader.cancel().catch(() => {});
       }, KILLED_OUTPUT_GRACE);
     }
     const [out, err] = await reading.finally(() => clearTimeout(grace));
-    const stdout = typeof out !== "number"
-      ? out
-      : into instanceof Uint8Array
-      ? into.subarray(0, Math.min(out, into.length))
-      : new Uint8Array(0);
-    const stdoutBytes = typeof out === "number" ? out : out.length;
+    const killed = watchdog.killed;
     // Killed by a signal: Deno reports 128 + its number, as a shell would.
     return {
       code: status.code,
-      stdout,
-      stdoutBytes,
-      ...(after && typeof out === "number"
-        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, out - wanted))) }
-        : {}),
+      ...(typeof out === "number" ? result(out) : { stdout: out }),
+      stdoutBytes: typeof out === "number" ? out : out.length,
       stderr: err,
       ...(killed === undefined ? {} : { killed }),
     };
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
+    watchdog.stop();
     running.delete(pid);
     // The leader may be gone while its children still hold the group.
-    if (killed !== undefined) killGroup(pid);
+    if (watchdog.killed !== undefined) killGroup(pid);
   }
 }
 
@@ -320,18 +332,8 @@ async function runSpawned(s: SpawnedGroup, options: RunCommandOptions): Promise<
   const pid = s.pid;
   running.add(pid);
   const into = options.into;
-  const wanted = into === undefined ? 0 : intoBytes(into);
-  if (wanted > 64 * 1024) setPipeSize(s.stdout, CHILD_PIPE_BYTES);
-  let killed: "deadline" | "signal" | undefined;
-  const kill = (why: "deadline" | "signal") => {
-    if (killed === undefined) killed = why;
-    killGroup(pid);
-  };
-  const timer = options.timeout === undefined
-    ? undefined
-    : setTimeout(() => kill("deadline"), options.timeout);
-  const onAbort = () => kill("signal");
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (into !== undefined && intoBytes(into) > 64 * 1024) growPipe(s.stdout, CHILD_PIPE_BYTES);
+  const watchdog = new Watchdog(pid, options);
   let grace: ReturnType<typeof setTimeout> | undefined;
   let cancelled = false;
   let ended = false;
@@ -340,23 +342,19 @@ async function runSpawned(s: SpawnedGroup, options: RunCommandOptions): Promise<
     // what came by the end of the grace is what it said.
     const exit = waitExit(pid).then((code) => {
       ended = true;
-      if (killed !== undefined) grace = setTimeout(() => cancelled = true, KILLED_OUTPUT_GRACE);
+      if (watchdog.killed !== undefined) {
+        grace = setTimeout(() => cancelled = true, KILLED_OUTPUT_GRACE);
+      }
       return code;
     });
-    const dests: Uint8Array[] = into === undefined
-      ? []
-      : into instanceof Uint8Array
-      ? [into]
-      : [...into];
-    const after = options.keepAfter ? new Uint8Array(options.keepAfter) : undefined;
-    if (after) dests.push(after);
+    const { dests, result } = destinations(options);
+    const spill = new Uint8Array(64 * 1024);
+    const outChunks: Uint8Array[] = [], errChunks: Uint8Array[] = [];
+    let outOpen = true, errOpen = true, total = 0, k = 0, at = 0;
     // A read of 0 bytes would look like the end: empty destinations are skipped.
     const skipEmpty = () => {
       while (k < dests.length && dests[k].length === 0) k++;
     };
-    const spill = new Uint8Array(64 * 1024);
-    const outChunks: Uint8Array[] = [], errChunks: Uint8Array[] = [];
-    let outOpen = true, errOpen = true, total = 0, k = 0, at = 0;
     skipEmpty();
     while ((outOpen || errOpen) && !cancelled) {
       const fds = outOpen ? (errOpen ? [s.stdout, s.stderr] : [s.stdout]) : [s.stderr];
@@ -392,29 +390,21 @@ async function runSpawned(s: SpawnedGroup, options: RunCommandOptions): Promise<
       }
     }
     const code = await exit;
-    const stdout = into === undefined
-      ? concatChunks(outChunks, total)
-      : into instanceof Uint8Array
-      ? into.subarray(0, Math.min(total, into.length))
-      : new Uint8Array(0);
+    const killed = watchdog.killed;
     return {
       code,
-      stdout,
+      ...(into === undefined ? { stdout: concatChunks(outChunks, total) } : result(total)),
       stdoutBytes: total,
-      ...(after
-        ? { after: after.subarray(0, Math.max(0, Math.min(after.length, total - wanted))) }
-        : {}),
       stderr: new TextDecoder().decode(concatChunks(errChunks)),
       ...(killed === undefined ? {} : { killed }),
     };
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    watchdog.stop();
     clearTimeout(grace);
-    options.signal?.removeEventListener("abort", onAbort);
     running.delete(pid);
     // Killed, or left early by an error: the group goes (its leader may be
     // gone while its children still hold the group).
-    if (killed !== undefined || !ended) killGroup(pid);
+    if (watchdog.killed !== undefined || !ended) killGroup(pid);
     closeFd(s.stdout);
     closeFd(s.stderr);
   }

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { closeFd, lastErrno, LIBC_NAMES } from "./libc_util.ts";
 
 /** `posix_spawnattr` flags (glibc and musl). */
 const POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -44,10 +45,7 @@ const SYMBOLS = {
   sigemptyset: { parameters: ["buffer"], result: "i32" },
   sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
   // On a thread of their own: they wait.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
@@ -61,7 +59,7 @@ function spawnLib(): SpawnLib | undefined {
   if (lib !== undefined) return lib ?? undefined;
   lib = null;
   if (Deno.build.os !== "linux") return undefined;
-  for (const name of ["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]) {
+  for (const name of LIBC_NAMES) {
     try {
       lib = Deno.dlopen(name, SYMBOLS).symbols;
       break;
@@ -70,11 +68,6 @@ function spawnLib(): SpawnLib | undefined {
     }
   }
   return lib ?? undefined;
-}
-
-function errno(l: SpawnLib): number {
-  const p = l.__errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
 }
 
 const ENCODER = new TextEncoder();
@@ -114,7 +107,8 @@ export interface SpawnRefused {
  *
  * @example
  * ```ts ignore
- * import { closeFd, readReady, spawnGroup, waitExit } from "./spawn.ts";
+ * import { closeFd } from "./libc_util.ts";
+ * import { spawnGroup, waitExit } from "./spawn.ts";
  * const s = spawnGroup(["true"]);
  * if (s && "pid" in s) {
  *   closeFd(s.stdout);
@@ -138,8 +132,8 @@ export function spawnGroup(
   const out = new Int32Array(2), err = new Int32Array(2);
   if (l.pipe2(new Uint8Array(out.buffer), O_CLOEXEC) !== 0) return undefined;
   if (l.pipe2(new Uint8Array(err.buffer), O_CLOEXEC) !== 0) {
-    l.close(out[0]);
-    l.close(out[1]);
+    closeFd(out[0]);
+    closeFd(out[1]);
     return undefined;
   }
   const attr = new Uint8Array(1024), actions = new Uint8Array(1024), set = new Uint8Array(256);
@@ -174,12 +168,12 @@ export function spawnGroup(
   } finally {
     l.posix_spawnattr_destroy(attr);
     l.posix_spawn_file_actions_destroy(actions);
-    l.close(out[1]);
-    l.close(err[1]);
+    closeFd(out[1]);
+    closeFd(err[1]);
   }
   if (rc !== 0) {
-    l.close(out[0]);
-    l.close(err[0]);
+    closeFd(out[0]);
+    closeFd(err[0]);
     if (rc === ENOENT || rc === ENOTDIR) return { code: 127, why: "No such file or directory" };
     if (rc === EACCES || rc === ENOEXEC) return { code: 126, why: "Permission denied" };
     return undefined; // something else (EAGAIN, ENOMEM): let Deno.Command try and say
@@ -225,7 +219,7 @@ export function readReady(fd: number, dest: Uint8Array): number {
   for (;;) {
     const n = Number(l.read(fd, dest, BigInt(dest.length)));
     if (n >= 0) return n;
-    const e = errno(l);
+    const e = lastErrno().code;
     if (e === EINTR) continue;
     if (e === EAGAIN) return -1;
     throw new Error(`reading a command's output: errno ${e}`);
@@ -255,32 +249,4 @@ export async function waitExit(pid: number): Promise<number> {
   const s = status[0];
   const sig = s & 0x7f;
   return sig === 0 ? (s >> 8) & 0xff : 128 + sig;
-}
-
-/**
- * Closes our descriptor `fd`.
- *
- * @example
- * ```ts ignore
- * import { closeFd } from "./spawn.ts";
- * closeFd(3);
- * ```
- */
-export function closeFd(fd: number): void {
-  spawnLib()?.close(fd);
-}
-
-/**
- * Sets the capacity of the pipe on our descriptor `fd` (`F_SETPIPE_SZ`);
- * returns the capacity it has then, or undefined when it cannot.
- *
- * @example
- * ```ts ignore
- * import { setPipeSize } from "./spawn.ts";
- * setPipeSize(3, 1 << 20);
- * ```
- */
-export function setPipeSize(fd: number, bytes: number): number | undefined {
-  const got = spawnLib()?.fcntl(fd, 1031, bytes);
-  return got !== undefined && got > 0 ? got : undefined;
 }

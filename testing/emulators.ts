@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { findProgram } from "./tools.ts";
 
 /** The shell emulators: scripts, 15-20 ms a run (wc, od, tr, dd processes). */
 export const SHELL_EMULATORS: { readonly pixeldump: string; readonly devmem: string } = {
@@ -28,15 +29,6 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(d.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Builds (or finds, built before from the same source) the compiled
  * emulators: `{ pixeldump, devmem }`, or `{ problem }` saying why not (no
@@ -54,7 +46,7 @@ export async function compiledEmulators(): Promise<CompiledEmulators> {
   const tmp = Deno.env.get("TMPDIR") || "/tmp";
   const dir = `${tmp}/ringdump-emulators-${await sha256Hex(source)}`;
   const paths = { pixeldump: `${dir}/pixeldump`, devmem: `${dir}/devmem` };
-  if (await exists(paths.pixeldump) && await exists(paths.devmem)) return paths;
+  if (await findProgram(paths.pixeldump) && await findProgram(paths.devmem)) return paths;
   await Deno.mkdir(dir, { recursive: true });
   const bin = `${dir}/emulators`;
   const candidates = [Deno.env.get("CXX"), "g++", "c++", "clang++"].filter((c): c is string => !!c);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { closeFd, pollReadable, readReady, spawnGroup, waitExit } from "../backends/spawn.ts";
+import { pollReadable, readReady, spawnGroup, waitExit } from "../backends/spawn.ts";
+import { closeFd } from "../backends/libc_util.ts";
 import { runCommand } from "../backends/process.ts";
 
 /** Runs `argv` through spawnGroup to its end: stdout, stderr, exit code. */
