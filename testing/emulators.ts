@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { findProgram } from "./tools.ts";
+import { findCxx, findProgram, NO_CXX } from "./tools.ts";
 
 /** The shell emulators: scripts, 15-20 ms a run (wc, od, tr, dd processes). */
 export const SHELL_EMULATORS: { readonly pixeldump: string; readonly devmem: string } = {
@@ -49,31 +49,24 @@ export async function compiledEmulators(): Promise<CompiledEmulators> {
   if (await findProgram(paths.pixeldump) && await findProgram(paths.devmem)) return paths;
   await Deno.mkdir(dir, { recursive: true });
   const bin = `${dir}/emulators`;
-  const candidates = [Deno.env.get("CXX"), "g++", "c++", "clang++"].filter((c): c is string => !!c);
-  let last = "no C++ compiler (g++, c++, clang++ or $CXX) found";
-  for (const cxx of candidates) {
-    let r: Deno.CommandOutput;
-    try {
-      r = await new Deno.Command(cxx, {
-        args: ["-O2", "-x", "c++", "-o", `${bin}.${Deno.pid}`, SOURCE.pathname],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch {
-      continue; // not installed
-    }
-    if (r.code !== 0) {
-      last = `${cxx} could not build ${SOURCE.pathname}: ${new TextDecoder().decode(r.stderr)}`;
-      continue;
-    }
-    // Whole files only, whoever builds at the same time.
-    await Deno.rename(`${bin}.${Deno.pid}`, bin);
-    for (const name of ["pixeldump", "devmem"] as const) {
-      await Deno.remove(`${paths[name]}.${Deno.pid}`).catch(() => {});
-      await Deno.symlink(bin, `${paths[name]}.${Deno.pid}`);
-      await Deno.rename(`${paths[name]}.${Deno.pid}`, paths[name]);
-    }
-    return paths;
+  const cxx = await findCxx();
+  if (cxx === undefined) return { problem: NO_CXX };
+  const r = await new Deno.Command(cxx, {
+    args: ["-O2", "-x", "c++", "-o", `${bin}.${Deno.pid}`, SOURCE.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (r.code !== 0) {
+    return {
+      problem: `${cxx} could not build ${SOURCE.pathname}: ${new TextDecoder().decode(r.stderr)}`,
+    };
   }
-  return { problem: last };
+  // Whole files only, whoever builds at the same time.
+  await Deno.rename(`${bin}.${Deno.pid}`, bin);
+  for (const name of ["pixeldump", "devmem"] as const) {
+    await Deno.remove(`${paths[name]}.${Deno.pid}`).catch(() => {});
+    await Deno.symlink(bin, `${paths[name]}.${Deno.pid}`);
+    await Deno.rename(`${paths[name]}.${Deno.pid}`, paths[name]);
+  }
+  return paths;
 }

@@ -90,6 +90,27 @@ export async function pythonWithBt2(): Promise<string | undefined> {
   return undefined;
 }
 
+/** What a test says when {@linkcode findCxx} finds no compiler. */
+export const NO_CXX = "no C++ compiler (g++, c++, clang++ or $CXX) found";
+
+/**
+ * The first C++ compiler that runs (`--version`): $CXX, g++, c++, clang++;
+ * undefined when none does.
+ *
+ * @example
+ * ```ts
+ * import { findCxx } from "./tools.ts";
+ * const cxx = await findCxx();
+ * console.log(cxx === undefined || cxx.length > 0); // true
+ * ```
+ */
+export async function findCxx(): Promise<string | undefined> {
+  for (const cxx of [Deno.env.get("CXX"), "g++", "c++", "clang++"]) {
+    if (cxx && await runs(cxx, ["--version"])) return cxx;
+  }
+  return undefined;
+}
+
 const program = (name: string, packages: string[]): ToolSpec => ({
   packages,
   probe: async () => await findProgram(name) ? undefined : `${name} is not on PATH`,
@@ -114,12 +135,7 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
   busybox: file("/usr/bin/busybox", ["busybox"]),
   "g++": {
     packages: ["g++"],
-    async probe() {
-      for (const cxx of [Deno.env.get("CXX"), "g++", "c++", "clang++"]) {
-        if (cxx && await runs(cxx, ["--version"])) return undefined;
-      }
-      return "no C++ compiler (g++, c++, clang++ or $CXX) found";
-    },
+    probe: async () => await findCxx() ? undefined : NO_CXX,
   },
   "libcamera-dev": file("/usr/include/libcamera/libcamera/ipa/ipa_controls.h", ["libcamera-dev"]),
   lttng: program("lttng", ["lttng-tools"]),

@@ -35,7 +35,7 @@ import {
   stringValue,
   UnknownHandleError,
 } from "../lib/controls/mod.ts";
-import { ignoreUnless, missingTools } from "../testing/tools.ts";
+import { findCxx, ignoreUnless, missingTools, NO_CXX } from "../testing/tools.ts";
 
 const INCLUDE_DIR = "/usr/include/libcamera";
 const HEADER = `${INCLUDE_DIR}/libcamera/ipa/ipa_controls.h`;
@@ -49,22 +49,9 @@ async function run(
   return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-/** The first C++ compiler that runs, or undefined. */
-async function findCompiler(): Promise<string | undefined> {
-  const candidates = [Deno.env.get("CXX"), "g++", "c++", "clang++"].filter((c): c is string => !!c);
-  for (const cxx of candidates) {
-    try {
-      if ((await run(cxx, ["--version"])).code === 0) return cxx;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-  }
-  return undefined;
-}
-
 async function toolchainProblem(): Promise<{ cxx?: string; problem?: string }> {
-  const cxx = await findCompiler();
-  if (cxx === undefined) return { problem: "no C++ compiler (g++, c++, clang++ or $CXX) found" };
+  const cxx = await findCxx();
+  if (cxx === undefined) return { problem: NO_CXX };
   try {
     await Deno.stat(HEADER);
   } catch {
