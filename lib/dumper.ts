@@ -90,7 +90,7 @@ export class Dumper {
   readonly #g: RingGeometry;
   readonly #period: number;
   readonly #minPeriod: number;
-  readonly #rate = new RateMeter();
+  readonly #rate: RateMeter;
   readonly #policy: OverrunPolicy;
   readonly #signal?: AbortSignal;
   readonly #duration?: number;
@@ -157,6 +157,8 @@ export class Dumper {
     this.#g = options.geometry;
     this.#period = options.period ?? 100;
     this.#minPeriod = options.minPeriod ?? this.#period / 20;
+    // The writer's rate forgets what it saw over a quarter period (lib/schedule.ts).
+    this.#rate = new RateMeter({ halfLife: this.#period / 4 });
     this.#stats.adaptive = !options.fixedPeriod;
     this.#policy = options.overrun ?? "fail";
     this.#signal = options.signal;

@@ -119,40 +119,53 @@ export function reuseReading(state: ReuseState): boolean {
 
 /**
  * The writer's rate from successive counter readings: the larger of the
- * rate over the last interval (reacts to a burst at once) and a slowly
- * decaying average (does not forget a burst after one quiet interval). A
- * stall lowers it over a few intervals, until the dumper waits whole periods
- * again.
+ * rate over the last interval (reacts to a burst at once) and an average
+ * that decays with time, not with the number of readings: it loses half its
+ * weight every `halfLife` ms. A writer that publishes its counter in steps
+ * (a tick, a DMA burst) shows short intervals with nothing new; close polls
+ * must not read those as a stall (with a weight per reading, one empty 1 ms
+ * interval halved the rate and the next poll came twice too late). A real
+ * stall lowers it over a few half-lives, until the dumper waits whole
+ * periods again.
  *
  * @example
  * ```ts
  * import { RateMeter } from "./schedule.ts";
- * const m = new RateMeter();
+ * const m = new RateMeter({ halfLife: 25 });
  * m.see(0, 0);
- * m.see(100, 10);
- * console.log(m.rate); // 10
- * m.see(200, 10);
- * console.log(m.rate > 0 && m.rate < 10); // true
+ * m.see(100, 1000);
+ * console.log(m.rate); // 10 (pages per ms)
+ * m.see(101, 1000); // nothing new in 1 ms: still about 10
+ * console.log(m.rate > 9.7); // true
+ * m.see(200, 1000); // nothing new in 100 ms: a stall
+ * console.log(m.rate < 1); // true
  * ```
  */
 export class RateMeter {
   #t?: number;
   #page = 0;
-  #avg = 0;
+  #avg?: number;
   #last = 0;
-  readonly #keep: number;
+  readonly #halfLife: number;
 
-  /** `keep`: the weight the average keeps per interval (0..1); default 0.5. */
-  constructor(options: { keep?: number } = {}) {
-    this.#keep = options.keep ?? 0.5;
+  /** `halfLife`: ms after which the average keeps half its weight; default 25. */
+  constructor(options: { halfLife?: number } = {}) {
+    const h = options.halfLife ?? 25;
+    this.#halfLife = h > 0 && Number.isFinite(h) ? h : 25;
   }
 
   /** Records a reading: logical page count `page` at time `t` (ms). */
   see(t: number, page: number): void {
     if (this.#t !== undefined && t > this.#t) {
-      const r = Math.max(0, page - this.#page) / (t - this.#t);
+      const dt = t - this.#t;
+      const r = Math.max(0, page - this.#page) / dt;
       this.#last = r;
-      this.#avg = this.#keep * this.#avg + (1 - this.#keep) * r;
+      // The average starts with the first interval in which the writer moved
+      // (before it, a writer not started yet is not a slow one).
+      if (this.#avg !== undefined) {
+        const keep = 2 ** (-dt / this.#halfLife);
+        this.#avg = keep * this.#avg + (1 - keep) * r;
+      } else if (r > 0) this.#avg = r;
     }
     if (this.#t === undefined || t > this.#t) {
       this.#t = t;
@@ -162,6 +175,6 @@ export class RateMeter {
 
   /** Pages per ms; 0 until two readings. */
   get rate(): number {
-    return Math.max(this.#last, this.#avg);
+    return Math.max(this.#last, this.#avg ?? 0);
   }
 }

@@ -101,6 +101,30 @@ Deno.test("RateMeter: a burst is seen at once; a stall decays to nothing", () =>
   assert.ok(Number.isFinite(m.rate));
 });
 
+Deno.test("RateMeter: the average decays with time, not per reading: close readings with nothing new (a counter published in steps) barely lower it; a writer not started yet does not count", () => {
+  const m = new RateMeter({ halfLife: 25 });
+  m.see(0, 0);
+  m.see(5, 0); // nothing yet: the writer has not started
+  m.see(15, 100);
+  assert.equal(m.rate, 10);
+  m.see(16, 100); // 1 ms with nothing new: nearly 10 still
+  assert.ok(m.rate > 9.7, `${m.rate}`);
+  m.see(20, 100); // 5 ms in all: a step, not a stall
+  assert.ok(m.rate > 8.5, `${m.rate}`);
+  m.see(45, 100); // 25 more ms, still nothing: about half as fast
+  assert.ok(m.rate > 4 && m.rate < 5, `${m.rate}`);
+  // The same readings with the half-life of a period of 400 ms: slower to forget.
+  const slow = new RateMeter({ halfLife: 100 });
+  for (const [t, p] of [[0, 0], [5, 0], [15, 100], [16, 100], [20, 100], [45, 100]]) slow.see(t, p);
+  assert.ok(slow.rate > m.rate, `${slow.rate}`);
+  // A bad half-life falls back to the default rather than poisoning the rate.
+  const bad = new RateMeter({ halfLife: 0 });
+  bad.see(0, 0);
+  bad.see(10, 100);
+  bad.see(11, 100);
+  assert.ok(bad.rate > 9 && Number.isFinite(bad.rate), `${bad.rate}`);
+});
+
 /** A writer schedule's segment: `ms` of virtual time at `speed` (0 a stall, above 1 a burst). */
 const segment = fc.record({
   ms: fc.integer({ min: 1, max: 400 }),
@@ -157,6 +181,8 @@ async function capture(options: {
   registerLatency?: number;
   /** One counter check per this many bytes of reads (as pixeldump and ssh ask). */
   checkBatchBytes?: number;
+  /** Pages per write of the device: its counter moves in steps of this many. */
+  burst?: number;
 }): Promise<Run> {
   const period = options.period ?? 100;
   const geometry = ringGeometry({
@@ -174,6 +200,7 @@ async function capture(options: {
     clock: devClock,
     latency: options.latency,
     registerLatency: options.registerLatency,
+    burst: options.burst,
   });
   const sink = new MemorySink();
   const dumper = new Dumper(sim, sink, {
@@ -269,6 +296,27 @@ Deno.test("adaptive polling (property): random writer schedules with bursts and 
     { numRuns: 150, seed: 2026 },
   );
   assert.ok(clean > 20 && overruns > 5, `clean ${clean} overruns ${overruns} refused ${refused}`);
+});
+
+Deno.test("adaptive polling: a writer that pauses a few ms between runs (a counter published in steps) at 5-6x ring/period loses nothing; the worst fill at a check stays near half", async () => {
+  // With an average that lost half its weight at every reading, one poll that
+  // fell in a pause halved the rate and the next came twice too late: at 6x
+  // with runs of 6 ms and pauses of 4 ms it overran, elsewhere it let the
+  // ring fill to 0.86-0.91 at a check.
+  for (const load of [5, 6]) {
+    for (const [on, off] of [[4, 2], [5, 3], [6, 4], [8, 4], [10, 5]]) {
+      const segments: { ms: number; speed: number }[] = [];
+      for (let t = 0; t < 3000; t += on + off) {
+        segments.push({ ms: on, speed: (on + off) / on }, { ms: off, speed: 0 });
+      }
+      const r = await capture({ pages: 200, load, segments, duration: 3000 });
+      const what = `load ${load}, ${on} ms on, ${off} off`;
+      assert.equal(r.error, undefined, `${what}: ${r.error}`);
+      assert.equal(r.stats!.lostPages, 0, what);
+      assert.ok(r.stats!.headroom < 0.8, `${what}: ${r.stats!.headroom}`);
+      assert.ok(checkCounter(r.data).ok, what);
+    }
+  }
 });
 
 Deno.test("adaptive polling: with counter reads that take time (a process each), a poll due at once takes the last check's reading; every read is still checked by a counter read after it, and the lossless rate rises", async () => {
