@@ -14,6 +14,7 @@ import { BackendError, DeviceError, errorMessage, RingdumpError, StallError } fr
 import { judgeCounter, type RingGeometry } from "./ring.ts";
 import { hex } from "./units.ts";
 import type { DumpStats, OverrunPolicy } from "./dumper_options.ts";
+import { backendTrace, tracing } from "./trace/tracer.ts";
 
 const log = getLogger(["ringdump", "dumper"]);
 
@@ -36,6 +37,12 @@ export interface LogicalCounterOptions {
   next: () => number;
   /** Records a loss of `lost` pages, the capture resuming at logical page `resumeAt`. */
   onLoss: (lost: number, resumeAt: number) => void;
+  /**
+   * While tracing is on, frame each counter read with `backend_call_begin`
+   * and `_end` under this backend name (as a traced backend's wrapper would,
+   * without its promise); default: not framed.
+   */
+  traceAs?: string;
 }
 
 /**
@@ -69,6 +76,7 @@ export class LogicalCounter {
   readonly #stats: DumpStats;
   readonly #next: () => number;
   readonly #onLoss: (lost: number, resumeAt: number) => void;
+  readonly #traceAs?: string;
   /** Clock time of the baseline read. */
   #t0 = 0;
   /** Latest logical counter value seen. */
@@ -94,6 +102,7 @@ export class LogicalCounter {
     this.#stats = options.stats;
     this.#next = options.next;
     this.#onLoss = options.onLoss;
+    this.#traceAs = options.traceAs;
   }
 
   /** Sets the baseline: logical page `phys` read at clock time `t0`. */
@@ -108,10 +117,14 @@ export class LogicalCounter {
     if (given !== undefined) {
       v = given; // read by the backend right after a batch of reads (readThenRegister)
     } else {
+      const traced = this.#traceAs;
+      if (traced !== undefined && tracing.enabled) backendTrace.callBegin(traced, "readRegister");
       try {
         v = await this.#backend.readRegister(this.#g.counterAddress, 32);
       } catch (e) {
         throw wrapBackendError(e, this.#backend, "reading the counter register");
+      } finally {
+        if (traced !== undefined && tracing.enabled) backendTrace.callEnd(traced, "readRegister");
       }
     }
     this.#stats.counterReads++;

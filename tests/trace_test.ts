@@ -33,7 +33,7 @@ import {
 import { RingdumpError, UsageError } from "../lib/errors.ts";
 import { Dumper } from "../lib/dumper.ts";
 import { ringGeometry } from "../lib/ring.ts";
-import { MemorySink } from "../lib/sink/mod.ts";
+import { MemorySink, type Sink } from "../lib/sink/mod.ts";
 import { VirtualClock } from "../lib/clock.ts";
 import { openSim } from "../backends/sim.ts";
 import type { Backend } from "../backends/types.ts";
@@ -346,6 +346,67 @@ Deno.test("a traced capture: periods framed, counts add up, backend and sink cal
   assert.ok(Math.abs(totalNew - 256 * 0.3) <= 3, `${totalNew} new pages`);
   // a flush at the end, outside the periods
   assert.equal(ev.filter((e) => e.name === "sink_flush_begin").length, 1);
+});
+
+Deno.test("a traced capture frames every call once, in order, whether the backend and sink came traced or not (the dumper frames its one-at-a-time calls itself)", async () => {
+  const run = async (wrap: boolean) => {
+    const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16 });
+    const clock = new VirtualClock();
+    const memory = new MemoryTraceWriter();
+    const session = startTracing(memory, { now: () => Math.round(clock.now() * 1e6) });
+    // What the backend and the sink really saw, in order.
+    const calls: string[] = [];
+    const sim = openSim(geometry, { pattern: "counter", rate: 1 << 20, clock, latency: 0.25 });
+    const logged: Backend = {
+      name: sim.name,
+      readRegister: (a, w) => (calls.push("readRegister"), sim.readRegister(a, w)),
+      read: (a, d) => (calls.push("read"), sim.read(a, d)),
+      close: () => sim.close(),
+    };
+    const memorySink = new MemorySink();
+    const sink: Sink = {
+      name: memorySink.name,
+      get bytesWritten() {
+        return memorySink.bytesWritten;
+      },
+      write: (c) => (calls.push(`write ${c.length}`), memorySink.write(c)),
+      flush: () => memorySink.flush(),
+      close: () => memorySink.close(),
+    };
+    try {
+      const stats = await new Dumper(
+        wrap ? traceBackend(logged) : logged,
+        wrap ? traceSink(sink) : sink,
+        { geometry, period: 10, duration: 300, clock, warmUp: false, rampBytes: 4096 },
+      ).run();
+      assert.ok(stats.reads > 10 && stats.counterReads > 10, JSON.stringify(stats));
+    } finally {
+      session.stop();
+    }
+    const framed = memory.events.filter((e) =>
+      !e.name.startsWith("dumper_") && !e.name.includes("flush")
+    );
+    // Each begin is closed by its own end before the next call begins.
+    const spans: string[] = [];
+    for (let i = 0; i < framed.length; i += 2) {
+      const [b, e] = [framed[i], framed[i + 1]];
+      assert.match(b.name, /_begin$/);
+      assert.equal(e?.name, b.name.replace(/_begin$/, "_end"));
+      assert.deepEqual(e.fields, b.fields);
+      spans.push(
+        b.name.startsWith("sink") ? `write ${b.fields.bytes}` : String(b.fields.function_name),
+      );
+      if (b.name.startsWith("backend")) assert.equal(b.fields.backend_name, "sim");
+    }
+    assert.deepEqual(spans, calls);
+    return spans;
+  };
+  const plain = await run(false);
+  assert.deepEqual(await run(true), plain);
+  assert.ok(
+    plain.includes("read") && plain.includes("readRegister") &&
+      plain.some((c) => c.startsWith("write")),
+  );
 });
 
 Deno.test("JSON trace follows the Chrome Trace Event rules and reads back exactly", async () => {

@@ -8,7 +8,28 @@ import type { Backend, RegisterWidth } from "../../backends/types.ts";
 import type { Sink } from "../sink/mod.ts";
 import { backendTrace, sinkTrace, tracing } from "./tracer.ts";
 
+/** The key under which a traced wrapper keeps what it wraps. */
 const TRACED = Symbol("ringdump.traced");
+
+/**
+ * What a traced wrapper ({@linkcode traceBackend}, {@linkcode traceSink})
+ * wraps, and whether `x` was one: for a caller that frames its own calls
+ * with the same events, in its own `await`s (lib/dumper.ts: one promise
+ * less per read than through the wrapper's).
+ *
+ * @example
+ * ```ts
+ * import { traceSink, unwrapTraced } from "./instrument.ts";
+ * import { MemorySink } from "../sink/mod.ts";
+ * const sink = new MemorySink();
+ * console.log(unwrapTraced(traceSink(sink)).inner === sink); // true
+ * console.log(unwrapTraced(sink).traced); // false
+ * ```
+ */
+export function unwrapTraced<T extends object>(x: T): { inner: T; traced: boolean } {
+  const inner = (x as Record<symbol, unknown>)[TRACED] as T | undefined;
+  return inner === undefined ? { inner: x, traced: false } : { inner, traced: true };
+}
 
 /**
  * Wraps a backend so every call (`readRegister`, `read`, `close`) is framed by
@@ -45,8 +66,8 @@ export function traceBackend(backend: Backend): Backend {
     () => backendTrace.callBegin(name, "close"),
     () => backendTrace.callEnd(name, "close"),
   );
-  const traced: Backend & { [TRACED]: true } = {
-    [TRACED]: true,
+  const traced: Backend & { [TRACED]: Backend } = {
+    [TRACED]: backend,
     name,
     // The dumper's read plan is the backend's own, traced or not.
     maxReadBytes: backend.maxReadBytes,
@@ -152,7 +173,7 @@ export function traceSink(sink: Sink): Sink {
   if ((sink as unknown as Record<symbol, unknown>)[TRACED]) return sink;
   const name = sink.name;
   return {
-    [TRACED]: true,
+    [TRACED]: sink,
     name,
     get bytesWritten(): number {
       return sink.bytesWritten;
