@@ -47,24 +47,48 @@ export async function openBenchBackend(
   geometry: RingGeometry,
   sshd?: Sshd,
 ): Promise<Backend> {
+  if (kind === "pixeldump") {
+    const e = await benchEmulators();
+    return openPixeldump({
+      bin: e.pixeldump,
+      reg: e.devmem,
+      pageSize: geometry.pageSize,
+      env: emulatorEnv(image),
+    });
+  }
+  return openBackend((await benchBackendUrl(kind, image, sshd)).url, { geometry });
+}
+
+/**
+ * The `--backend` URL of `kind` on `image`, and the environment the capture
+ * needs (the emulators' image for pixeldump), for a `ringdump capture`
+ * process; `sshd` is needed for the ssh kinds.
+ *
+ * @example
+ * ```ts ignore
+ * import { benchBackendUrl } from "./backends.ts";
+ * console.log((await benchBackendUrl("devmem", "/dev/shm/x.img")).url); // devmem:/dev/shm/x.img?origin=0
+ * ```
+ */
+export async function benchBackendUrl(
+  kind: BenchBackend,
+  image: string,
+  sshd?: Sshd,
+): Promise<{ url: string; env: Record<string, string> }> {
   switch (kind) {
     case "devmem":
-      return openBackend(`devmem:${image}?origin=0`, { geometry });
+      return { url: `devmem:${image}?origin=0`, env: {} };
     case "pixeldump": {
       const e = await benchEmulators();
-      return openPixeldump({
-        bin: e.pixeldump,
-        reg: e.devmem,
-        pageSize: geometry.pageSize,
-        env: emulatorEnv(image),
-      });
+      const q = new URLSearchParams({ bin: e.pixeldump, reg: e.devmem });
+      return { url: `pixeldump:?${q}`, env: emulatorEnv(image) };
     }
     case "ssh_dd":
     case "ssh_agent": {
       if (!sshd) throw new Error(`${kind} needs a running sshd`);
       const extra: Record<string, string> = { mem: image, origin: "0" };
       if (kind === "ssh_agent") Object.assign(extra, { via: "agent", agent: REMOTE_RINGDUMP });
-      return openBackend(sshd.url(extra), { geometry });
+      return { url: sshd.url(extra), env: {} };
     }
   }
 }

@@ -260,6 +260,33 @@ export function workDiskDir(): string {
   return ROOT;
 }
 
+/**
+ * The geometry flags of `ringdump capture` and `ringdump sim` (and of
+ * bench/reference_dumper.py) for `g`.
+ *
+ * @example
+ * ```ts
+ * import { geometryFlags } from "./util.ts";
+ * import { ringGeometry } from "../lib/ring.ts";
+ * console.log(geometryFlags(ringGeometry({ base: 0n, pageSize: 4096, pages: 16 })).slice(0, 2)); // ["--base", "0x0"]
+ * ```
+ */
+export function geometryFlags(g: RingGeometry): string[] {
+  const hexa = (v: bigint | number) => `0x${v.toString(16)}`;
+  return [
+    "--base",
+    hexa(g.base),
+    "--page-size",
+    String(g.pageSize),
+    "--pages",
+    String(g.pages),
+    "--counter",
+    hexa(g.counterAddress),
+    "--counter-wrap",
+    hexa(g.counterWrap),
+  ];
+}
+
 /** A running `ringdump sim` writer. */
 export interface SimWriter {
   /** Its process id. */
@@ -328,16 +355,7 @@ export async function startSim(options: SimOptions): Promise<SimWriter> {
     options.image,
     "--origin",
     "0",
-    "--base",
-    `0x${g.base.toString(16)}`,
-    "--page-size",
-    String(g.pageSize),
-    "--pages",
-    String(g.pages),
-    "--counter",
-    `0x${g.counterAddress.toString(16)}`,
-    "--counter-wrap",
-    `0x${g.counterWrap.toString(16)}`,
+    ...geometryFlags(g),
     "--rate",
     String(Math.max(1, Math.round(options.rate))),
     "--burst",
