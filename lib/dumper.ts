@@ -27,6 +27,7 @@ import {
   type DumperOptions,
   type DumpEvent,
   type DumpStats,
+  emptyDumpStats,
   type OverrunPolicy,
   type StopReason,
 } from "./dumper_options.ts";
@@ -138,28 +139,7 @@ export class Dumper {
   #counterReadMinMs = Infinity;
   /** One past the last logical page appended (the sink-boundary invariant). */
   #appendedEnd = 0;
-  readonly #stats: DumpStats = {
-    bytes: 0,
-    pages: 0,
-    periods: 0,
-    emptyPeriods: 0,
-    lostPages: 0,
-    overruns: 0,
-    tornReads: 0,
-    glitches: 0,
-    unknownLosses: 0,
-    referenceOverlaps: 0,
-    headroom: 0,
-    maxPagesPerPeriod: 0,
-    firstPage: 0,
-    endPage: 0,
-    counterReads: 0,
-    reusedReadings: 0,
-    reads: 0,
-    elapsedMs: 0,
-    adaptive: true,
-    shortestIntervalMs: 0,
-  };
+  readonly #stats: DumpStats = emptyDumpStats();
 
   /** Creates a dumper; nothing happens until {@linkcode Dumper.run}. */
   constructor(backend: Backend, sink: Sink, options: DumperOptions) {

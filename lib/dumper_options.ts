@@ -90,6 +90,40 @@ export interface DumpStats {
   stopReason?: StopReason;
 }
 
+/**
+ * The statistics of a capture that has not started: every count 0, adaptive.
+ *
+ * @example
+ * ```ts
+ * import { emptyDumpStats } from "./dumper_options.ts";
+ * console.log(emptyDumpStats().counterReads); // 0
+ * ```
+ */
+export function emptyDumpStats(): DumpStats {
+  return {
+    bytes: 0,
+    pages: 0,
+    periods: 0,
+    emptyPeriods: 0,
+    lostPages: 0,
+    overruns: 0,
+    tornReads: 0,
+    glitches: 0,
+    unknownLosses: 0,
+    referenceOverlaps: 0,
+    headroom: 0,
+    maxPagesPerPeriod: 0,
+    firstPage: 0,
+    endPage: 0,
+    counterReads: 0,
+    reusedReadings: 0,
+    reads: 0,
+    elapsedMs: 0,
+    adaptive: true,
+    shortestIntervalMs: 0,
+  };
+}
+
 /** Options of a {@linkcode Dumper}. */
 export interface DumperOptions {
   /** The ring to capture. */

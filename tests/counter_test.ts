@@ -1,36 +1,11 @@
 import assert from "node:assert/strict";
 import { LogicalCounter, wrapBackendError } from "../lib/counter.ts";
-import type { DumpStats } from "../lib/dumper_options.ts";
+import { emptyDumpStats } from "../lib/dumper_options.ts";
 import { ringGeometry } from "../lib/ring.ts";
 import { VirtualClock } from "../lib/clock.ts";
 import type { Backend } from "../backends/types.ts";
 import { BackendError, DeviceError, UsageError } from "../lib/errors.ts";
 import { MemoryTraceWriter, startTracing } from "../lib/trace/mod.ts";
-
-function zeroStats(): DumpStats {
-  return {
-    bytes: 0,
-    pages: 0,
-    periods: 0,
-    emptyPeriods: 0,
-    lostPages: 0,
-    overruns: 0,
-    tornReads: 0,
-    glitches: 0,
-    unknownLosses: 0,
-    referenceOverlaps: 0,
-    headroom: 0,
-    maxPagesPerPeriod: 0,
-    firstPage: 0,
-    endPage: 0,
-    counterReads: 0,
-    reusedReadings: 0,
-    reads: 0,
-    elapsedMs: 0,
-    adaptive: true,
-    shortestIntervalMs: 0,
-  };
-}
 
 /** A register that reads the given values in turn (an Error: that read throws). */
 function scripted(values: (bigint | Error)[]): Backend & { reads: number } {
@@ -51,7 +26,7 @@ function scripted(values: (bigint | Error)[]): Backend & { reads: number } {
 const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 16, counterWrap: 256 });
 
 function counter(backend: Backend, traceAs?: string) {
-  const stats = zeroStats();
+  const stats = emptyDumpStats();
   const c = new LogicalCounter(backend, {
     geometry,
     policy: "fail",
