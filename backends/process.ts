@@ -204,10 +204,13 @@ class Watchdog {
 
 /**
  * Where a command's stdout goes ({@linkcode RunCommandOptions.into}, then
- * `keepAfter` bytes), and what of it to report once `out` bytes came.
+ * `keepAfter` bytes), whether that is more than a default pipe holds (64
+ * KiB: a read, worth a 1 MiB pipe, backends/libc_util.ts), and what of it to
+ * report once `out` bytes came.
  */
 function destinations(options: RunCommandOptions): {
   dests: Uint8Array[];
+  large: boolean;
   result(out: number): { stdout: Uint8Array; after?: Uint8Array };
 } {
   const into = options.into;
@@ -217,6 +220,7 @@ function destinations(options: RunCommandOptions): {
   if (after) dests.push(after);
   return {
     dests,
+    large: wanted > 64 * 1024,
     result: (out) => ({
       stdout: into instanceof Uint8Array
         ? into.subarray(0, Math.min(out, into.length))
@@ -279,11 +283,10 @@ export async function runCommand(
   const pid = child.pid;
   running.add(pid);
   const into = options.into;
-  // A large output (a read) into a 1 MiB pipe, not 64 KiB (backends/libc_util.ts).
-  if (into !== undefined && intoBytes(into) > 64 * 1024) growChildPipe(pid, 1);
+  const { dests, large, result } = destinations(options);
+  if (large) growChildPipe(pid, 1);
   const watchdog = new Watchdog(pid, options);
   try {
-    const { dests, result } = destinations(options);
     const outReader = into === undefined
       ? child.stdout.getReader()
       : child.stdout.getReader({ mode: "byob" });
@@ -332,7 +335,8 @@ async function runSpawned(s: SpawnedGroup, options: RunCommandOptions): Promise<
   const pid = s.pid;
   running.add(pid);
   const into = options.into;
-  if (into !== undefined && intoBytes(into) > 64 * 1024) growPipe(s.stdout, CHILD_PIPE_BYTES);
+  const { dests, large, result } = destinations(options);
+  if (large) growPipe(s.stdout, CHILD_PIPE_BYTES);
   const watchdog = new Watchdog(pid, options);
   let grace: ReturnType<typeof setTimeout> | undefined;
   let cancelled = false;
@@ -347,7 +351,6 @@ async function runSpawned(s: SpawnedGroup, options: RunCommandOptions): Promise<
       }
       return code;
     });
-    const { dests, result } = destinations(options);
     const spill = new Uint8Array(64 * 1024);
     const outChunks: Uint8Array[] = [], errChunks: Uint8Array[] = [];
     let outOpen = true, errOpen = true, total = 0, k = 0, at = 0;

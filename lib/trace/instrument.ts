@@ -52,7 +52,7 @@ export function unwrapTraced<T extends object>(x: T): { inner: T; traced: boolea
  * ```
  */
 export function traceBackend(backend: Backend): Backend {
-  if ((backend as unknown as Record<symbol, unknown>)[TRACED]) return backend;
+  if (unwrapTraced(backend).traced) return backend;
   const name = backend.name;
   const readRegister = framer(
     () => backendTrace.callBegin(name, "readRegister"),
@@ -170,7 +170,7 @@ function framer(emitBegin: () => void, emitEnd: () => void) {
  * ```
  */
 export function traceSink(sink: Sink): Sink {
-  if ((sink as unknown as Record<symbol, unknown>)[TRACED]) return sink;
+  if (unwrapTraced(sink).traced) return sink;
   const name = sink.name;
   return {
     [TRACED]: sink,
