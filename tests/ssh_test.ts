@@ -175,9 +175,14 @@ Deno.test({
       await Deno.mkdir(tools, { recursive: true });
       const bin = new URL("../testing/bin/", import.meta.url).pathname;
       for (const tool of ["pixeldump", "devmem"]) {
+        // Each tool first reads its stdin to the end, as a careless tool
+        // might: it must get nothing (not the next commands of the backend's
+        // remote shell), or every read would hang to its deadline.
         await Deno.writeTextFile(
           `${tools}/${tool}`,
-          `#!/bin/sh\nRINGDUMP_IMAGE=${shellQuote(WEIRD)} RINGDUMP_IMAGE_ORIGIN=0x30000000 ` +
+          `#!/bin/sh\ncat >/dev/null\nRINGDUMP_IMAGE=${
+            shellQuote(WEIRD)
+          } RINGDUMP_IMAGE_ORIGIN=0x30000000 ` +
             `exec ${shellQuote(bin + tool)} "$@"\n`,
           { mode: 0o755 },
         );
@@ -220,6 +225,65 @@ Deno.test({
       );
       assert.equal(bad.reconnects, 0);
       await bad.close();
+    }),
+});
+
+Deno.test({
+  name:
+    "ssh: reads run in one remote shell; a short dd is an error with its message, and the next read is in step",
+  ignore,
+  fn: () =>
+    withSshd(async (sshd) => {
+      const { mem, dev } = simulated(0x11);
+      dev.step();
+      const reader = await openSsh(sshd.host, {
+        user: sshd.user,
+        port: sshd.port,
+        identity: sshd.identity,
+        knownHosts: sshd.knownHosts,
+        mem: WEIRD,
+        origin: ORIGIN,
+      });
+      try {
+        const size = (await Deno.stat(WEIRD)).size;
+        // Past the image's end (0x2004 bytes: the ring and the counter):
+        // busybox dd writes what there is, and says so (this read's own lines).
+        const end = ORIGIN + BigInt(size);
+        await assert.rejects(
+          reader.read(end - 1024n, new Uint8Array(4096)),
+          (e: unknown) =>
+            e instanceof BackendError &&
+            /returned 1024 of 4096 bytes at 0x30001c04: the address is outside .*dd said: 256\+0 records in; 256\+0 records out$/
+              .test(e.message),
+        );
+        // The same shell goes on, in step: the ring and the counter, as the
+        // image holds them (read here independently of ssh).
+        const image = await Deno.readFile(WEIRD);
+        for (let i = 0; i < 3; i++) {
+          const page = new Uint8Array(1024);
+          await reader.read(ORIGIN + BigInt(i * 1024), page);
+          assert.deepEqual(page, image.subarray(i * 1024, (i + 1) * 1024));
+          const counter = await reader.readRegister(geometry.counterAddress, 32);
+          assert.equal(counter, BigInt(new DataView(image.buffer).getUint32(0x2000, true)));
+        }
+        await assert.rejects(
+          reader.readRegister(end, 32),
+          /returned 0 of 4 bytes/,
+        );
+        const pages = [new Uint8Array(2048), new Uint8Array(1024)];
+        const v = await reader.readThenRegister!(
+          [{ address: ORIGIN + 5120n, dest: pages[0] }, { address: ORIGIN, dest: pages[1] }],
+          { address: geometry.counterAddress, width: 32 },
+        );
+        assert.deepEqual(pages[0], image.subarray(5120, 7168));
+        assert.deepEqual(pages[1], image.subarray(0, 1024));
+        assert.equal(v, BigInt(new DataView(image.buffer).getUint32(0x2000, true)));
+        assert.equal(reader.reconnects, 0);
+        assert.equal(sshd.connections(), 1);
+      } finally {
+        await reader.close();
+        mem.close();
+      }
     }),
 });
 

@@ -1,8 +1,8 @@
 /**
  * The ssh master connection to a board: one multiplexed OpenSSH connection
  * (ControlMaster, its ControlPath in a private temporary directory removed on
- * close), remote commands over it with bounded reconnection, and the `dd`,
- * `devmem` and `pixeldump` reads of the `ssh://` backend through it.
+ * close), a remote shell over it (session.ts) with bounded reconnection, and
+ * the `dd`, `devmem` and `pixeldump` reads of the `ssh://` backend in it.
  *
  * @module
  */
@@ -10,17 +10,12 @@ import type { CommandBuilder } from "@david/dax";
 import { getLogger } from "@logtape/logtape";
 import type { Backend, RegisterWidth } from "../types.ts";
 import { parseRegisterOutput } from "../pixeldump.ts";
-import {
-  commandDeadline,
-  type CommandOutput,
-  intoBytes,
-  runCommand,
-  showCommand,
-} from "../process.ts";
+import { commandDeadline, type CommandOutput, intoBytes, showCommand } from "../process.ts";
 import { BackendError, errorMessage, UsageError } from "../../lib/errors.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { hex } from "../../lib/units.ts";
 import { ddBlockSize, shellQuote } from "./commands.ts";
+import { RemoteShell } from "./session.ts";
 import { SSH_DEFAULTS, type SshOptions } from "./options.ts";
 
 const log = getLogger(["ringdump", "ssh"]);
@@ -46,8 +41,9 @@ const REGISTER_OUTPUT_BYTES = 4096;
 
 class SshBackend implements Backend {
   readonly name = "ssh";
-  // Every read and every counter read is one ssh channel (a remote process):
-  // read a period in as few as the ring's end allows, check it with one.
+  // Every read and every counter read is one command of the remote shell (a
+  // remote process, a round trip): read a period in as few as the ring's end
+  // allows, check it with one.
   readonly maxReadBytes = 64 * 1024 * 1024;
   readonly checkBatchBytes = 64 * 1024 * 1024;
   readonly #target: string;
@@ -73,6 +69,8 @@ class SshBackend implements Backend {
   #master: ReturnType<CommandBuilder["spawn"]> | undefined;
   #masterDone: Promise<CommandOutput> | undefined;
   #masterExited = true;
+  /** The shell the reads and register reads run in (session.ts), started at the first. */
+  #shell: RemoteShell | undefined;
   #closed = false;
   /** Reconnections so far. */
   reconnects = 0;
@@ -221,6 +219,9 @@ class SshBackend implements Backend {
   }
 
   async #stopMaster(): Promise<void> {
+    const shell = this.#shell;
+    this.#shell = undefined;
+    await shell?.close();
     const m = this.#master;
     this.#master = undefined;
     if (m === undefined) return;
@@ -272,7 +273,11 @@ class SshBackend implements Backend {
     return [this.#o.ssh, ...this.#sshArgs(), "-o", "ControlMaster=no", "--", this.#target, remote];
   }
 
-  /** Runs `remote` on the board through the master; retries across a dropped connection. */
+  /**
+   * Runs `remote` on the board in the shell kept open over the master
+   * (session.ts; one is started when there is none); retries across a
+   * dropped connection.
+   */
   async #remote(
     remote: string,
     what: string,
@@ -281,17 +286,22 @@ class SshBackend implements Backend {
     keepAfter?: number,
   ): Promise<CommandOutput> {
     if (this.#closed) throw new BackendError(`ssh: ${what} after close`, { backend: "ssh" });
+    // What a user pastes to run the same command by hand.
     const argv = this.command(remote);
     for (let tries = 0;; tries++) {
       if (this.#masterExited) {
         if (tries > this.#o.retries) break;
         await this.#reconnect("the master connection exited");
       }
+      if (this.#shell === undefined || this.#shell.dead) {
+        await this.#shell?.close();
+        this.#shell = RemoteShell.start(this.command("exec sh"));
+      }
       // A hung remote tool must not hang the capture: 20 periods (at least
       // 5 s), plus 1 ms per KiB to read (1 MiB/s at the slowest).
       const bytes = into === undefined ? 0 : intoBytes(into);
       const timeout = commandDeadline(this.#o.period) + Math.ceil(bytes / 1024);
-      const r = await runCommand(argv, { into, keepAfter, timeout });
+      const r = await this.#shell.run(remote, { into, keepAfter, timeout });
       if (r.killed === "deadline") {
         throw new BackendError(
           `ssh: ${what} on ${this.#target}: '${remote}' did not finish within its deadline of ${
@@ -300,13 +310,22 @@ class SshBackend implements Backend {
           { backend: "ssh", command: argv, stderr: r.stderr, address },
         );
       }
-      if (r.code === 0) return r;
-      if (r.code !== CONNECTION_LOST) {
+      if (!r.lost && r.code === 0) return r;
+      if (!r.lost) {
         throw new BackendError(
           `ssh: ${what} failed on ${this.#target}: '${remote}' exited with ${r.code}: ${
             r.stderr.trim() || "(no message on stderr)"
           }`,
           { backend: "ssh", command: argv, stderr: r.stderr, address },
+        );
+      }
+      if (r.code !== CONNECTION_LOST) {
+        // ssh ended with the remote shell's status: no shell there to run commands in.
+        throw new BackendError(
+          `ssh: the remote shell on ${this.#target} ended (exit ${r.code}) while ${what}: ${
+            r.stderr.trim() || "(no message on stderr)"
+          }`,
+          { backend: "ssh", command: this.command("exec sh"), stderr: r.stderr, address },
         );
       }
       if (tries >= this.#o.retries) {
@@ -430,7 +449,7 @@ class SshBackend implements Backend {
   }
 
   /**
-   * Every read, then the register, in one remote command line (one channel,
+   * Every read, then the register, in one remote command line (one command,
    * not one per read): `dd ... && dd ... && devmem ...`; the register is read
    * right after the last range, on the board.
    */

@@ -7,8 +7,10 @@
  *
  * - One multiplexed master connection (ControlMaster, its ControlPath in a
  *   private temporary directory that is removed on close) is opened at the
- *   start, so a read costs a channel, not a handshake. `BatchMode=yes`: it
- *   never waits on a prompt.
+ *   start, and over it one remote shell (`exec sh`, session.ts) that runs the
+ *   `dd`, `devmem` and `pixeldump` command lines one after another: a read
+ *   costs a line written to that shell, not a channel nor a handshake.
+ *   `BatchMode=yes`: it never waits on a prompt.
  * - Host keys are always verified against known_hosts (`known_hosts=` points
  *   at a lab's own file). The only relaxation is the explicit opt-in
  *   `host_keys=accept-new`, which trusts a host never seen before (and still
@@ -45,6 +47,7 @@ import { SSH_DEFAULTS, SSH_URL_OPTIONS, type SshOptions, sshOptionsFromUrl } fro
 
 export { ddBlockSize, shellQuote } from "./commands.ts";
 export { connectSsh, type SshConnection } from "./connection.ts";
+export { RemoteShell, type ShellOutput, type ShellRunOptions } from "./session.ts";
 export {
   SSH_DEFAULTS,
   SSH_URL_OPTIONS,
