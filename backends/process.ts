@@ -78,6 +78,49 @@ function killGroup(pid: number): void {
 }
 
 /**
+ * Fills buffers one after another with the chunks of a byte stream, as they
+ * come; what does not fit is not kept.
+ *
+ * @example
+ * ```ts
+ * import { BufferFill } from "./process.ts";
+ * const a = new Uint8Array(2), b = new Uint8Array(3);
+ * const fill = new BufferFill([a, b]);
+ * fill.put(new Uint8Array([1, 2, 3]));
+ * console.log(fill.put(new Uint8Array([4, 5, 6])), a, b); // 2 [1, 2] [3, 4, 5]
+ * ```
+ */
+export class BufferFill {
+  readonly #dests: readonly Uint8Array[];
+  /** dests[k] is being filled; `at` bytes of it are. */
+  #k = 0;
+  #at = 0;
+
+  /** Fills `dests`, in order. */
+  constructor(dests: readonly Uint8Array[]) {
+    this.#dests = dests;
+  }
+
+  /** Copies the next bytes of `value` into the buffers; returns how many fitted. */
+  put(value: Uint8Array): number {
+    const dests = this.#dests;
+    let used = 0;
+    while (used < value.length && this.#k < dests.length) {
+      const dest = dests[this.#k];
+      const n = Math.min(dest.length - this.#at, value.length - used);
+      dest.set(value.subarray(used, used + n), this.#at);
+      used += n;
+      this.#at += n;
+      if (this.#at === dest.length) {
+        this.#k++;
+        this.#at = 0;
+      }
+    }
+    return used;
+  }
+}
+
+/**
  * Scratch buffers for {@linkcode readInto}, reused across commands: a pipe
  * read returns at most the pipe's capacity: 1 MiB for a read's output
  * (growChildPipe), else 64 KiB on Linux; a 64 KiB scratch cut every read of a
@@ -102,25 +145,14 @@ async function readInto(
 ): Promise<number> {
   let scratch = scratchPool.pop() ?? new ArrayBuffer(SCRATCH_BYTES);
   let total = 0;
-  // dests[k] is being filled; `at` bytes of it are.
-  let k = 0, at = 0;
+  const fill = new BufferFill(dests);
   try {
     for (;;) {
       const { value, done } = await reader.read(new Uint8Array(scratch));
       if (value !== undefined) scratch = value.buffer as ArrayBuffer;
       if (done || value === undefined) break;
       total += value.length;
-      for (let used = 0; used < value.length && k < dests.length;) {
-        const dest = dests[k];
-        const n = Math.min(dest.length - at, value.length - used);
-        dest.set(value.subarray(used, used + n), at);
-        used += n;
-        at += n;
-        if (at === dest.length) {
-          k++;
-          at = 0;
-        }
-      }
+      fill.put(value);
     }
   } finally {
     // Only a buffer the stream gave back (not one it still holds after an error).

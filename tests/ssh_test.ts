@@ -83,6 +83,16 @@ function stepped(
   };
 }
 
+/** The test sshd's user, port, key and known_hosts, as openSsh and connectSsh take them. */
+function login(sshd: Sshd) {
+  return {
+    user: sshd.user,
+    port: sshd.port,
+    identity: sshd.identity,
+    knownHosts: sshd.knownHosts,
+  };
+}
+
 async function withSshd(fn: (sshd: Sshd) => Promise<void>): Promise<void> {
   requireTools(missing);
   const sshd = await startSshd();
@@ -122,10 +132,7 @@ Deno.test({
     withSshd(async (sshd) => {
       // The remote dd is busybox's.
       const conn = await connectSsh(sshd.host, {
-        user: sshd.user,
-        port: sshd.port,
-        identity: sshd.identity,
-        knownHosts: sshd.knownHosts,
+        ...login(sshd),
       });
       const which = await runCommand(conn.command('readlink -f "$(command -v dd)"'));
       await conn.close();
@@ -210,10 +217,7 @@ Deno.test({
       assert.ok(checkCounter(sink.bytes()).ok);
       // A failing remote command is an error with its stderr, not a reconnection.
       const bad = await openSsh(sshd.host, {
-        user: sshd.user,
-        port: sshd.port,
-        identity: sshd.identity,
-        knownHosts: sshd.knownHosts,
+        ...login(sshd),
         via: "pixeldump",
         pixeldump: `${tools}/pixeldump`,
       });
@@ -237,10 +241,7 @@ Deno.test({
       const { mem, dev } = simulated(0x11);
       dev.step();
       const reader = await openSsh(sshd.host, {
-        user: sshd.user,
-        port: sshd.port,
-        identity: sshd.identity,
-        knownHosts: sshd.knownHosts,
+        ...login(sshd),
         mem: WEIRD,
         origin: ORIGIN,
       });
@@ -295,10 +296,7 @@ Deno.test({
       const hung = `${tmp}/hung_pixeldump`;
       await Deno.writeTextFile(hung, "#!/bin/sh\nexec sleep 1000\n", { mode: 0o755 });
       const reader = await openSsh(sshd.host, {
-        user: sshd.user,
-        port: sshd.port,
-        identity: sshd.identity,
-        knownHosts: sshd.knownHosts,
+        ...login(sshd),
         via: "pixeldump",
         pixeldump: hung,
         period: 100, // a deadline of 5 s (the floor) plus 1 ms per KiB read
@@ -330,10 +328,7 @@ Deno.test({
     withSshd(async (sshd) => {
       const { clock, mem, dev } = simulated(5);
       const reader = await openSsh(sshd.host, {
-        user: sshd.user,
-        port: sshd.port,
-        identity: sshd.identity,
-        knownHosts: sshd.knownHosts,
+        ...login(sshd),
         mem: WEIRD,
         origin: ORIGIN,
         backoff: 50,
@@ -367,10 +362,7 @@ Deno.test({
     withSshd(async (sshd) => {
       const { clock, mem, dev } = simulated(0);
       const reader = await openSsh(sshd.host, {
-        user: sshd.user,
-        port: sshd.port,
-        identity: sshd.identity,
-        knownHosts: sshd.knownHosts,
+        ...login(sshd),
         mem: WEIRD,
         origin: ORIGIN,
         retries: 3,

@@ -24,7 +24,7 @@
  * @module
  */
 import { growChildPipe } from "../libc_util.ts";
-import type { CommandOutput } from "../process.ts";
+import { BufferFill, type CommandOutput } from "../process.ts";
 
 /** Options of {@linkcode RemoteShell.run}. */
 export interface ShellRunOptions {
@@ -188,7 +188,7 @@ export class RemoteShell {
     // Without `into`, the whole output is kept (a register's value): up to a bound.
     const collect = into === undefined ? new Uint8Array(64 * 1024) : undefined;
     if (collect !== undefined) dests.push(collect);
-    if (this.#dead) return this.#lost(line, 0);
+    if (this.#dead) return this.#ended("lost", 0);
     const mark = `RD${this.#token}-${++this.#seq}`;
     const script =
       `{ ${line}\n} </dev/null; printf '%s %d\\n' ${mark} $?; printf '%s\\n' ${mark} >&2\n`;
@@ -201,9 +201,10 @@ export class RemoteShell {
       try {
         await this.#in.write(new TextEncoder().encode(script));
       } catch {
-        return killed ? this.#killed(line, 0) : this.#lost(line, 0);
+        return this.#ended(killed ? "killed" : "lost", 0);
       }
-      let total = 0, k = 0, at = 0;
+      let total = 0;
+      const fill = new BufferFill(dests);
       let tail = "";
       const endLine = new RegExp(`${mark} (\\d+)\\n$`);
       for (;;) {
@@ -216,20 +217,10 @@ export class RemoteShell {
         if (r.value !== undefined) this.#scratch = r.value.buffer as ArrayBuffer;
         if (r.done || r.value === undefined) {
           this.#dead = true;
-          return killed ? this.#killed(line, total) : this.#lost(line, total);
+          return this.#ended(killed ? "killed" : "lost", total);
         }
         const value = r.value;
-        for (let used = 0; used < value.length && k < dests.length;) {
-          const dest = dests[k];
-          const n = Math.min(dest.length - at, value.length - used);
-          dest.set(value.subarray(used, used + n), at);
-          used += n;
-          at += n;
-          if (at === dest.length) {
-            k++;
-            at = 0;
-          }
-        }
+        fill.put(value);
         total += value.length;
         const last = value.subarray(Math.max(0, value.length - TAIL_BYTES));
         tail = (tail + String.fromCharCode(...last)).slice(-TAIL_BYTES);
@@ -267,35 +258,19 @@ export class RemoteShell {
     }
   }
 
-  async #lost(_line: string, total: number): Promise<ShellOutput> {
-    // Its output ended: the ssh client exits now (or is made to).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const ended = await Promise.race([
-      this.#exit.then(() => true),
-      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 2000)),
-    ]);
-    clearTimeout(timer);
-    if (!ended) this.kill();
-    const code = await this.#exit;
+  /**
+   * The session ended before the command did: `killed` at its deadline, or
+   * `lost` (its output ended: the ssh client exits now, or is made to).
+   */
+  async #ended(why: "killed" | "lost", total: number): Promise<ShellOutput> {
+    const code = why === "killed" ? await this.#exit : await this.#exitWithin(2000);
     await this.#stderrSettled();
     return {
       code,
       stdout: new Uint8Array(0),
       stdoutBytes: total,
       stderr: this.#stderr,
-      lost: true,
-    };
-  }
-
-  async #killed(_line: string, total: number): Promise<ShellOutput> {
-    const code = await this.#exit;
-    await this.#stderrSettled();
-    return {
-      code,
-      stdout: new Uint8Array(0),
-      stdoutBytes: total,
-      stderr: this.#stderr,
-      killed: "deadline",
+      ...(why === "killed" ? { killed: "deadline" as const } : { lost: true }),
     };
   }
 
@@ -305,6 +280,18 @@ export class RemoteShell {
     while (!this.#stderrDone && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** The ssh client's exit status, once it has exited by itself within `ms` or been killed. */
+  async #exitWithin(ms: number): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      this.#exit.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), ms)),
+    ]);
+    clearTimeout(timer);
+    if (!ended) this.kill();
+    return await this.#exit;
   }
 
   /** Kills the session's process group (the ssh client); it is dead from now on. */
@@ -320,14 +307,7 @@ export class RemoteShell {
     try {
       await this.#in.close();
     } catch { /* gone */ }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const ended = await Promise.race([
-      this.#exit.then(() => true),
-      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 1000)),
-    ]);
-    clearTimeout(timer);
-    if (!ended) this.kill();
-    await this.#exit;
+    await this.#exitWithin(1000);
     try {
       await this.#out.cancel();
     } catch { /* closed */ }
