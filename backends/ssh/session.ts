@@ -21,6 +21,8 @@
  * group); a session whose ssh client ended (the connection dropped) reports
  * `lost`, and the backend reconnects and starts another.
  *
+ * docs/design.md (Backend interface) has the same rules from the dumper's side.
+ *
  * @module
  */
 import { growChildPipe } from "../libc_util.ts";
