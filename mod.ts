@@ -11,6 +11,7 @@
  *   .pageSize("4KiB").pages(256).period("20ms").duration("300ms")
  *   .to(out);
  * console.log(`${stats.bytes} bytes, headroom ${stats.headroom}`);
+ * await Deno.remove(out);
  * ```
  *
  * Lower level: {@linkcode ringGeometry}, {@linkcode openBackend},

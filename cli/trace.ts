@@ -70,6 +70,7 @@ export interface TraceStatsJson {
  * startTracing(await JsonTraceWriter.open(path)).stop();
  * const { output } = await runTraceStats(path, { json: true });
  * console.log(JSON.parse(output).calls); // []
+ * await Deno.remove(path);
  * ```
  */
 export async function runTraceStats(
@@ -157,6 +158,8 @@ export async function runTraceStats(
  * startTracing(await JsonTraceWriter.open(path)).stop();
  * const out = await Deno.makeTempFile({ suffix: ".html" });
  * console.log(await runTraceReport(path, out)); // { periods: 0, events: 0 }
+ * await Deno.remove(path);
+ * await Deno.remove(out);
  * ```
  */
 export async function runTraceReport(
@@ -193,6 +196,7 @@ export async function runTraceReport(
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * const session = await startCaptureTrace([path]);
  * session?.stop();
+ * await Deno.remove(path);
  * ```
  */
 export async function startCaptureTrace(

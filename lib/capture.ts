@@ -113,6 +113,7 @@ export function checkCaptureOptions(options: CaptureOptions): RingGeometry {
  *   duration: 200,
  * });
  * console.log(stats.bytes > 0); // true
+ * await Deno.remove(out);
  * ```
  */
 export async function capture(options: CaptureOptions): Promise<DumpStats> {
@@ -162,6 +163,7 @@ export async function capture(options: CaptureOptions): Promise<DumpStats> {
  *   .pageSize("4KiB").pages(256).period("20ms").duration("200ms")
  *   .to(out);
  * console.log(stats.periods > 0); // true
+ * await Deno.remove(out);
  * ```
  */
 export class CaptureBuilder {
@@ -266,6 +268,7 @@ export class CaptureBuilder {
  * import { dump } from "./capture.ts";
  * const out = await Deno.makeTempFile();
  * await dump("sim:?pattern=counter&rate=256KiB").pages(256).duration("100ms").to(out);
+ * await Deno.remove(out);
  * ```
  */
 export function dump(backend: string | URL | Backend = "sim:"): CaptureBuilder {

@@ -34,6 +34,7 @@ export interface VerifyResult {
  * await Deno.writeFile(path, data);
  * const r = await verifyCounterFile(path);
  * console.log(r.firstOffset, r.endOffset); // 8192n 12288n
+ * await Deno.remove(path);
  * ```
  */
 export async function verifyCounterFile(

@@ -37,6 +37,7 @@ export async function writeAll(
  * const path = await Deno.makeTempFile();
  * using file = await Deno.open(path, { write: true, append: true });
  * await appendSync(file, new Uint8Array(3));
+ * await Deno.remove(path);
  * ```
  */
 export function appendSync(file: Deno.FsFile, data: Uint8Array): Promise<void> {
@@ -58,6 +59,7 @@ export function appendSync(file: Deno.FsFile, data: Uint8Array): Promise<void> {
  * import { openFile } from "./file.ts";
  * const path = await Deno.makeTempFile();
  * (await openFile(path, { write: true })).close();
+ * await Deno.remove(path);
  * ```
  */
 export async function openFile(path: string, options: Deno.OpenOptions): Promise<Deno.FsFile> {
@@ -79,6 +81,7 @@ export async function openFile(path: string, options: Deno.OpenOptions): Promise
  * await sink.write(new Uint8Array([1, 2, 3]));
  * await sink.close();
  * console.log((await Deno.readFile(path)).length); // 3
+ * await Deno.remove(path);
  * ```
  */
 export class FileSink implements Sink {
@@ -130,6 +133,7 @@ export class FileSink implements Sink {
  * await out.append(new Uint8Array(3), { name: "example" });
  * await out.close();
  * console.log(out.bytes); // 3
+ * await Deno.remove(path);
  * ```
  */
 export class OutputFile {

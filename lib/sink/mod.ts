@@ -69,6 +69,7 @@ export function checkSink(target: string, options: OpenSinkOptions = {}): void {
  * const sink = await openSink(path, { rate: 8000, channels: 1 });
  * console.log(sink.name.startsWith("wav")); // true
  * await sink.close();
+ * await Deno.remove(path);
  * ```
  */
 export async function openSink(target: string, options: OpenSinkOptions = {}): Promise<Sink> {

@@ -61,6 +61,7 @@ export function wavHeader(
  * await sink.write(new Uint8Array(16000));
  * await sink.close();
  * console.log((await Deno.stat(path)).size); // 16044
+ * await Deno.remove(path);
  * ```
  */
 export class WavSink implements Sink {

@@ -101,6 +101,7 @@ function foreignCtf(path: string): string | undefined {
  * startTracing(await JsonTraceWriter.open(path)).stop();
  * const a = await analyzeTrace(path);
  * console.log(a.format, a.events, a.rule.what); // "json" 0 "backend calls"
+ * await Deno.remove(path);
  * ```
  */
 export async function analyzeTrace(

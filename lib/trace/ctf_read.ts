@@ -77,6 +77,7 @@ function getU64(v: DataView, off: number): number {
  *   await Deno.readFile(`${dir}/stream_0`),
  * );
  * console.log(events[0].name); // "sink_flush_begin"
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function parseCtf(
@@ -182,6 +183,7 @@ export function parseCtf(
  * const dir = await Deno.makeTempDir();
  * startTracing(await CtfTraceWriter.open(dir)).stop();
  * console.log((await readCtf(dir)).length); // 0
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readCtf(dir: string): Promise<TraceEvent[]> {

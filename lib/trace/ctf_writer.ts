@@ -155,6 +155,7 @@ function setI64(v: DataView, off: number, x: number): void {
  * session.stop();
  * const trace = await readTrace(dir);
  * console.log(trace.format, trace.events[1].fields.bytes); // "ctf" 4096
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class CtfTraceWriter implements TraceWriter {

@@ -15,6 +15,7 @@ import { openFailure, UsageError } from "../errors.ts";
  * const path = await Deno.makeTempFile();
  * using f = await Deno.open(path, { write: true });
  * writeAllSync(f, new Uint8Array(3));
+ * await Deno.remove(path);
  * ```
  */
 export function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {

@@ -209,6 +209,7 @@ function putUs(out: Uint8Array, pos: number, ns: number): number {
  * if (tracing.enabled) sinkTrace.flushEnd("memory");
  * session.stop();
  * console.log((await readTrace(path)).events.length); // 2
+ * await Deno.remove(path);
  * ```
  */
 export class JsonTraceWriter implements TraceWriter {

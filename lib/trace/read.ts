@@ -39,6 +39,7 @@ export interface TraceData {
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * startTracing(await JsonTraceWriter.open(path)).stop();
  * console.log((await readTrace(path)).format); // "json"
+ * await Deno.remove(path);
  * ```
  */
 export async function readTrace(

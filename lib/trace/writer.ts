@@ -61,6 +61,7 @@ export class MemoryTraceWriter implements TraceWriter {
  * const w = await openTraceWriter(path);
  * console.log(w.format); // "json"
  * w.close();
+ * await Deno.remove(path);
  * ```
  */
 export async function openTraceWriter(

@@ -57,7 +57,9 @@ function readFile(path: string): Uint8Array {
  * @example
  * ```ts
  * import { findCtfTraces } from "./lttng.ts";
- * console.log(findCtfTraces(await Deno.makeTempDir())); // []
+ * const dir = await Deno.makeTempDir();
+ * console.log(findCtfTraces(dir)); // []
+ * await Deno.remove(dir);
  * ```
  */
 export function findCtfTraces(dir: string): string[] {
@@ -168,11 +170,13 @@ function less(a: { ns: number; seq: number }, b: { ns: number; seq: number }): b
  * ```ts
  * import { errorMessage } from "../../errors.ts";
  * import { readCtfTraces } from "./lttng.ts";
+ * const dir = await Deno.makeTempDir();
  * try {
- *   readCtfTraces(await Deno.makeTempDir(), () => {});
+ *   readCtfTraces(dir, () => {});
  * } catch (e) {
  *   console.log(errorMessage(e).includes("no CTF trace")); // true
  * }
+ * await Deno.remove(dir);
  * ```
  */
 export function readCtfTraces(

@@ -164,6 +164,7 @@ export interface CtfEvent {
  * const r = StreamReader.open(t, path);
  * console.log(r.next()); // false
  * r.close();
+ * await Deno.remove(path);
  * ```
  */
 export class StreamReader {
