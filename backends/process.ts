@@ -236,12 +236,21 @@ class Watchdog {
 
 /**
  * Where a command's stdout goes ({@linkcode RunCommandOptions.into}, then
- * `keepAfter` bytes), whether that is more than a default pipe holds (64
- * KiB: a read, worth a 1 MiB pipe, backends/libc_util.ts), and what of it to
- * report once `out` bytes came.
+ * `keepAfter` bytes), how many bytes `into` holds (`wanted`), whether that
+ * is more than a default pipe holds (64 KiB: a read, worth a 1 MiB pipe,
+ * backends/libc_util.ts), and what of it to report once `out` bytes came.
+ * {@linkcode runCommand} and the ssh backend's remote shell share it.
+ *
+ * @example
+ * ```ts
+ * import { destinations } from "./process.ts";
+ * const d = destinations({ into: new Uint8Array(4), keepAfter: 8 });
+ * console.log(d.dests.length, d.wanted, d.result(6).after?.length); // 2 4 2
+ * ```
  */
-function destinations(options: RunCommandOptions): {
+export function destinations(options: Pick<RunCommandOptions, "into" | "keepAfter">): {
   dests: Uint8Array[];
+  wanted: number;
   large: boolean;
   result(out: number): { stdout: Uint8Array; after?: Uint8Array };
 } {
@@ -252,6 +261,7 @@ function destinations(options: RunCommandOptions): {
   if (after) dests.push(after);
   return {
     dests,
+    wanted,
     large: wanted > 64 * 1024,
     result: (out) => ({
       stdout: into instanceof Uint8Array

@@ -26,7 +26,7 @@
  * @module
  */
 import { growChildPipe } from "../libc_util.ts";
-import { BufferFill, type CommandOutput } from "../process.ts";
+import { BufferFill, type CommandOutput, destinations } from "../process.ts";
 
 /** Options of {@linkcode RemoteShell.run}. */
 export interface ShellRunOptions {
@@ -53,6 +53,8 @@ const TAIL_BYTES = 64;
 const STDERR_WAIT = 1000;
 /** The most stderr kept when no command asks for it (the shell's tools print records). */
 const STDERR_KEEP = 64 * 1024;
+/** What a command without `into` may print (a register's value), bytes. */
+const COLLECT_BYTES = 64 * 1024;
 /** A read of the ssh client's stdout returns at most its pipe's capacity (1 MiB, grown). */
 const SCRATCH_BYTES = 1024 * 1024;
 
@@ -88,14 +90,12 @@ export class RemoteShell {
   #stderrChanged: (() => void) | undefined;
   #stderrDone = false;
   #dead = false;
-  #exitCode: number | undefined;
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
     this.#out = child.stdout.getReader({ mode: "byob" });
     this.#in = child.stdin.getWriter();
     this.#exit = child.status.then((s) => {
-      this.#exitCode = s.code;
       this.#dead = true;
       return s.code;
     });
@@ -183,13 +183,11 @@ export class RemoteShell {
 
   async #run(line: string, options: ShellRunOptions): Promise<ShellOutput> {
     const into = options.into;
-    const dests = into === undefined ? [] : into instanceof Uint8Array ? [into] : [...into];
-    const wanted = dests.reduce((n, d) => n + d.length, 0);
-    const after = new Uint8Array(options.keepAfter ?? 0);
-    if (after.length > 0) dests.push(after);
     // Without `into`, the whole output is kept (a register's value): up to a bound.
-    const collect = into === undefined ? new Uint8Array(64 * 1024) : undefined;
-    if (collect !== undefined) dests.push(collect);
+    const { dests, wanted, result } = destinations({
+      into: into ?? new Uint8Array(COLLECT_BYTES),
+      keepAfter: options.keepAfter,
+    });
     if (this.#dead) return this.#ended("lost", 0);
     const mark = `RD${this.#token}-${++this.#seq}`;
     const script =
@@ -235,25 +233,7 @@ export class RemoteShell {
           mark,
           code !== 0 || (into !== undefined && out !== wanted),
         );
-        if (collect !== undefined) {
-          return {
-            code,
-            stdout: collect.slice(0, Math.min(out, collect.length)),
-            stdoutBytes: out,
-            stderr,
-          };
-        }
-        return {
-          code,
-          stdout: into instanceof Uint8Array
-            ? into.subarray(0, Math.min(out, into.length))
-            : new Uint8Array(0),
-          stdoutBytes: out,
-          ...(after.length > 0
-            ? { after: after.subarray(0, Math.max(0, Math.min(after.length, out - wanted))) }
-            : {}),
-          stderr,
-        };
+        return { code, ...result(out), stdoutBytes: out, stderr };
       }
     } finally {
       clearTimeout(timer);
