@@ -60,6 +60,13 @@ const RAMP_FIRST_BYTES = 64 * 1024;
 const RAMP_COST_SHARE = 0.02;
 
 /**
+ * A poll starts with the pages the last check proved written (a head start)
+ * when the ring is expected to be more than this share full at a plain
+ * poll's check (docs/design.md, "Head start").
+ */
+const HEAD_START_FILL = 0.5;
+
+/**
  * Captures a ring through a backend into a sink.
  *
  * @example
@@ -133,6 +140,8 @@ export class Dumper {
   #done = false;
   /** Worst headroom seen in the period in flight (for the period_end tracepoint). */
   #periodHeadroom = 0;
+  /** What the last poll took, ms (its counter read, reads and checks). */
+  #lastPollMs = 0;
   /** How long the last fresh counter read of a poll took, ms. */
   #counterReadMs = 0;
   /** The shortest fresh counter read so far, ms (what a check costs: #rampChecks). */
@@ -235,7 +244,10 @@ export class Dumper {
       await this.#onBaseline?.(phys);
       // Adaptive: the first poll comes after minPeriod, to learn the writer's
       // rate before waiting longer (a fast writer could lap the ring in one period).
-      let deadline = this.#t0 + (this.#stats.adaptive ? this.#minPeriod : this.#period);
+      // The fixed beat: after half a period, then every period. The first poll
+      // has no pages from an earlier check to start with (a head start), so its
+      // oldest page waits a whole poll longer for its check than later polls'.
+      let deadline = this.#t0 + (this.#stats.adaptive ? this.#minPeriod : this.#period / 2);
       let pollStart = this.#t0, lastStart: number | undefined, lastGap: number | undefined;
       // The next poll takes the latest counter reading (lib/schedule.ts reuseReading).
       let reuse = false;
@@ -264,10 +276,12 @@ export class Dumper {
         // The final drain reads the counter afresh: everything written before the stop.
         await this.#runPeriod(reuse && !final);
         const pollCost = clock.now() - pollStart;
+        this.#lastPollMs = pollCost;
         reuse = false;
+        // The writer's rate: adaptive polling's schedule, and a poll's head start.
+        this.#rate.see(this.#counter.tLatest, this.#counter.latest);
         if (this.#stats.adaptive) {
           // lib/schedule.ts: when the ring will be half full, within [minPeriod, period].
-          this.#rate.see(this.#counter.tLatest, this.#counter.latest);
           const backlog = Math.max(0, this.#counter.latest - this.#next);
           deadline = nextPoll({
             period: this.#period,
@@ -387,10 +401,31 @@ export class Dumper {
     if (h > this.#periodHeadroom) this.#periodHeadroom = h;
   }
 
-  /** `reuse`: take the latest counter reading as this poll's (lib/schedule.ts reuseReading). */
+  /**
+   * Whether this poll starts with the pages the last check proved written
+   * (docs/design.md, "Head start"): there are some, that reading is believed,
+   * and at the writer's rate the ring is expected to be more than
+   * HEAD_START_FILL full at a plain poll's check (a fresh counter read, then
+   * the reads, then their check, as long as the last poll took).
+   */
+  #headStart(): boolean {
+    const c = this.#counter;
+    if (c.rebased || c.latest <= this.#next) return false;
+    const rate = this.#rate.rate;
+    if (!(rate > 0) || !Number.isFinite(rate)) return false;
+    const ahead = c.latest + rate * Math.max(0, this.#clock.now() - c.tLatest) - this.#next;
+    return ahead + rate * this.#lastPollMs > HEAD_START_FILL * this.#g.pages;
+  }
+
+  /**
+   * One poll. `reuse`: take the latest counter reading as this poll's
+   * (lib/schedule.ts reuseReading). Otherwise, with a head start, first the
+   * pages the last check proved written, whose check is then this poll's
+   * reading; else a fresh counter read.
+   */
   async #period1(reuse: boolean): Promise<void> {
     const s = this.#stats;
-    const pages = this.#g.pages;
+    const headStart = !reuse && this.#headStart();
     s.periods++;
     this.#counter.rebased = false;
     // lib/schedule.ts reuseReading: the check after the last poll's reads,
@@ -399,12 +434,45 @@ export class Dumper {
     if (reuse) {
       current = this.#counter.latest;
       s.reusedReadings++;
+    } else if (headStart) {
+      // The oldest pages waiting, which the writer reaches first, are read and
+      // checked at once, with no counter read before them; the check after
+      // them is a counter read like any other: the reading for the rest.
+      s.headStarts++;
+      if (!(await this.#readUpTo(this.#counter.latest))) return;
+      if (this.#counter.rebased) return;
+      current = this.#counter.latest;
     } else {
       const t = this.#clock.now();
       current = await this.#counter.readLogical(this.#next);
       this.#counterReadMs = this.#clock.now() - t;
       this.#counterReadMinMs = Math.min(this.#counterReadMinMs, this.#counterReadMs);
+      // A plain poll whose check finds the ring more than half full reads on
+      // up to that check, so that the next poll's head start begins where a
+      // head-started poll's would: its oldest page then waits a period for
+      // its check, not a period and the difference between a counter read
+      // and a pass of reads (the first poll of a fast capture).
+      const from = this.#next;
+      if (!(await this.#readUpTo(current))) return;
+      const c = this.#counter;
+      if (c.latest > this.#next && c.latest - from > HEAD_START_FILL * this.#g.pages) {
+        await this.#readUpTo(c.latest, false);
+      }
+      return;
     }
+    await this.#readUpTo(current, !headStart);
+  }
+
+  /**
+   * Reads, checks and appends the pages from the next one to read up to
+   * logical page `current` (a counter reading). `empty`: count a poll that
+   * finds nothing new as an empty period. False when the pass was cut short
+   * (a torn read, an untrusted counter, max bytes): the rest waits for the
+   * next poll.
+   */
+  async #readUpTo(current: number, empty = true): Promise<boolean> {
+    const s = this.#stats;
+    const pages = this.#g.pages;
     const from = this.#next;
     const delta = current - from;
     // docs/design.md rule 3, the reference's check: pages read last period may have
@@ -427,8 +495,8 @@ export class Dumper {
       headroom: (delta / pages).toFixed(3),
     });
     if (delta <= 0) {
-      s.emptyPeriods++;
-      return;
+      if (empty) s.emptyPeriods++;
+      return true;
     }
     let start = from;
     if (delta > pages) {
@@ -463,13 +531,15 @@ export class Dumper {
     // (readThenRegister: one remote command, or requests in flight together)
     // does so, so the check follows the batch's last read at once.
     if (this.#backend.readThenRegister !== undefined) {
-      return await this.#readThenCheck(batches);
+      await this.#readThenCheck(batches);
+    } else {
+      for (const b of batches) {
+        if (!(await this.#readAndCheck(b.reads, b.first, b.n))) return false;
+        // cut short: the rest waits for the next period
+        if (this.#next !== b.first + b.n) return false;
+      }
     }
-    for (const b of batches) {
-      if (!(await this.#readAndCheck(b.reads, b.first, b.n))) return;
-      // cut short: the rest waits for the next period
-      if (this.#next !== b.first + b.n) return;
-    }
+    return this.#next === current && s.stopReason !== "max-bytes" && !this.#counter.rebased;
   }
 
   /**

@@ -78,6 +78,13 @@ export interface DumpStats {
    * due before a fresh read could finish (lib/schedule.ts reuseReading).
    */
   reusedReadings: number;
+  /**
+   * Polls that began with the pages the last check proved written, checked at
+   * once, and took that check as their reading (docs/design.md, "Head
+   * start"): the ring was expected to be more than half full at a plain
+   * poll's check.
+   */
+  headStarts: number;
   /** Backend reads. */
   reads: number;
   /** Wall time of the capture, ms. */
@@ -117,6 +124,7 @@ export function emptyDumpStats(): DumpStats {
     endPage: 0,
     counterReads: 0,
     reusedReadings: 0,
+    headStarts: 0,
     reads: 0,
     elapsedMs: 0,
     adaptive: true,

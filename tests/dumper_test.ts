@@ -192,10 +192,11 @@ Deno.test("dumper, gap policy: output is contiguous runs whose gaps add up to th
 });
 
 Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", async () => {
-  // 8 pages of 64 bytes, exactly 8 pages per 10 ms period, starting mid-ring.
+  // 8 pages of 64 bytes, starting mid-ring; the fixed beat's first poll
+  // (half a period, 5 ms, after the baseline) finds exactly 8 new pages.
   const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 8, counterWrap: 0x100 });
   const clock = new VirtualClock();
-  const sim = openSim(geometry, { pattern: "counter", rate: 800 * 64, start: 3, clock });
+  const sim = openSim(geometry, { pattern: "counter", rate: 1600 * 64, start: 3, clock });
   const reads: [bigint, number][] = [];
   const spy: Backend = {
     name: "spy",
@@ -211,14 +212,15 @@ Deno.test("dumper: a full lap (delta == pages) is read whole, in two parts", asy
   const stats = await new Dumper(spy, sink, {
     geometry,
     period: 10,
-    duration: 30,
+    duration: 5, // that poll is the last
     clock,
     inFlight: 0,
-    fixedPeriod: true, // a full lap per period: the reference's beat
+    fixedPeriod: true, // the reference's beat
   }).run();
+  assert.equal(stats.periods, 1);
   assert.equal(stats.maxPagesPerPeriod, 8);
   assert.equal(stats.headroom, 1);
-  assert.equal(stats.bytes, 24 * 64);
+  assert.equal(stats.bytes, 8 * 64);
   assert.ok(checkCounter(sink.bytes()).ok);
   // the warm-up: the whole ring once, before the baseline, not captured (reads only);
   // then the first period: start index 3 -> [3..8) then [0..3)
@@ -577,12 +579,96 @@ Deno.test("dumper: with checkBatchBytes a period's reads share one counter re-re
   assert.ok(batched.counterReads <= 2 * batched.periods + 1, JSON.stringify(batched));
 });
 
+/**
+ * A backend whose reads and counter reads take virtual time, as processes do
+ * (pixeldump: the reads of a batch side by side, then one `devmem`): a
+ * batch's reads `read` ms, each counter read `register` ms. Records the calls.
+ */
+function slowTools(
+  geometry: RingGeometry,
+  options: { load: number; read: number; register: number },
+) {
+  const clock = new VirtualClock();
+  // load x ring / period (100 ms).
+  const sim = openSim(geometry, {
+    pattern: "counter",
+    rate: options.load * geometry.ringBytes * 10,
+    clock,
+  });
+  const calls: string[] = [];
+  const register = async (a: bigint, w: 8 | 16 | 32 | 64) => {
+    clock.advance(options.register);
+    return await sim.readRegister(a, w);
+  };
+  const backend: Backend = {
+    name: "slow-tools",
+    checkBatchBytes: geometry.ringBytes,
+    readRegister: (a, w) => {
+      calls.push("C");
+      return register(a, w);
+    },
+    read: async (a, d) => {
+      clock.advance(options.read);
+      await sim.read(a, d);
+    },
+    readThenRegister: async (reads, reg) => {
+      calls.push(`R${reads.reduce((n, r) => n + r.dest.length, 0) / geometry.pageSize}+C`);
+      clock.advance(options.read);
+      for (const r of reads) await sim.read(r.address, r.dest);
+      return await register(reg.address, reg.width);
+    },
+    close: () => sim.close(),
+  };
+  return { clock, backend, calls };
+}
+
+Deno.test("dumper: a head start: once the ring is more than half full at a poll's check, a poll first reads the pages the last check proved written, checked at once, and takes that check as its reading; at the fixed beat with slow tools nothing is lost up to 0.95 ring/period", async () => {
+  const geometry = ringGeometry({ base: 0n, pageSize: 64, pages: 400 });
+  const run = async (load: number) => {
+    // Reads 10 ms, counter reads 4 ms: a plain poll (counter, reads, check)
+    // checks its oldest page 18 ms after a period's writing; R / (P + C) = 0.85.
+    const { clock, backend, calls } = slowTools(geometry, { load, read: 10, register: 4 });
+    const sink = new MemorySink();
+    const stats = await new Dumper(backend, sink, {
+      geometry,
+      period: 100,
+      duration: 3000,
+      fixedPeriod: true,
+      clock,
+      warmUp: false,
+      overrun: "gap",
+    }).run();
+    return { stats, calls, data: sink.bytes() };
+  };
+  for (const load of [0.9, 0.95]) {
+    const { stats, calls, data } = await run(load);
+    assert.equal(stats.lostPages, 0, `${load}: ${JSON.stringify(stats)}`);
+    assert.ok(checkCounter(data).ok);
+    // The first poll (after the baseline): a counter read, its pages and
+    // their check, which finds the ring more than half full, so it reads on
+    // up to that check. Every poll after it starts with a head start: no
+    // counter read before its first reads, each batch checked right after it.
+    assert.equal(stats.headStarts, stats.periods - 1, JSON.stringify(stats));
+    assert.equal(stats.tornReads, 0);
+    const polls = calls.slice(1).join(" ");
+    assert.match(polls, /^C R\d+\+C R\d+\+C( R\d+\+C R\d+\+C)+$/, polls.slice(0, 200));
+    // As many counter reads as plain polls (a reading and a check each),
+    // and the first poll's check after reading on.
+    assert.equal(stats.counterReads, 1 + 2 * stats.periods + 1, JSON.stringify(stats));
+  }
+  // Below half a ring at a check: plain polls, as the reference makes them.
+  const slow = await run(0.3);
+  assert.equal(slow.stats.headStarts, 0);
+  assert.equal(slow.stats.lostPages, 0);
+  assert.match(slow.calls.join(" "), /^C( C R\d+\+C)+$/);
+});
+
 Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at once, then twice as many each time; batched checks or a slow counter read turn them off", async () => {
   const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 1024 });
   const run = async (latency: number, rampBytes?: number, checkBatchBytes?: number) => {
     const clock = new VirtualClock();
-    // 1000 pages a period of 100 ms.
-    const sim = openSim(geometry, { pattern: "counter", rate: 1000 * 4096 * 10, clock });
+    // 1000 pages by the fixed beat's first poll, half a period after the baseline.
+    const sim = openSim(geometry, { pattern: "counter", rate: 1000 * 4096 * 20, clock });
     const calls: string[] = [];
     const spy: Backend = {
       name: "spy",
@@ -601,7 +687,7 @@ Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at on
     const stats = await new Dumper(spy, sink, {
       geometry,
       period: 100,
-      duration: 100,
+      duration: 50, // that poll is the last
       fixedPeriod: true,
       clock,
       warmUp: false,
@@ -613,7 +699,7 @@ Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at on
     assert.equal(stats.lostPages, 0);
     return calls.join(" ");
   };
-  // Baseline, then the poll at 100 ms: 1000 pages; then the final drain (nothing new).
+  // Baseline, then the poll at 50 ms, the last: 1000 pages.
   const fast = (await run(0)).split(" ");
   assert.deepEqual(fast.slice(0, 14), [
     "C",
@@ -643,7 +729,9 @@ Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at on
   ]);
   assert.equal((await run(0, 64 << 10, 4 << 20)).split(" ")[2], "16");
   // A counter read of 1 ms: 6 more of them would be 6% of the period: no ramp.
-  assert.deepEqual((await run(1)).split(" ").slice(0, 4), ["C", "C", "1000", "C"]);
+  const slow = (await run(1)).split(" ");
+  assert.deepEqual([slow[0], slow[1], slow[3]], ["C", "C", "C"]);
+  assert.ok(Number(slow[2]) >= 990, slow.join(" ")); // the poll's pages in one read
 });
 
 Deno.test("dumper: the warm-up reads the ring once before the baseline; its failure ends the capture before it", async () => {
