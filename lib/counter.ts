@@ -27,7 +27,7 @@ export interface LogicalCounterOptions {
   geometry: RingGeometry;
   /** Overrun policy: `fail` throws on a stall or an implausible value, `gap` counts them. */
   policy: OverrunPolicy;
-  /** The capture's longest period, ms: no rate is believed from a shorter span. */
+  /** The capture's longest period, ms: no rate is believed from a span shorter than half of it (the fixed beat's first poll). */
   period: number;
   /** Clock of the capture. */
   clock: Clock;
@@ -146,7 +146,7 @@ export class LogicalCounter {
   expected(t: number): number | undefined {
     const span = this.tLatest - this.#t0;
     const advanced = this.latest - this.#stats.firstPage - this.#rateOffset;
-    if (span < this.#period || advanced <= 0) return undefined;
+    if (span < this.#period / 2 || advanced <= 0) return undefined;
     return (advanced / span) * (t - this.tLatest);
   }
 
