@@ -114,7 +114,7 @@ export function addCaptureCommand(program: Command, onExit: (code: number) => vo
     .option("--min-period <dur>", "shortest time between counter reads (default: period / 20)")
     .option(
       "--fixed-period",
-      "read the counter every --period exactly, as the reference (no adaptive polling)",
+      "poll every --period, as the reference (no adaptive polling; the first poll half a period in)",
       false,
     )
     .option("-o, --out <file>", "output file, or - for stdout", "capture.wav")

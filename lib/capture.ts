@@ -216,7 +216,10 @@ export class CaptureBuilder {
   inFlight(pages: number): CaptureBuilder {
     return this.#with({}, { inFlight: pages });
   }
-  /** The reference's fixed beat: read the counter every period exactly, not sooner (no adaptive polling). */
+  /**
+   * The reference's fixed beat: a poll every period, not sooner (no adaptive
+   * polling; the first poll half a period in).
+   */
   fixedPeriod(fixed = true): CaptureBuilder {
     return this.#with({}, { fixedPeriod: fixed });
   }

@@ -146,7 +146,10 @@ export interface DumperOptions {
   period?: number;
   /** The shortest time between counter reads, ms (adaptive polling); default period / 20. */
   minPeriod?: number;
-  /** Read the counter every `period`, not sooner when the writer is fast; default false. */
+  /**
+   * Poll every `period` (the first poll half a period after the baseline),
+   * not sooner when the writer is fast; default false.
+   */
   fixedPeriod?: boolean;
   /** Overrun policy; default `fail`. */
   overrun?: OverrunPolicy;
