@@ -663,6 +663,51 @@ Deno.test("dumper: a head start: once the ring is more than half full at a poll'
   assert.match(slow.calls.join(" "), /^C( C R\d+\+C)+$/);
 });
 
+Deno.test("dumper: a head start (property): slow tools, the fixed beat or adaptive polling, any rate up to 1.3 ring/period: the output is the device's stream exactly, or a detected overrun or torn read with every byte before it correct", async () => {
+  let clean = 0, stopped = 0, headStarts = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 16, max: 400 }),
+      fc.double({ min: 0.2, max: 1.3, noNaN: true }),
+      fc.double({ min: 0, max: 20, noNaN: true }),
+      fc.double({ min: 0, max: 8, noNaN: true }),
+      fc.boolean(),
+      async (pages, load, read, register, fixedPeriod) => {
+        const geometry = ringGeometry({ base: 0n, pageSize: 64, pages });
+        const { clock, backend } = slowTools(geometry, { load, read, register });
+        const sink = new MemorySink();
+        const dumper = new Dumper(backend, sink, {
+          geometry,
+          period: 100,
+          duration: 1500,
+          fixedPeriod,
+          clock,
+          warmUp: false,
+        });
+        try {
+          const stats = await dumper.run();
+          clean++;
+          assert.equal(stats.lostPages, 0);
+          assert.equal(sink.bytes().length, stats.pages * 64);
+        } catch (e) {
+          if (!(e instanceof OverrunError)) throw e; // a TornReadError is one
+          stopped++;
+          assert.equal(sink.bytes().length, e.capturedPages * 64);
+        }
+        headStarts += dumper.stats.headStarts;
+        const data = sink.bytes();
+        if (data.length > 0) {
+          const c = checkCounter(data);
+          assert.ok(c.ok, `not contiguous at ${c.badAt}`);
+          assert.equal(c.firstOffset, BigInt(dumper.stats.firstPage * 64));
+        }
+      },
+    ),
+    { numRuns: 120, seed: 2412 },
+  );
+  assert.ok(clean > 20 && stopped > 5 && headStarts > 100, `${clean} ${stopped} ${headStarts}`);
+});
+
 Deno.test("dumper: ramped checks read a poll's oldest pages alone, checked at once, then twice as many each time; batched checks or a slow counter read turn them off", async () => {
   const geometry = ringGeometry({ base: 0n, pageSize: 4096, pages: 1024 });
   const run = async (latency: number, rampBytes?: number, checkBatchBytes?: number) => {
