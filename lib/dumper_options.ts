@@ -64,7 +64,7 @@ export interface DumpStats {
   referenceOverlaps: number;
   /** Worst `(writer - reader) / pages` seen: 1 means the writer caught up with the reader. */
   headroom: number;
-  /** Largest number of new pages found in one period. */
+  /** Largest number of new pages one reading found (a poll with a head start has two). */
   maxPagesPerPeriod: number;
   /** Logical page count at the first counter read (the baseline). */
   firstPage: number;
