@@ -27,7 +27,10 @@ export interface LogicalCounterOptions {
   geometry: RingGeometry;
   /** Overrun policy: `fail` throws on a stall or an implausible value, `gap` counts them. */
   policy: OverrunPolicy;
-  /** The capture's longest period, ms: no rate is believed from a span shorter than half of it (the fixed beat's first poll). */
+  /**
+   * The capture's longest period, ms: no rate is believed from a span shorter
+   * than half of it (the fixed beat's first poll).
+   */
   period: number;
   /** Clock of the capture. */
   clock: Clock;

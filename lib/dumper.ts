@@ -440,27 +440,24 @@ export class Dumper {
       // them is a counter read like any other: the reading for the rest.
       s.headStarts++;
       if (!(await this.#readUpTo(this.#counter.latest))) return;
-      if (this.#counter.rebased) return;
       current = this.#counter.latest;
     } else {
       const t = this.#clock.now();
       current = await this.#counter.readLogical(this.#next);
       this.#counterReadMs = this.#clock.now() - t;
       this.#counterReadMinMs = Math.min(this.#counterReadMinMs, this.#counterReadMs);
-      // A plain poll whose check finds the ring more than half full reads on
-      // up to that check, so that the next poll's head start begins where a
-      // head-started poll's would: its oldest page then waits a period for
-      // its check, not a period and the difference between a counter read
-      // and a pass of reads (the first poll of a fast capture).
-      const from = this.#next;
-      if (!(await this.#readUpTo(current))) return;
-      const c = this.#counter;
-      if (c.latest > this.#next && c.latest - from > HEAD_START_FILL * this.#g.pages) {
-        await this.#readUpTo(c.latest, false);
-      }
-      return;
     }
-    await this.#readUpTo(current, !headStart);
+    const from = this.#next;
+    if (!(await this.#readUpTo(current, !headStart)) || reuse || headStart) return;
+    // A plain poll whose check finds the ring more than half full reads on
+    // up to that check, so that the next poll's head start begins where a
+    // head-started poll's would: its oldest page then waits a period for
+    // its check, not a period and the difference between a counter read
+    // and a pass of reads (the first poll of a fast capture).
+    const c = this.#counter;
+    if (c.latest > this.#next && c.latest - from > HEAD_START_FILL * this.#g.pages) {
+      await this.#readUpTo(c.latest, false);
+    }
   }
 
   /**
